@@ -1,0 +1,319 @@
+"""The public event contract, catalogue v1: what a channel may post to `POST /v1/events`.
+
+Validation here is about shape (types, lengths, closed vocabularies); the rules that
+depend on a customer's history live in the domain. Limits are part of the contract and
+are listed in docs/events.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from contacthub.domain.vocabulary import Channel, Direction, Outcome, Segment, Severity, Tier
+
+MAX_BATCH = 1000
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+_CN_MOBILE_WITH_COUNTRY_CODE = re.compile(r"^86(1[3-9][0-9]{9})$")
+_MSISDN = re.compile(r"^[0-9]{5,15}$")
+
+
+def _no_control_characters(value: str) -> str:
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\t":
+            raise ValueError(f"control character U+{ord(ch):04X} is not allowed")
+    return value
+
+
+def normalise_msisdn(value: str) -> str:
+    """An MSISDN as digits only; a Chinese mobile number given with +86 is stored without it."""
+    digits = value[1:] if value.startswith("+") else value
+    if not _MSISDN.match(digits):
+        raise ValueError("an MSISDN is 5 to 15 digits, optionally with a leading '+'")
+    match = _CN_MOBILE_WITH_COUNTRY_CODE.match(digits)
+    return match.group(1) if match else digits
+
+
+def _msisdn(value: str) -> str:
+    return normalise_msisdn(value)
+
+
+def _not_too_early(value: datetime) -> datetime:
+    if value < EARLIEST_OCCURRED_AT:
+        raise ValueError("occurred_at must be on or after 2000-01-01")
+    return value
+
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_control_characters)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_no_control_characters)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")]
+EventId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
+ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+Msisdn = Annotated[str, StringConstraints(max_length=16), AfterValidator(_msisdn)]
+OccurredAt = Annotated[AwareDatetime, AfterValidator(_not_too_early)]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: EventId = Field(description="The channel's own unique id for this event: the idempotency key.")
+    occurred_at: OccurredAt = Field(description="When it happened at the channel (RFC 3339 with offset).")
+    customer_id: Identifier | None = Field(default=None, description="The customer, or give `msisdn` instead.")
+    msisdn: Msisdn | None = Field(default=None, description="A phone number the customer registered.")
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_customer(self) -> _Event:
+        if (self.customer_id is None) == (self.msisdn is None):
+            raise ValueError("give exactly one of customer_id or msisdn")
+        return self
+
+    def domain_fields(self) -> dict[str, Any]:
+        """The keyword arguments of the matching domain command."""
+        fields = {k: getattr(self, k) for k in type(self).model_fields if k not in ("type", "customer_id", "msisdn")}
+        # Keep the channel's offset, but as a plain datetime.timezone rather than pydantic's own tzinfo.
+        offset = self.occurred_at.utcoffset()
+        fields["occurred_at"] = self.occurred_at.replace(tzinfo=timezone(offset) if offset else timezone.utc)
+        return fields
+
+
+class CustomerRegistered(_Event):
+    type: Literal["customer.registered"]
+    customer_id: Identifier
+    name: Text
+    segment: Segment
+    tier: Tier
+    msisdns: Annotated[list[Msisdn], Field(min_length=1, max_length=50)]
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_customer(self) -> CustomerRegistered:
+        if self.msisdn is not None:
+            raise ValueError("customer.registered names its numbers in msisdns, not msisdn")
+        if len(set(self.msisdns)) != len(self.msisdns):
+            raise ValueError("msisdns lists a number twice")
+        return self
+
+    def domain_fields(self) -> dict[str, Any]:
+        fields = super().domain_fields()
+        fields["msisdns"] = tuple(self.msisdns)
+        fields["segment"] = str(self.segment)
+        fields["tier"] = str(self.tier)
+        return fields
+
+
+class TierChanged(_Event):
+    type: Literal["customer.tier_changed"]
+    tier: Tier
+    arpu: Annotated[StrictFloat | StrictInt, Field(ge=0, le=10_000_000, allow_inf_nan=False)]
+
+    def domain_fields(self) -> dict[str, Any]:
+        return {**super().domain_fields(), "tier": str(self.tier), "arpu": float(self.arpu)}
+
+
+class ContactLogged(_Event):
+    type: Literal["contact.logged"]
+    channel: Channel
+    direction: Direction
+    reason: Text
+    handled_by: Text
+    site: Text | None = None
+    duration_s: Annotated[StrictInt, Field(ge=0, le=86_400)] = 0
+    outcome: Outcome
+    order_id: Identifier | None = None
+    complaint_id: Identifier | None = None
+
+    def domain_fields(self) -> dict[str, Any]:
+        fields = super().domain_fields()
+        for key in ("channel", "direction", "outcome"):
+            fields[key] = str(fields[key])
+        return fields
+
+
+class OrderPlaced(_Event):
+    type: Literal["order.placed"]
+    order_id: Identifier
+    services: Annotated[list[ServiceName], Field(min_length=1, max_length=10)]
+
+    def domain_fields(self) -> dict[str, Any]:
+        return {**super().domain_fields(), "services": tuple(self.services)}
+
+
+class ServiceActivated(_Event):
+    type: Literal["service.activated"]
+    order_id: Identifier
+    service: ServiceName
+
+
+class OrderCancelled(_Event):
+    type: Literal["order.cancelled"]
+    order_id: Identifier
+    reason: Text
+
+
+class ComplaintOpened(_Event):
+    type: Literal["complaint.opened"]
+    complaint_id: Identifier
+    category: Text
+    severity: Severity
+    summary: LongText
+    channel: Channel
+    handled_by: Text = Field(description="Who took the complaint: its first-contact owner.")
+
+    def domain_fields(self) -> dict[str, Any]:
+        return {**super().domain_fields(), "severity": str(self.severity), "channel": str(self.channel)}
+
+
+class _ComplaintStep(_Event):
+    complaint_id: Identifier
+    by: Text | None = None
+    channel: Channel | None = None
+
+    def domain_fields(self) -> dict[str, Any]:
+        fields = super().domain_fields()
+        if fields.get("channel") is not None:
+            fields["channel"] = str(fields["channel"])
+        return fields
+
+
+class ComplaintAcknowledged(_ComplaintStep):
+    type: Literal["complaint.acknowledged"]
+
+
+class ComplaintAssigned(_ComplaintStep):
+    type: Literal["complaint.assigned"]
+    to: Text
+
+
+class ComplaintEscalated(_ComplaintStep):
+    type: Literal["complaint.escalated"]
+    level: Annotated[StrictInt, Field(ge=1, le=10)]
+    reason: Text
+
+
+class ComplaintResolved(_ComplaintStep):
+    type: Literal["complaint.resolved"]
+    resolution: LongText
+    by: Text  # type: ignore[assignment]  # required here: who resolved it
+
+
+class ComplaintFollowedUp(_ComplaintStep):
+    type: Literal["complaint.followed_up"]
+    satisfaction: Annotated[StrictInt, Field(ge=1, le=5)]
+    channel: Channel  # type: ignore[assignment]  # required here: how the follow-up reached the customer
+
+
+class ComplaintClosed(_ComplaintStep):
+    type: Literal["complaint.closed"]
+
+
+class ComplaintReopened(_ComplaintStep):
+    type: Literal["complaint.reopened"]
+    reason: Text
+
+
+IncomingEvent = Annotated[
+    CustomerRegistered
+    | TierChanged
+    | ContactLogged
+    | OrderPlaced
+    | ServiceActivated
+    | OrderCancelled
+    | ComplaintOpened
+    | ComplaintAcknowledged
+    | ComplaintAssigned
+    | ComplaintEscalated
+    | ComplaintResolved
+    | ComplaintFollowedUp
+    | ComplaintClosed
+    | ComplaintReopened,
+    Field(discriminator="type"),
+]
+
+EVENT_MODELS: dict[str, type[_Event]] = {
+    m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
+    for m in (
+        CustomerRegistered,
+        TierChanged,
+        ContactLogged,
+        OrderPlaced,
+        ServiceActivated,
+        OrderCancelled,
+        ComplaintOpened,
+        ComplaintAcknowledged,
+        ComplaintAssigned,
+        ComplaintEscalated,
+        ComplaintResolved,
+        ComplaintFollowedUp,
+        ComplaintClosed,
+        ComplaintReopened,
+    )
+}
+
+
+class IngestBatch(BaseModel):
+    """The body of `POST /v1/events` (shown in the OpenAPI document)."""
+
+    events: Annotated[list[IncomingEvent], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+_event_adapter: TypeAdapter[Any] = TypeAdapter(IncomingEvent)
+
+
+class FieldError(BaseModel):
+    index: int | None
+    event_id: str | None
+    field: str
+    message: str
+
+
+def validate_event(index: int, raw: Any) -> tuple[_Event | None, list[FieldError]]:
+    """Validate one raw event; return it, or every problem found with it."""
+    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    event_id = event_id if isinstance(event_id, str) else None
+    try:
+        return _event_adapter.validate_python(raw), []
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors(include_url=False, include_input=False):
+            loc = [str(p) for p in err["loc"]]
+            # The discriminated union puts the type tag first: ('contact.logged', 'channel').
+            if loc and loc[0] in EVENT_MODELS:
+                loc = loc[1:]
+            if loc:
+                field = ".".join(loc)
+            elif err["type"].startswith("union_tag"):
+                field = "type"
+            else:  # a rule across fields: name the first field it mentions
+                field = next((f for f in ("msisdns", "customer_id") if f in err["msg"]), "event")
+            message = err["msg"]
+            if err["type"] == "union_tag_invalid":
+                message = "unknown event type; expected one of: " + ", ".join(sorted(EVENT_MODELS))
+            elif err["type"] == "union_tag_not_found":
+                message = "missing event type"
+            elif message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            errors.append(FieldError(index=index, event_id=event_id, field=field, message=message))
+        return None, errors
+
+
+def content_digest(event: _Event) -> bytes:
+    """What makes two postings of one event_id "the same content"."""
+    return hashlib.sha256(orjson.dumps(event.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).digest()

@@ -1,0 +1,1 @@
+"""The operator's rules, free of I/O: event types, the customer aggregate, complaint lifecycle."""
