@@ -1,0 +1,1 @@
+"""The ways in and out: storage, HTTP API, web pages, command line."""

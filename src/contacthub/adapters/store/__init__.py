@@ -1,0 +1,1 @@
+"""Storage: the event log (eventsourcing recorders) and the read-model database."""

@@ -1,0 +1,126 @@
+"""From CONTACTHUB_DATABASE_URL to the eventsourcing environment, and SQL that runs on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from contacthub.config import ConfigurationError
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    dialect: str
+    es_env: dict[str, str]
+    """Settings for the eventsourcing infrastructure factory."""
+    description: str
+    """The URL without its password, safe to log."""
+
+
+def parse_database_url(url: str) -> DatabaseTarget:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///relative.db, sqlite:////absolute/path.db
+        raw_path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if not raw_path:
+            raise ConfigurationError("CONTACTHUB_DATABASE_URL: sqlite:/// needs a file path, e.g. sqlite:///contacthub.db")
+        path = Path(raw_path)
+        if path.parent and not path.parent.exists():
+            raise ConfigurationError(f"CONTACTHUB_DATABASE_URL: the folder {path.parent} does not exist")
+        return DatabaseTarget(
+            dialect=SQLITE,
+            es_env={
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            },
+            description=f"sqlite:///{path}",
+        )
+    if parts.scheme in ("postgresql", "postgres"):
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        dbname = unquote(parts.path.lstrip("/")) or query.get("dbname", "")
+        if not dbname:
+            raise ConfigurationError("CONTACTHUB_DATABASE_URL: postgresql:// needs a database name")
+        host = query.get("host") or parts.hostname or "localhost"
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": dbname,
+            "POSTGRES_HOST": host,
+            "POSTGRES_PORT": str(parts.port or query.get("port") or 5432),
+            "POSTGRES_USER": unquote(parts.username or query.get("user") or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or query.get("password") or ""),
+            # A stuck writer must not block every other writer forever.
+            "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "10"),
+            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "5"),
+            "POSTGRES_POOL_SIZE": query.get("pool_size", "5"),
+            "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", "10"),
+            "POSTGRES_PRE_PING": "y",
+        }
+        return DatabaseTarget(
+            dialect=POSTGRESQL,
+            es_env=env,
+            description=f"postgresql://{env['POSTGRES_USER']}@{host}:{env['POSTGRES_PORT']}/{dbname}",
+        )
+    raise ConfigurationError(f"CONTACTHUB_DATABASE_URL: unsupported scheme {parts.scheme!r}")
+
+
+class Sql:
+    """A cursor that takes `?` placeholders on both backends.
+
+    Read-model SQL is written once, in the subset SQLite and PostgreSQL share; only the
+    placeholder style differs, and it is converted here.
+    """
+
+    def __init__(self, cursor: Any, dialect: str) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
+
+    def _q(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.dialect == POSTGRESQL else statement
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> Sql:
+        self.cursor.execute(self._q(statement), params)
+        return self
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.cursor.executemany(self._q(statement), rows)
+
+    def all(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.cursor.fetchall()]
+
+    def one(self) -> dict[str, Any] | None:
+        row = self.cursor.fetchone()
+        return dict(row) if row is not None else None
+
+    def in_list(self, values: Sequence[Any]) -> str:
+        """Placeholders for `x IN (...)`."""
+        return ",".join("?" * len(values))
+
+
+class ReadStore:
+    """Transactions on the read-model tables, sharing eventsourcing's connection pool."""
+
+    def __init__(self, datastore: Any, dialect: str) -> None:
+        self.datastore = datastore
+        self.dialect = dialect
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Sql]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield Sql(cursor, self.dialect)
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.transaction(commit=False) as sql:
+            return sql.execute(statement, params).all()
+
+    def query_one(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        with self.transaction(commit=False) as sql:
+            return sql.execute(statement, params).one()

@@ -1,0 +1,68 @@
+"""Apply migrations/NNNN_name.sql in order, once each, recorded in schema_migrations.
+
+Statements are written in the SQL that SQLite and PostgreSQL share and use IF NOT EXISTS,
+so a migration that was interrupted half-way can simply run again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import structlog
+
+from contacthub.adapters.store.database import POSTGRESQL, ReadStore, Sql
+
+log = structlog.get_logger(__name__)
+
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migrations_dir() -> Path:
+    # The source tree keeps migrations/ at the top; an installed wheel ships a copy inside the package.
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[4] / "migrations", here.parents[2] / "migrations"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("migrations/ folder not found")
+
+
+def pending_migrations(applied: set[str], folder: Path | None = None) -> list[Path]:
+    folder = folder or migrations_dir()
+    files = sorted(p for p in folder.iterdir() if _NAME.match(p.name))
+    return [p for p in files if p.name not in applied]
+
+
+def _statements(sql: str) -> list[str]:
+    without_comments = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in without_comments.split(";") if s.strip()]
+
+
+def _serialise_migrators(sql: Sql) -> None:
+    # Two processes starting together (server and projector) must not run one migration twice.
+    if sql.dialect == POSTGRESQL:
+        sql.execute("SELECT pg_advisory_xact_lock(4242001)")
+
+
+def migrate(store: ReadStore, folder: Path | None = None) -> list[str]:
+    """Apply what is pending; return the names applied now."""
+    with store.transaction(commit=True) as sql:
+        _serialise_migrators(sql)
+        sql.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    applied = {r["name"] for r in store.query("SELECT name FROM schema_migrations")}
+    done: list[str] = []
+    for path in pending_migrations(applied, folder):
+        with store.transaction(commit=True) as sql:
+            _serialise_migrators(sql)
+            if sql.execute("SELECT name FROM schema_migrations WHERE name = ?", (path.name,)).one():
+                continue  # another process applied it meanwhile
+            for statement in _statements(path.read_text(encoding="utf-8")):
+                sql.execute(statement)
+            sql.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (path.name, datetime.now(timezone.utc).isoformat()),
+            )
+        log.info("migration_applied", migration=path.name)
+        done.append(path.name)
+    return done

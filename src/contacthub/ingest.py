@@ -1,0 +1,339 @@
+"""Ingesting a batch of channel events: validate, deduplicate, resolve, decide, store.
+
+The batch is one unit: every event is stored, in one transaction, or none is. Event ids
+are durable idempotency keys: posting an already stored event again answers "duplicate"
+and changes nothing; reusing an id for different content is refused.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import IntegrityError
+
+from contacthub.adapters.store.eventlog import Claim, CustomerLog, IngestKey, StoredKey
+from contacthub.contract import MAX_BATCH, CustomerRegistered, FieldError, _Event, content_digest, validate_event
+from contacthub.domain.customer import Customer
+from contacthub.domain.errors import RuleViolation
+
+log = structlog.get_logger(__name__)
+
+# Each event type and the customer command that decides it.
+COMMANDS: dict[str, Callable[..., None]] = {
+    "customer.tier_changed": Customer.change_tier,
+    "contact.logged": Customer.log_contact,
+    "order.placed": Customer.place_order,
+    "service.activated": Customer.activate_service,
+    "order.cancelled": Customer.cancel_order,
+    "complaint.opened": Customer.open_complaint,
+    "complaint.acknowledged": Customer.acknowledge_complaint,
+    "complaint.assigned": Customer.assign_complaint,
+    "complaint.escalated": Customer.escalate_complaint,
+    "complaint.resolved": Customer.resolve_complaint,
+    "complaint.followed_up": Customer.record_follow_up,
+    "complaint.closed": Customer.close_complaint,
+    "complaint.reopened": Customer.reopen_complaint,
+}
+
+# Identifiers an event makes its customer's own, unique across all customers.
+_CLAIMED_BY = {"order.placed": ("order", "order_id"), "complaint.opened": ("complaint", "complaint_id")}
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class EventResult:
+    event_id: str
+    status: str  # recorded | duplicate
+    position: int
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    results: list[EventResult]
+    position: int
+
+
+class IngestRejected(Exception):
+    """Nothing of the batch was stored. 422: the input is malformed; 409: it conflicts with what is stored."""
+
+    def __init__(self, status_code: int, errors: list[FieldError]) -> None:
+        super().__init__(f"{len(errors)} error(s)")
+        self.status_code = status_code
+        self.errors = errors
+
+
+class _Retry(Exception):
+    """Another writer changed what this batch was decided on; decide again."""
+
+
+class CustomerCache:
+    """Customers' decision state kept between batches, least recently used dropped first.
+
+    Safe with other writers: a stale entry makes the save fail on (customer, version),
+    the entry is dropped, and the batch is decided again on fresh state.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[str, Customer] = OrderedDict()
+
+    def get(self, customer_id: str) -> Customer | None:
+        customer = self._entries.get(customer_id)
+        if customer is not None:
+            self._entries.move_to_end(customer_id)
+        return customer
+
+    def put(self, customer: Customer) -> None:
+        if self.maxsize <= 0:
+            return
+        self._entries[customer.id] = customer
+        self._entries.move_to_end(customer.id)
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+
+    def drop(self, customer_ids: Sequence[str]) -> None:
+        for customer_id in customer_ids:
+            self._entries.pop(customer_id, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class IngestService:
+    def __init__(
+        self,
+        event_log: CustomerLog,
+        cache_size: int = 200_000,
+        future_tolerance: timedelta = timedelta(days=1),
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        on_recorded: Callable[[int], None] | None = None,
+    ) -> None:
+        self.log = event_log
+        self.cache = CustomerCache(cache_size)
+        self.future_tolerance = future_tolerance
+        self.clock = clock
+        self.on_recorded = on_recorded
+        # One batch at a time per process: the cache is shared, and the database
+        # serialises writers anyway (PostgreSQL's table lock, SQLite's single writer).
+        self._lock = threading.Lock()
+
+    def ingest(self, raw_events: Sequence[Any]) -> IngestOutcome:
+        if not 1 <= len(raw_events) <= MAX_BATCH:
+            raise IngestRejected(
+                422,
+                [FieldError(index=None, event_id=None, field="events", message=f"a batch holds 1 to {MAX_BATCH} events")],
+            )
+        events = self._validate(raw_events)
+        with self._lock:
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                try:
+                    return self._decide_and_store(events)
+                except _Retry:
+                    log.info("ingest_retry", attempt=attempt, events=len(events))
+        raise IngestRejected(
+            409,
+            [
+                FieldError(
+                    index=None,
+                    event_id=None,
+                    field="events",
+                    message="the customers in this batch kept changing under concurrent writers; retry the batch",
+                )
+            ],
+        )
+
+    # --- steps --------------------------------------------------------------------
+
+    def _validate(self, raw_events: Sequence[Any]) -> list[_Event]:
+        errors: list[FieldError] = []
+        events: list[_Event] = []
+        latest_allowed = self.clock() + self.future_tolerance
+        for index, raw in enumerate(raw_events):
+            event, problems = validate_event(index, raw)
+            errors.extend(problems)
+            if event is not None:
+                if event.occurred_at > latest_allowed:
+                    errors.append(
+                        FieldError(
+                            index=index,
+                            event_id=event.event_id,
+                            field="occurred_at",
+                            message="occurred_at lies more than "
+                            f"{int(self.future_tolerance.total_seconds())} s in the future",
+                        )
+                    )
+                events.append(event)
+        if errors:
+            raise IngestRejected(422, errors)
+        return events
+
+    def _decide_and_store(self, events: list[_Event]) -> IngestOutcome:
+        errors: list[FieldError] = []
+        digests = [content_digest(e).hex() for e in events]
+
+        # 1. Duplicates: within the batch, then against every key ever stored.
+        first_index: dict[str, int] = {}
+        for i, event in enumerate(events):
+            seen = first_index.setdefault(event.event_id, i)
+            if seen != i and digests[seen] != digests[i]:
+                errors.append(_error(i, event, "event_id", f"event_id is used again in this batch (at index {seen}) with different content"))
+        stored_keys = self.log.lookup_keys(list(first_index))
+        for i, event in enumerate(events):
+            stored = stored_keys.get(event.event_id)
+            if stored is not None and stored.digest != digests[i]:
+                errors.append(_error(i, event, "event_id", "event_id was already stored with different content"))
+        if errors:
+            raise IngestRejected(409, errors)
+
+        new = [i for i, e in enumerate(events) if e.event_id not in stored_keys and first_index[e.event_id] == i]
+
+        # 2. Which customer each new event belongs to.
+        owners = self._resolve_customers(events, new, errors)
+        if errors:
+            raise IngestRejected(409, errors)
+
+        # 3. Decide: run each event through its customer's rules, in batch order.
+        customers = self._load([owners[i] for i in new])
+        touched: dict[str, Customer] = {}
+        keys: list[IngestKey] = []
+        claims: list[tuple[int, Claim]] = []
+        for i in new:
+            event, customer_id = events[i], owners[i]
+            try:
+                customer = self._apply(event, customer_id, customers)
+            except RuleViolation as violation:
+                errors.append(_error(i, event, violation.field, violation.message))
+                continue
+            customers[customer_id] = touched[customer_id] = customer
+            keys.append(IngestKey(event.event_id, digests[i], customer_id, customer.version))
+            claims.extend((i, claim) for claim in _claims_of(event, customer_id))
+        if errors:
+            self.cache.drop(list(touched))  # their state now includes refused events
+            raise IngestRejected(409, errors)
+        errors.extend(self._check_claims(events, claims))
+        if errors:
+            self.cache.drop(list(touched))
+            raise IngestRejected(409, errors)
+
+        # 4. Store everything at once.
+        positions: dict[tuple[str, int], int] = {}
+        if touched:
+            try:
+                positions = self.log.record(list(touched.values()), keys, [claim for _, claim in claims])
+            except IntegrityError:
+                # Another writer got there first: a customer moved on, or a key or
+                # claim was taken meanwhile. Forget what we knew and decide again.
+                self.cache.drop(list(touched))
+                raise _Retry from None
+            except Exception:
+                self.cache.drop(list(touched))
+                raise
+            for customer in touched.values():
+                self.cache.put(customer)
+
+        # 5. Answer with each event's position in the log.
+        new_positions = {k.event_id: positions[(k.customer_id, k.customer_version)] for k in keys}
+        results = []
+        for i, event in enumerate(events):
+            if event.event_id in new_positions:
+                status = "recorded" if first_index[event.event_id] == i else "duplicate"
+                results.append(EventResult(event.event_id, status, new_positions[event.event_id]))
+            else:
+                results.append(EventResult(event.event_id, "duplicate", stored_keys[event.event_id].position))
+        batch_position = max(r.position for r in results)
+        if new_positions:
+            log.info("events_recorded", recorded=len(new_positions), duplicates=len(events) - len(new_positions), position=batch_position)
+            if self.on_recorded is not None:
+                self.on_recorded(batch_position)
+        return IngestOutcome(results=results, position=batch_position)
+
+    def _resolve_customers(self, events: list[_Event], new: list[int], errors: list[FieldError]) -> dict[int, str]:
+        registered_here: dict[str, str] = {}
+        for i in new:
+            event = events[i]
+            if isinstance(event, CustomerRegistered):
+                for msisdn in event.msisdns:
+                    registered_here.setdefault(msisdn, event.customer_id)
+        wanted = sorted({events[i].msisdn for i in new if events[i].msisdn is not None})  # type: ignore[misc]
+        known = self.log.lookup_claims("msisdn", wanted)
+        owners: dict[int, str] = {}
+        for i in new:
+            event = events[i]
+            if event.customer_id is not None:
+                owners[i] = event.customer_id
+            else:
+                owner = known.get(event.msisdn) or registered_here.get(event.msisdn)  # type: ignore[arg-type]
+                if owner is None:
+                    errors.append(_error(i, event, "msisdn", f"no customer has registered msisdn {event.msisdn}"))
+                else:
+                    owners[i] = owner
+        return owners
+
+    def _load(self, customer_ids: list[str]) -> dict[str, Customer]:
+        customers: dict[str, Customer] = {}
+        missing = []
+        for customer_id in dict.fromkeys(customer_ids):
+            cached = self.cache.get(customer_id)
+            if cached is not None:
+                customers[customer_id] = cached
+            else:
+                missing.append(customer_id)
+        if missing:
+            customers.update(self.log.load_customers(missing))
+        return customers
+
+    def _apply(self, event: _Event, customer_id: str, customers: dict[str, Customer]) -> Customer:
+        fields = event.domain_fields()
+        if isinstance(event, CustomerRegistered):
+            if customer_id in customers:
+                raise RuleViolation("customer_id", f"customer {customer_id} is already registered")
+            return Customer(customer_id=customer_id, **fields)
+        customer = customers.get(customer_id)
+        if customer is None:
+            raise RuleViolation("customer_id", f"customer {customer_id} is not registered")
+        COMMANDS[event.type](customer, **fields)  # type: ignore[attr-defined]
+        return customer
+
+    def _check_claims(self, events: list[_Event], claims: list[tuple[int, Claim]]) -> list[FieldError]:
+        """Refuse, with a clear message, an msisdn/order/complaint id that already belongs to a customer.
+
+        The unique key on customer_claims enforces this under concurrency; checking first
+        gives the channel a message that names the field.
+        """
+        errors: list[FieldError] = []
+        field_of = {"msisdn": "msisdns", "order": "order_id", "complaint": "complaint_id"}
+        taken: dict[tuple[str, str], str] = {}
+        for kind in {claim.kind for _, claim in claims}:
+            values = sorted({claim.claim for _, claim in claims if claim.kind == kind})
+            taken.update({(kind, v): owner for v, owner in self.log.lookup_claims(kind, values).items()})
+        for index, claim in claims:
+            key = (claim.kind, claim.claim)
+            owner = taken.get(key)
+            if owner is None:
+                taken[key] = claim.customer_id  # claimed by this batch from here on
+                continue
+            errors.append(
+                _error(index, events[index], field_of[claim.kind], f"{claim.kind} {claim.claim} already belongs to customer {owner}")
+            )
+        return errors
+
+
+def _claims_of(event: _Event, customer_id: str) -> list[Claim]:
+    if isinstance(event, CustomerRegistered):
+        return [Claim("msisdn", m, customer_id) for m in event.msisdns]
+    kind_field = _CLAIMED_BY.get(event.type)  # type: ignore[attr-defined]
+    if kind_field is None:
+        return []
+    kind, field = kind_field
+    return [Claim(kind, getattr(event, field), customer_id)]
+
+
+def _error(index: int, event: _Event, field: str, message: str) -> FieldError:
+    return FieldError(index=index, event_id=event.event_id, field=field, message=message)
