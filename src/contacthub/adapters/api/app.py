@@ -1,0 +1,69 @@
+"""The FastAPI application: routers, error shape, OpenAPI, and the embedded projector."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from contacthub import __version__
+from contacthub.adapters.api import customers, events, status
+from contacthub.adapters.api.errors import JsonResponse, install_error_handlers
+from contacthub.bootstrap import ContactHub
+from contacthub.contract import IngestBatch
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(hub: ContactHub, *, run_projector: bool | None = None) -> FastAPI:
+    """The ASGI app over an already built ContactHub. The projector thread runs for the app's lifetime."""
+    embedded = hub.settings.embedded_projector if run_projector is None else run_projector
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if embedded:
+            thread = threading.Thread(target=hub.projector.run, args=(stop,), name="projector", daemon=True)
+            thread.start()
+        log.info("server_started", database=hub.event_log.dialect, embedded_projector=embedded)
+        try:
+            yield
+        finally:
+            stop.set()
+            hub.projector.wake.set()
+            if thread is not None:
+                thread.join(timeout=10)
+            log.info("server_stopped")
+
+    app = FastAPI(
+        title="ContactHub",
+        version=__version__,
+        description="Every customer touchpoint as an immutable event; the 360-degree view built from them.",
+        default_response_class=JsonResponse,
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    install_error_handlers(app)
+    app.include_router(events.router)
+    app.include_router(customers.router)
+    app.include_router(status.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            # POST /v1/events parses its body itself (for speed and one error shape); publish its schema here.
+            batch = IngestBatch.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(batch.pop("$defs", {}))
+            components["IngestBatch"] = batch
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,79 @@
+"""POST /v1/events: channels post touchpoints and other facts, in idempotent batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from contacthub.adapters.api.errors import JsonResponse, ERROR_RESPONSES, ApiError, error_response
+from contacthub.bootstrap import ContactHub
+from contacthub.ingest import IngestRejected
+
+router = APIRouter(tags=["events"])
+
+
+class EventResultOut(BaseModel):
+    event_id: str
+    status: str
+    position: int
+
+
+class IngestResultOut(BaseModel):
+    results: list[EventResultOut]
+    position: int
+
+
+@router.post(
+    "/v1/events",
+    summary="Record a batch of 1 to 1000 events, atomically and idempotently",
+    response_model=IngestResultOut,
+    responses={k: v for k, v in ERROR_RESPONSES.items() if k != 404},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IngestBatch"}}},
+        }
+    },
+)
+async def post_events(request: Request) -> Any:
+    hub: ContactHub = request.app.state.hub
+    body = await _read_json_body(request, hub.settings.max_body_bytes)
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise ApiError(422, "events", 'the body must be an object {"events": [ ... ]}')
+    unknown = sorted(set(body) - {"events"})
+    if unknown:
+        raise ApiError(422, unknown[0], "unknown field; the body has only 'events'")
+    try:
+        outcome = await run_in_threadpool(hub.ingest.ingest, body["events"])
+    except IngestRejected as rejected:
+        return error_response(rejected.status_code, [e.model_dump() for e in rejected.errors])
+    return JsonResponse(
+        {
+            "results": [{"event_id": r.event_id, "status": r.status, "position": r.position} for r in outcome.results],
+            "position": outcome.position,
+        }
+    )
+
+
+async def _read_json_body(request: Request, limit: int) -> Any:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise ApiError(415, "content-type", "send the batch as application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "body", f"the body is larger than {limit} bytes; split the batch")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body", f"the body is larger than {limit} bytes; split the batch")
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "body", f"the body is not valid JSON: {exc}") from None

@@ -1,0 +1,43 @@
+"""What every read model provides to the projector."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Protocol
+
+import orjson
+
+from contacthub.adapters.store.database import ReadStore, Sql
+from contacthub.domain.customer import Customer
+
+PositionedEvent = tuple[int, Customer.Event]
+
+
+class Projection(Protocol):
+    name: str
+    """The tracking name: how far this read model has applied the log."""
+    tables: Sequence[tuple[str, str]]
+    """(table, primary-key columns) of every table the read model owns."""
+
+    def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
+        """Apply these events, in log order, inside the caller's transaction."""
+
+
+def utc_text(moment: datetime) -> str:
+    """How read models store a moment: ISO 8601 in UTC, fixed width, so text order is time order."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def table_digest(store: ReadStore, table: str, key: str) -> str:
+    """A digest of a table's whole content, in primary-key order: equal content, equal digest."""
+    digest = hashlib.sha256()
+    with store.transaction(commit=False) as sql:
+        for row in sql.execute(f"SELECT * FROM {table} ORDER BY {key}").all():
+            digest.update(orjson.dumps(row, option=orjson.OPT_SORT_KEYS, default=str))
+    return digest.hexdigest()
+
+
+def projection_digest(store: ReadStore, projection: Projection) -> dict[str, str]:
+    return {table: table_digest(store, table, key) for table, key in projection.tables}

@@ -1,0 +1,167 @@
+"""Questions answered from the customer view's tables (see customer_view.py)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from contacthub.adapters.store.database import ReadStore
+from contacthub.domain.complaint import OPEN_STATUSES
+from contacthub.domain.vocabulary import OrderStatus
+
+RECENT_CONTACTS = 10
+_OPEN_ORDER_STATUSES = (OrderStatus.IN_PROGRESS.value, OrderStatus.PARTIALLY_ACTIVATED.value)
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(occurred_at: str, position: int) -> str:
+    return base64.urlsafe_b64encode(f"{occurred_at}|{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        occurred_at, position = raw.split("|")
+        datetime.fromisoformat(occurred_at)
+        return occurred_at, int(position)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadCursor("not a cursor this API returned") from None
+
+
+class CustomerQueries:
+    def __init__(self, store: ReadStore, zone: ZoneInfo, clock: Any = None) -> None:
+        self.store = store
+        self.zone = zone
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    def _local(self, utc_text: str | None) -> str | None:
+        """A stored UTC moment, shown in the operator's time zone (RFC 3339 with offset)."""
+        if utc_text is None:
+            return None
+        return datetime.fromisoformat(utc_text).astimezone(self.zone).isoformat()
+
+    def _age_s(self, utc_text: str) -> int:
+        return max(0, int((self.clock() - datetime.fromisoformat(utc_text)).total_seconds()))
+
+    def customer_id_for_msisdn(self, msisdn: str) -> str | None:
+        row = self.store.query_one("SELECT customer_id FROM rm_msisdn WHERE msisdn = ?", (msisdn,))
+        return row["customer_id"] if row else None
+
+    def customer_360(self, customer_id: str) -> dict[str, Any] | None:
+        with self.store.transaction(commit=False) as sql:  # one snapshot for the whole view
+            customer = sql.execute("SELECT * FROM rm_customer WHERE customer_id = ?", (customer_id,)).one()
+            if customer is None:
+                return None
+            orders = sql.execute(
+                "SELECT * FROM rm_order WHERE customer_id = ? ORDER BY placed_at, order_id", (customer_id,)
+            ).all()
+            complaints = sql.execute(
+                f"SELECT * FROM rm_complaint WHERE customer_id = ? AND status IN ({sql.in_list(OPEN_STATUSES)}) "
+                "ORDER BY opened_at DESC, complaint_id",
+                (customer_id, *sorted(OPEN_STATUSES)),
+            ).all()
+            contacts = sql.execute(
+                "SELECT * FROM rm_contact WHERE customer_id = ? ORDER BY occurred_at DESC, position DESC LIMIT ?",
+                (customer_id, RECENT_CONTACTS),
+            ).all()
+            counts = sql.execute(
+                "SELECT channel, contacts FROM rm_channel_count WHERE customer_id = ? ORDER BY channel", (customer_id,)
+            ).all()
+
+        services = []
+        open_orders = []
+        for order in orders:
+            ordered = orjson.loads(order["services"])
+            activated = set(orjson.loads(order["activated"]))
+            cancelled = order["status"] == OrderStatus.CANCELLED.value
+            for service in ordered:
+                if service in activated:
+                    services.append({"service": service, "order_id": order["order_id"], "status": "active"})
+                elif not cancelled:
+                    services.append({"service": service, "order_id": order["order_id"], "status": "pending"})
+            if order["status"] in _OPEN_ORDER_STATUSES:
+                open_orders.append(
+                    {
+                        "order_id": order["order_id"],
+                        "status": order["status"],
+                        "services": ordered,
+                        "activated": [s for s in ordered if s in activated],
+                        "pending": [s for s in ordered if s not in activated],
+                        "placed_at": self._local(order["placed_at"]),
+                        "age_s": self._age_s(order["placed_at"]),
+                    }
+                )
+        return {
+            "customer_id": customer["customer_id"],
+            "name": customer["name"],
+            "segment": customer["segment"],
+            "tier": customer["tier"],
+            "arpu": customer["arpu"],
+            "msisdns": orjson.loads(customer["msisdns"]),
+            "registered_at": self._local(customer["registered_at"]),
+            "services": services,
+            "open_orders": open_orders,
+            "open_complaints": [
+                {
+                    "complaint_id": c["complaint_id"],
+                    "status": c["status"],
+                    "category": c["category"],
+                    "severity": c["severity"],
+                    "summary": c["summary"],
+                    "owner": c["owner"],
+                    "opened_channel": c["channel"],
+                    "assigned_to": c["assigned_to"],
+                    "escalation_level": c["escalation_level"],
+                    "opened_at": self._local(c["opened_at"]),
+                    "age_s": self._age_s(c["opened_at"]),
+                }
+                for c in complaints
+            ],
+            "recent_contacts": [self._contact(c) for c in contacts],
+            "contact_counts": {c["channel"]: int(c["contacts"]) for c in counts},
+            "contact_count": int(customer["contact_count"]),
+            "last_contact_at": self._local(customer["last_contact_at"]),
+        }
+
+    def _contact(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "event_id": row["event_id"],
+            "position": int(row["position"]),
+            "occurred_at": self._local(row["occurred_at"]),
+            "recorded_at": self._local(row["recorded_at"]),
+            "channel": row["channel"],
+            "direction": row["direction"],
+            "reason": row["reason"],
+            "handled_by": row["handled_by"],
+            "site": row["site"],
+            "duration_s": int(row["duration_s"]),
+            "outcome": row["outcome"],
+            "order_id": row["order_id"],
+            "complaint_id": row["complaint_id"],
+        }
+
+    def customer_exists(self, customer_id: str) -> bool:
+        return self.store.query_one("SELECT 1 AS one FROM rm_customer WHERE customer_id = ?", (customer_id,)) is not None
+
+    def timeline(self, customer_id: str, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+        """Touchpoints in event-time order, a page at a time (keyset paging: stable while new events arrive)."""
+        params: list[Any] = [customer_id]
+        where = "customer_id = ?"
+        if after is not None:
+            occurred_at, position = decode_cursor(after)
+            where += " AND (occurred_at > ? OR (occurred_at = ? AND position > ?))"
+            params += [occurred_at, occurred_at, position]
+        rows = self.store.query(
+            f"SELECT * FROM rm_contact WHERE {where} ORDER BY occurred_at, position LIMIT ?", (*params, limit + 1)
+        )
+        page, more = rows[:limit], len(rows) > limit
+        next_cursor = encode_cursor(page[-1]["occurred_at"], int(page[-1]["position"])) if more else None
+        return [self._contact(r) for r in page], next_cursor

@@ -1,0 +1,161 @@
+"""The projector: follows the event log and applies it to the read models, exactly once.
+
+Exactly-once holds because each batch's rows and its tracking record (eventsourcing's
+tracking table) are written in one transaction, and that transaction first checks that
+the tracking position is still the one the batch started from. Two projectors running
+the same read model therefore never both apply a batch: the second one's check fails
+(PostgreSQL: it waits on the row lock, then sees the new position; SQLite: its snapshot
+is stale and the write is refused), it rolls back, and continues from the new position.
+
+PostgreSQL positions have gaps (rolled-back inserts consume ids); the projector never
+assumes contiguity, it reads "everything after my position". The recorder's table lock
+makes commit order equal position order, so nothing committed late is passed over.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import structlog
+from eventsourcing.persistence import OperationalError, IntegrityError, Tracking
+
+from contacthub.adapters.store.database import POSTGRESQL, Sql
+from contacthub.adapters.store.eventlog import CustomerLog
+from contacthub.projections.base import PositionedEvent, Projection
+
+log = structlog.get_logger(__name__)
+
+
+class _PositionMoved(Exception):
+    """Someone else advanced (or reset) this read model since the batch was read."""
+
+
+class Projector:
+    def __init__(self, event_log: CustomerLog, projections: Sequence[Projection], batch_size: int = 2000) -> None:
+        self.log = event_log
+        self.store = event_log.read_store
+        self.projections = list(projections)
+        self.batch_size = batch_size
+        self.tracker = event_log.factory.tracking_recorder()
+        self._tracking_table = (
+            f"{self.tracker.datastore.schema}.{self.tracker.tracking_table_name}"  # type: ignore[attr-defined]
+            if event_log.dialect == POSTGRESQL
+            else "tracking"
+        )
+        self.wake = threading.Event()
+        with self.store.transaction(commit=True) as sql:
+            for projection in self.projections:
+                # Position 0 means "nothing applied yet"; having the row lets every batch lock it.
+                sql.execute(
+                    f"INSERT INTO {self._tracking_table} (application_name, notification_id) VALUES (?, 0) "
+                    "ON CONFLICT (application_name) DO NOTHING",
+                    (projection.name,),
+                )
+
+    # --- positions ----------------------------------------------------------------
+
+    def position(self, name: str) -> int:
+        return int(self.tracker.max_tracking_id(name) or 0)
+
+    def positions(self) -> dict[str, int]:
+        return {p.name: self.position(p.name) for p in self.projections}
+
+    def caught_up_to(self) -> int:
+        """The position every read model has reached."""
+        return min(self.positions().values(), default=0)
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Block until every read model has applied `position`; False on timeout."""
+        deadline = time.monotonic() + timeout
+        pause = 0.005
+        while True:
+            if self.caught_up_to() >= position:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.wake.set()
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.1)
+
+    # --- applying the log ------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Apply the next batch to every read model; the number of events applied."""
+        applied = 0
+        for projection in self.projections:
+            applied += self._advance(projection)
+        return applied
+
+    def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
+        total = 0
+        while True:
+            applied = self.run_once()
+            if applied == 0 and self.caught_up_to() >= self.log.head_position():
+                return total
+            total += applied
+            if on_progress is not None:
+                on_progress(applied)
+
+    def run(self, stop: threading.Event, idle_wait: float = 0.2) -> None:
+        """Follow the log until `stop` is set. A failing batch is logged and retried, never skipped."""
+        log.info("projector_started", read_models=[p.name for p in self.projections])
+        failures = 0
+        while not stop.is_set():
+            try:
+                applied = self.run_once()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("projector_batch_failed", failures=failures)
+                stop.wait(min(0.1 * 2**failures, 5.0))
+                continue
+            if applied == 0:
+                self.wake.wait(idle_wait)
+                self.wake.clear()
+        log.info("projector_stopped")
+
+    def _advance(self, projection: Projection) -> int:
+        start = self.position(projection.name)
+        notifications = self.log.read_notifications(start, self.batch_size)
+        if not notifications:
+            return 0
+        to_domain_event = self.log.mapper.to_domain_event
+        events: list[PositionedEvent] = [(n.id, to_domain_event(n)) for n in notifications]  # type: ignore[misc]
+        try:
+            with self.store.transaction(commit=True) as sql:
+                self._claim(sql, projection.name, start)
+                projection.apply(sql, events)
+                self.tracker._insert_tracking(sql.cursor, Tracking(projection.name, notifications[-1].id))  # type: ignore[attr-defined]
+        except (_PositionMoved, IntegrityError, OperationalError) as exc:
+            # Another projector applied this batch first (or a rebuild reset the position):
+            # nothing of ours was committed; start again from wherever the position is now.
+            log.info("projector_position_moved", read_model=projection.name, start=start, reason=type(exc).__name__)
+            return 0
+        return len(events)
+
+    def _claim(self, sql: Sql, name: str, start: int) -> None:
+        lock = " FOR UPDATE" if self.log.dialect == POSTGRESQL else ""
+        row = sql.execute(
+            f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = ?{lock}", (name,)
+        ).one()
+        if row is None or int(row["notification_id"]) != start:
+            raise _PositionMoved
+
+    # --- rebuild ----------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Empty every read model and set its position back to 0, atomically."""
+        with self.store.transaction(commit=True) as sql:
+            for projection in self.projections:
+                lock = " FOR UPDATE" if self.log.dialect == POSTGRESQL else ""
+                sql.execute(f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = ?{lock}", (projection.name,))
+                for table, _ in projection.tables:
+                    sql.execute(f"DELETE FROM {table}")
+                sql.execute(
+                    f"UPDATE {self._tracking_table} SET notification_id = 0 WHERE application_name = ?",
+                    (projection.name,),
+                )
+        log.info("read_models_reset", read_models=[p.name for p in self.projections])
