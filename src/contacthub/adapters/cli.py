@@ -1,0 +1,161 @@
+"""The `contacthub` command: serve, project, rebuild, demo, migrate.
+
+Errors end with one readable line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+import structlog
+
+from contacthub.config import ConfigurationError, Settings
+from contacthub.logs import configure_logging
+
+log = structlog.get_logger(__name__)
+
+
+class _Failure(click.ClickException):
+    def show(self, file: Any = None) -> None:
+        click.echo(f"contacthub: {self.message}", err=True)
+
+
+@contextmanager
+def _hub(settings: Settings) -> Iterator[Any]:
+    from contacthub.bootstrap import build
+
+    try:
+        hub = build(settings)
+    except ConfigurationError as exc:
+        raise _Failure(str(exc)) from None
+    except Exception as exc:  # the database is unreachable, or the URL points nowhere usable
+        raise _Failure(f"cannot open the database: {exc}".splitlines()[0]) from None
+    try:
+        yield hub
+    finally:
+        hub.close()
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as exc:
+        raise _Failure(str(exc)) from None
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """ContactHub: every customer touchpoint as an immutable event, and the views built from them.
+
+    Configure with environment variables; CONTACTHUB_DATABASE_URL selects the database
+    (default sqlite:///contacthub.db).
+    """
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--projector/--no-projector", default=None, help="Run the projector in this process (default: CONTACTHUB_EMBEDDED_PROJECTOR, on).")
+def serve(host: str, port: int, projector: bool | None) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    from contacthub.adapters.api.app import create_app
+
+    settings = _settings()
+    with _hub(settings) as hub:
+        app = create_app(hub, run_projector=projector)
+        log.info("serving", url=f"http://{host}:{port}", database=hub.event_log.dialect)
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+@main.command()
+def project() -> None:
+    """Follow the log and keep the read models current, until stopped (SIGINT/SIGTERM)."""
+    settings = _settings()
+    with _hub(settings) as hub:
+        hub.projector.run(_stop_on_signals())
+
+
+@main.command()
+def rebuild() -> None:
+    """Rebuild every read model from the event log, with a progress bar."""
+    from tqdm import tqdm
+
+    settings = _settings()
+    with _hub(settings) as hub:
+        head = hub.event_log.head_position()
+        hub.projector.reset()
+        with tqdm(total=head, unit="ev", desc="rebuild", file=sys.stderr) as bar:
+            applied = hub.projector.catch_up(on_progress=bar.update)
+        click.echo(f"rebuilt {len(hub.projector.projections)} read model(s) from {applied} events; position {hub.projector.caught_up_to()}")
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending read-model migrations (also done on every start)."""
+    from contacthub.adapters.store.migrations import migrate as apply_migrations
+
+    settings = _settings()
+    with _hub(settings) as hub:
+        applied = apply_migrations(hub.event_log.read_store)
+        click.echo(f"schema is current ({hub.event_log.dialect})" + (f"; applied earlier in this run: {applied}" if applied else ""))
+
+
+@main.command()
+@click.option("--customers", default=3000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--months", default=4, show_default=True, type=click.IntRange(1, 36))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 1000))
+def demo(customers: int, months: int, seed: int, batch_size: int) -> None:
+    """Load a realistic operator population through the ingest path (idempotent: run it twice, stored once)."""
+    from tqdm import tqdm
+
+    from contacthub.adapters.demo import DemoPlan, estimate_event_count, generate_batches
+    from contacthub.ingest import IngestRejected
+
+    settings = _settings()
+    plan = DemoPlan(customers=customers, months=months, seed=seed)
+    with _hub(settings) as hub:
+        recorded = duplicates = 0
+        with tqdm(total=estimate_event_count(plan), unit="ev", desc="ingest", file=sys.stderr) as bar:
+            for batch in generate_batches(plan, batch_size):
+                try:
+                    outcome = hub.ingest.ingest(batch)
+                except IngestRejected as rejected:
+                    first = rejected.errors[0]
+                    raise _Failure(f"demo batch refused ({rejected.status_code}): {first.field}: {first.message}") from None
+                new = sum(1 for r in outcome.results if r.status == "recorded")
+                recorded += new
+                duplicates += len(batch) - new
+                bar.update(len(batch))
+        _catch_up(hub, "project")
+        click.echo(f"demo loaded: {recorded} events recorded, {duplicates} already stored; log position {hub.event_log.head_position()}")
+
+
+def _catch_up(hub: Any, desc: str) -> None:
+    from tqdm import tqdm
+
+    behind = hub.event_log.head_position() - hub.projector.caught_up_to()
+    with tqdm(total=max(behind, 0), unit="ev", desc=desc, file=sys.stderr) as bar:
+        update: Callable[[int], Any] = bar.update
+        hub.projector.catch_up(on_progress=update)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Fixtures: every behaviour test runs against SQLite and against a throwaway PostgreSQL server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from support.pgserver import ThrowawayPostgres
+
+from contacthub.adapters.api.app import create_app
+from contacthub.bootstrap import ContactHub, build
+from contacthub.config import Settings
+from contacthub.logs import configure_logging
+
+configure_logging("console", "warning")
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[ThrowawayPostgres]:
+    server = ThrowawayPostgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def fresh_database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A new, empty database on the given backend, dropped at the end of the test."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db')}/contacthub.db"
+    server: ThrowawayPostgres = request.getfixturevalue("postgres_server")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    url = server.create_database(name)
+    request.addfinalizer(lambda: server.drop_database(name))
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return fresh_database_url(backend, request, tmp_path_factory)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, read_wait_timeout_s=3.0, log_format="console")
+
+
+@pytest.fixture
+def hub(settings: Settings) -> Iterator[ContactHub]:
+    hub = build(settings)
+    try:
+        yield hub
+    finally:
+        hub.close()
+
+
+@pytest.fixture
+def client(hub: ContactHub) -> Iterator[TestClient]:
+    """The HTTP API with its embedded projector running, as `contacthub serve` runs it."""
+    with TestClient(create_app(hub)) as test_client:
+        yield test_client

@@ -1,0 +1,132 @@
+"""Hypothesis strategies for valid customer histories, in the shape channels post them.
+
+A small simulator follows what has been posted (customers, orders, complaint statuses)
+so every drawn event is one the domain accepts, while times, channels, identifiers
+and interleavings are random.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from hypothesis import strategies as st
+
+from contacthub.domain.complaint import TRANSITIONS
+from contacthub.domain.vocabulary import Channel, ComplaintStatus, Outcome
+
+BASE = datetime(2026, 9, 1, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+SERVICES = ["mobile", "broadband", "iptv", "landline"]
+EVENT_FIELDS_FOR_ACTION = {
+    "acknowledge": ("complaint.acknowledged", {}),
+    "assign": ("complaint.assigned", {"to": "backoffice-2"}),
+    "escalate": ("complaint.escalated", {"level": 1, "reason": "no progress"}),
+    "resolve": ("complaint.resolved", {"resolution": "refunded", "by": "agent-3"}),
+    "follow_up": ("complaint.followed_up", {"satisfaction": 4, "channel": "hotline"}),
+    "close": ("complaint.closed", {}),
+    "reopen": ("complaint.reopened", {"reason": "customer called again"}),
+}
+
+
+@st.composite
+def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, prefix: str = "h") -> list[dict[str, Any]]:
+    customers: list[tuple[str, str]] = []  # (customer_id, msisdn)
+    orders: dict[str, tuple[str, list[str], set[str], bool]] = {}  # order -> (customer, services, activated, cancelled)
+    complaints: dict[str, tuple[str, ComplaintStatus]] = {}
+    events: list[dict[str, Any]] = []
+    n_customers = draw(st.integers(1, max_customers))
+
+    def stamp(kind: str) -> dict[str, Any]:
+        # Event time is random within a month: delivery order and event order differ freely.
+        minutes = draw(st.integers(0, 30 * 24 * 60))
+        offset = draw(st.sampled_from([8, 0, -5]))
+        moment = (BASE + timedelta(minutes=minutes)).astimezone(timezone(timedelta(hours=offset)))
+        return {"event_id": f"{prefix}-{len(events)}", "type": kind, "occurred_at": moment.isoformat()}
+
+    def who(customer: tuple[str, str]) -> dict[str, str]:
+        return {"msisdn": customer[1]} if draw(st.booleans()) else {"customer_id": customer[0]}
+
+    for _ in range(draw(st.integers(1, max_events))):
+        choices = ["register"] if not customers else []
+        if customers:
+            choices += ["contact", "contact", "tier", "order", "complaint"]
+            if len(customers) < n_customers:
+                choices.append("register")
+            if any(not c and len(a) < len(s) for _, s, a, c in orders.values()):
+                choices += ["activate", "cancel"]
+            if complaints:
+                choices += ["complaint_step", "complaint_step"]
+        kind = draw(st.sampled_from(choices))
+        if kind == "register":
+            n = len(customers)
+            customer = (f"{prefix}C{n}", f"1390000{n:04d}")
+            customers.append(customer)
+            events.append({**stamp("customer.registered"), "customer_id": customer[0], "name": f"客户{n}",
+                           "segment": draw(st.sampled_from(["individual", "corporate"])),
+                           "tier": draw(st.sampled_from(["diamond", "gold", "silver", "vip", "ordinary"])),
+                           "msisdns": [customer[1]]})
+            continue
+        customer = draw(st.sampled_from(customers))
+        if kind == "contact":
+            own_orders = [o for o, (c, *_rest) in orders.items() if c == customer[0]]
+            own_complaints = [k for k, (c, _) in complaints.items() if c == customer[0]]
+            events.append({**stamp("contact.logged"), **who(customer),
+                           "channel": draw(st.sampled_from([c.value for c in Channel])),
+                           "direction": draw(st.sampled_from(["inbound", "outbound"])),
+                           "reason": draw(st.sampled_from(["billing_query", "network_fault", "activation_status"])),
+                           "handled_by": "agent-1", "duration_s": draw(st.integers(0, 3600)),
+                           "outcome": draw(st.sampled_from([o.value for o in Outcome])),
+                           "order_id": draw(st.sampled_from([None, *own_orders])),
+                           "complaint_id": draw(st.sampled_from([None, *own_complaints]))})
+        elif kind == "tier":
+            events.append({**stamp("customer.tier_changed"), **who(customer),
+                           "tier": draw(st.sampled_from(["diamond", "gold", "silver", "vip", "ordinary"])),
+                           "arpu": draw(st.integers(0, 900))})
+        elif kind == "order":
+            order_id = f"{prefix}O{len(orders)}"
+            services = draw(st.lists(st.sampled_from(SERVICES), min_size=1, max_size=3, unique=True))
+            orders[order_id] = (customer[0], services, set(), False)
+            events.append({**stamp("order.placed"), **who(customer), "order_id": order_id, "services": services})
+        elif kind in ("activate", "cancel"):
+            open_orders = sorted(o for o, (_, s, a, c) in orders.items() if not c and len(a) < len(s))
+            order_id = draw(st.sampled_from(open_orders))
+            owner, services, activated, _ = orders[order_id]
+            target = {"customer_id": owner}
+            if kind == "activate":
+                service = draw(st.sampled_from([s for s in services if s not in activated]))
+                activated.add(service)
+                events.append({**stamp("service.activated"), **target, "order_id": order_id, "service": service})
+            else:
+                orders[order_id] = (owner, services, activated, True)
+                events.append({**stamp("order.cancelled"), **target, "order_id": order_id, "reason": "changed mind"})
+        elif kind == "complaint":
+            complaint_id = f"{prefix}K{len(complaints)}"
+            complaints[complaint_id] = (customer[0], ComplaintStatus.OPENED)
+            events.append({**stamp("complaint.opened"), **who(customer), "complaint_id": complaint_id,
+                           "category": "billing", "severity": draw(st.sampled_from(["low", "medium", "high", "critical"])),
+                           "summary": "账单有误", "channel": draw(st.sampled_from(["hotline", "store", "app"])),
+                           "handled_by": "agent-1"})
+        else:
+            complaint_id = draw(st.sampled_from(sorted(complaints)))
+            owner, status = complaints[complaint_id]
+            allowed = sorted(a for a, t in TRANSITIONS.items() if status in t.allowed_from)
+            if not allowed:
+                continue
+            action = draw(st.sampled_from(allowed))
+            kind_name, fields = EVENT_FIELDS_FOR_ACTION[action]
+            to = TRANSITIONS[action].to
+            complaints[complaint_id] = (owner, to if to is not None else status)
+            events.append({**stamp(kind_name), "customer_id": owner, "complaint_id": complaint_id, **fields})
+    return events
+
+
+@st.composite
+def batch_splits(draw: st.DrawFn, events: list[Any], max_batch: int = 8) -> list[list[Any]]:
+    """Cut a sequence into consecutive batches of random sizes."""
+    batches = []
+    i = 0
+    while i < len(events):
+        size = draw(st.integers(1, max_batch))
+        batches.append(events[i : i + size])
+        i += size
+    return batches
