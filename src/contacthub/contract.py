@@ -17,10 +17,10 @@ import orjson
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BeforeValidator,
     BaseModel,
     ConfigDict,
     Field,
-    StrictFloat,
     StrictInt,
     StringConstraints,
     TypeAdapter,
@@ -33,11 +33,15 @@ from contacthub.domain.vocabulary import Channel, Direction, Outcome, Segment, S
 MAX_BATCH = 1000
 EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
-_CN_MOBILE_WITH_COUNTRY_CODE = re.compile(r"^86(1[3-9][0-9]{9})$")
+_CN_MOBILE_WITH_COUNTRY_CODE = re.compile(r"^(?:0086|86)(1[3-9][0-9]{9})$")
+# RFC 3339 date-time: a 'T' (or space) separator and an explicit offset are required.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 _MSISDN = re.compile(r"^[0-9]{5,15}$")
 
 
 def _no_control_characters(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
     for ch in value:
         if unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\t":
             raise ValueError(f"control character U+{ord(ch):04X} is not allowed")
@@ -45,16 +49,28 @@ def _no_control_characters(value: str) -> str:
 
 
 def normalise_msisdn(value: str) -> str:
-    """An MSISDN as digits only; a Chinese mobile number given with +86 is stored without it."""
+    """An MSISDN as digits only; a Chinese mobile number given with +86 / 0086 is stored without it."""
     digits = value[1:] if value.startswith("+") else value
-    if not _MSISDN.match(digits):
+    if not _MSISDN.fullmatch(digits):
         raise ValueError("an MSISDN is 5 to 15 digits, optionally with a leading '+'")
-    match = _CN_MOBILE_WITH_COUNTRY_CODE.match(digits)
+    match = _CN_MOBILE_WITH_COUNTRY_CODE.fullmatch(digits)
     return match.group(1) if match else digits
 
 
 def _msisdn(value: str) -> str:
     return normalise_msisdn(value)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-02T09:30:00+08:00")
+    return value
+
+
+def _plain_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("must be a number")
+    return value
 
 
 def _not_too_early(value: datetime) -> datetime:
@@ -69,11 +85,11 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._
 EventId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 Msisdn = Annotated[str, StringConstraints(max_length=16), AfterValidator(_msisdn)]
-OccurredAt = Annotated[AwareDatetime, AfterValidator(_not_too_early)]
+OccurredAt = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_not_too_early)]
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 
     event_id: EventId = Field(description="The channel's own unique id for this event: the idempotency key.")
     occurred_at: OccurredAt = Field(description="When it happened at the channel (RFC 3339 with offset).")
@@ -88,11 +104,14 @@ class _Event(BaseModel):
 
     def domain_fields(self) -> dict[str, Any]:
         """The keyword arguments of the matching domain command."""
-        fields = {k: getattr(self, k) for k in type(self).model_fields if k not in ("type", "customer_id", "msisdn")}
+        fields = {k: v for k, v in self.__dict__.items() if k not in _ENVELOPE_ONLY}
         # Keep the channel's offset, but as a plain datetime.timezone rather than pydantic's own tzinfo.
         offset = self.occurred_at.utcoffset()
         fields["occurred_at"] = self.occurred_at.replace(tzinfo=timezone(offset) if offset else timezone.utc)
         return fields
+
+
+_ENVELOPE_ONLY = frozenset({"type", "customer_id", "msisdn"})
 
 
 class CustomerRegistered(_Event):
@@ -112,20 +131,18 @@ class CustomerRegistered(_Event):
         return self
 
     def domain_fields(self) -> dict[str, Any]:
-        fields = super().domain_fields()
-        fields["msisdns"] = tuple(self.msisdns)
-        fields["segment"] = str(self.segment)
-        fields["tier"] = str(self.tier)
-        return fields
+        return {**super().domain_fields(), "customer_id": self.customer_id, "msisdns": tuple(self.msisdns)}
 
 
 class TierChanged(_Event):
     type: Literal["customer.tier_changed"]
     tier: Tier
-    arpu: Annotated[StrictFloat | StrictInt, Field(ge=0, le=10_000_000, allow_inf_nan=False)]
+    arpu: Annotated[float, BeforeValidator(_plain_number), Field(ge=0, le=10_000_000, allow_inf_nan=False)] = Field(
+        description="Average monthly revenue of the customer, in yuan."
+    )
 
     def domain_fields(self) -> dict[str, Any]:
-        return {**super().domain_fields(), "tier": str(self.tier), "arpu": float(self.arpu)}
+        return {**super().domain_fields(), "arpu": float(self.arpu)}
 
 
 class ContactLogged(_Event):
@@ -139,12 +156,6 @@ class ContactLogged(_Event):
     outcome: Outcome
     order_id: Identifier | None = None
     complaint_id: Identifier | None = None
-
-    def domain_fields(self) -> dict[str, Any]:
-        fields = super().domain_fields()
-        for key in ("channel", "direction", "outcome"):
-            fields[key] = str(fields[key])
-        return fields
 
 
 class OrderPlaced(_Event):
@@ -177,20 +188,11 @@ class ComplaintOpened(_Event):
     channel: Channel
     handled_by: Text = Field(description="Who took the complaint: its first-contact owner.")
 
-    def domain_fields(self) -> dict[str, Any]:
-        return {**super().domain_fields(), "severity": str(self.severity), "channel": str(self.channel)}
-
 
 class _ComplaintStep(_Event):
     complaint_id: Identifier
     by: Text | None = None
     channel: Channel | None = None
-
-    def domain_fields(self) -> dict[str, Any]:
-        fields = super().domain_fields()
-        if fields.get("channel") is not None:
-            fields["channel"] = str(fields["channel"])
-        return fields
 
 
 class ComplaintAcknowledged(_ComplaintStep):
@@ -314,6 +316,10 @@ def validate_event(index: int, raw: Any) -> tuple[_Event | None, list[FieldError
         return None, errors
 
 
-def content_digest(event: _Event) -> bytes:
-    """What makes two postings of one event_id "the same content"."""
-    return hashlib.sha256(orjson.dumps(event.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).digest()
+def content_digest(raw_event: Any) -> str:
+    """What makes two postings of one event_id "the same content": the same JSON value as posted.
+
+    Taken from the posted JSON, not the validated model, so that a later change to the
+    contract (a new defaulted field) cannot turn a channel's retry into a conflict.
+    """
+    return hashlib.sha256(orjson.dumps(raw_event, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -106,6 +106,22 @@ class CustomerCache:
         return len(self._entries)
 
 
+class _BoundedDict(dict[str, str]):
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        self.maxsize = maxsize
+
+    def __setitem__(self, key: str, value: str) -> None:
+        if len(self) >= self.maxsize > 0:
+            self.clear()  # cheap and rare: a miss costs one lookup query
+        if self.maxsize > 0:
+            super().__setitem__(key, value)
+
+    def update(self, other: Any = (), **_: Any) -> None:
+        for key, value in dict(other).items():
+            self[key] = value
+
+
 class IngestService:
     def __init__(
         self,
@@ -120,6 +136,9 @@ class IngestService:
         self.future_tolerance = future_tolerance
         self.clock = clock
         self.on_recorded = on_recorded
+        # An msisdn's owner never changes once claimed (catalogue v1 has no number release),
+        # so a resolved number can be remembered for good.
+        self._msisdn_owner = _BoundedDict(cache_size)
         # One batch at a time per process: the cache is shared, and the database
         # serialises writers anyway (PostgreSQL's table lock, SQLite's single writer).
         self._lock = threading.Lock()
@@ -131,12 +150,24 @@ class IngestService:
                 [FieldError(index=None, event_id=None, field="events", message=f"a batch holds 1 to {MAX_BATCH} events")],
             )
         events = self._validate(raw_events)
+        digests = [content_digest(raw) for raw in raw_events]
         with self._lock:
+            # Fast path first: assume nothing in the batch is stored yet (the usual case), so
+            # skip the key lookups; the unique key on ingest_keys still refuses a duplicate
+            # atomically. Any refusal or conflict is decided again on the careful path, which
+            # looks every key up first, so a duplicate is answered as such, never as an error.
+            careful = False
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 try:
-                    return self._decide_and_store(events)
+                    return self._decide_and_store(events, digests, careful)
                 except _Retry:
-                    log.info("ingest_retry", attempt=attempt, events=len(events))
+                    if careful:
+                        log.info("ingest_retry", attempt=attempt, events=len(events))
+                    careful = True
+                except IngestRejected:
+                    if careful:
+                        raise
+                    careful = True
         raise IngestRejected(
             409,
             [
@@ -174,9 +205,8 @@ class IngestService:
             raise IngestRejected(422, errors)
         return events
 
-    def _decide_and_store(self, events: list[_Event]) -> IngestOutcome:
+    def _decide_and_store(self, events: list[_Event], digests: list[str], careful: bool) -> IngestOutcome:
         errors: list[FieldError] = []
-        digests = [content_digest(e).hex() for e in events]
 
         # 1. Duplicates: within the batch, then against every key ever stored.
         first_index: dict[str, int] = {}
@@ -184,7 +214,7 @@ class IngestService:
             seen = first_index.setdefault(event.event_id, i)
             if seen != i and digests[seen] != digests[i]:
                 errors.append(_error(i, event, "event_id", f"event_id is used again in this batch (at index {seen}) with different content"))
-        stored_keys = self.log.lookup_keys(list(first_index))
+        stored_keys = self.log.lookup_keys(list(first_index)) if careful else {}
         for i, event in enumerate(events):
             stored = stored_keys.get(event.event_id)
             if stored is not None and stored.digest != digests[i]:
@@ -201,13 +231,14 @@ class IngestService:
 
         # 3. Decide: run each event through its customer's rules, in batch order.
         customers = self._load([owners[i] for i in new])
+        recorded_at = self.clock()  # one moment for the whole batch: it is recorded as one
         touched: dict[str, Customer] = {}
         keys: list[IngestKey] = []
         claims: list[tuple[int, Claim]] = []
         for i in new:
             event, customer_id = events[i], owners[i]
             try:
-                customer = self._apply(event, customer_id, customers)
+                customer = self._apply(event, customer_id, customers, recorded_at)
             except RuleViolation as violation:
                 errors.append(_error(i, event, violation.field, violation.message))
                 continue
@@ -237,6 +268,9 @@ class IngestService:
                 raise
             for customer in touched.values():
                 self.cache.put(customer)
+            for _, claim in claims:
+                if claim.kind == "msisdn":
+                    self._msisdn_owner[claim.claim] = claim.customer_id
 
         # 5. Answer with each event's position in the log.
         new_positions = {k.event_id: positions[(k.customer_id, k.customer_version)] for k in keys}
@@ -261,8 +295,13 @@ class IngestService:
             if isinstance(event, CustomerRegistered):
                 for msisdn in event.msisdns:
                     registered_here.setdefault(msisdn, event.customer_id)
-        wanted = sorted({events[i].msisdn for i in new if events[i].msisdn is not None})  # type: ignore[misc]
-        known = self.log.lookup_claims("msisdn", wanted)
+        wanted = {events[i].msisdn for i in new if events[i].msisdn is not None}
+        known = {m: self._msisdn_owner[m] for m in wanted if m in self._msisdn_owner}
+        missing = sorted(m for m in wanted if m not in known)  # type: ignore[type-var]
+        if missing:
+            found = self.log.lookup_claims("msisdn", missing)
+            self._msisdn_owner.update(found)
+            known.update(found)
         owners: dict[int, str] = {}
         for i in new:
             event = events[i]
@@ -289,12 +328,13 @@ class IngestService:
             customers.update(self.log.load_customers(missing))
         return customers
 
-    def _apply(self, event: _Event, customer_id: str, customers: dict[str, Customer]) -> Customer:
+    def _apply(self, event: _Event, customer_id: str, customers: dict[str, Customer], recorded_at: datetime) -> Customer:
         fields = event.domain_fields()
         if isinstance(event, CustomerRegistered):
             if customer_id in customers:
                 raise RuleViolation("customer_id", f"customer {customer_id} is already registered")
-            return Customer(customer_id=customer_id, **fields)
+            return Customer(**fields)  # the library's creation path stamps its own recorded time
+        fields["timestamp"] = recorded_at
         customer = customers.get(customer_id)
         if customer is None:
             raise RuleViolation("customer_id", f"customer {customer_id} is not registered")

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from typing import Any
+
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, event
 
 from contacthub.domain.complaint import next_status
@@ -34,6 +36,8 @@ class OrderState:
 
 class Customer(BaseAggregate[str]):
     TOPIC = "contacthub.customer"
+
+    # --- events: the facts, and what each one changes ------------------------------
 
     @dataclass(frozen=True)
     class Event(CanMutateAggregate[str]):
@@ -59,6 +63,10 @@ class Customer(BaseAggregate[str]):
         tier: str
         arpu: float
 
+        def apply(self, customer: Customer) -> None:
+            customer.tier = self.tier
+            customer.arpu = self.arpu
+
     @dataclass(frozen=True)
     class ContactLogged(Event):
         TOPIC = "contact.logged"
@@ -72,11 +80,17 @@ class Customer(BaseAggregate[str]):
         order_id: str | None
         complaint_id: str | None
 
+        def apply(self, customer: Customer) -> None:
+            customer.contact_count += 1
+
     @dataclass(frozen=True)
     class OrderPlaced(Event):
         TOPIC = "order.placed"
         order_id: str
         services: tuple[str, ...]
+
+        def apply(self, customer: Customer) -> None:
+            customer.orders[self.order_id] = OrderState(services=tuple(self.services))
 
     @dataclass(frozen=True)
     class ServiceActivated(Event):
@@ -84,11 +98,17 @@ class Customer(BaseAggregate[str]):
         order_id: str
         service: str
 
+        def apply(self, customer: Customer) -> None:
+            customer.orders[self.order_id].activated.add(self.service)
+
     @dataclass(frozen=True)
     class OrderCancelled(Event):
         TOPIC = "order.cancelled"
         order_id: str
         reason: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.orders[self.order_id].cancelled = True
 
     @dataclass(frozen=True)
     class ComplaintOpened(Event):
@@ -100,57 +120,75 @@ class Customer(BaseAggregate[str]):
         channel: str
         handled_by: str  # the first-contact owner
 
+        def apply(self, customer: Customer) -> None:
+            customer.complaints[self.complaint_id] = ComplaintStatus.OPENED
+
     @dataclass(frozen=True)
-    class ComplaintAcknowledged(Event):
-        TOPIC = "complaint.acknowledged"
+    class ComplaintStep(Event):
+        """A step in a complaint's life; ACTION names its row in the transition table.
+
+        Never stored itself; eventsourcing requires a topic on every event class of an aggregate.
+        """
+
+        TOPIC = "contacthub.complaint_step"
+        ACTION = ""
         complaint_id: str
+
+        def apply(self, customer: Customer) -> None:
+            status = customer.complaints[self.complaint_id]
+            customer.complaints[self.complaint_id] = next_status(self.complaint_id, status, self.ACTION)
+
+    @dataclass(frozen=True)
+    class ComplaintAcknowledged(ComplaintStep):
+        TOPIC = "complaint.acknowledged"
+        ACTION = "acknowledge"
         by: str | None
         channel: str | None
 
     @dataclass(frozen=True)
-    class ComplaintAssigned(Event):
+    class ComplaintAssigned(ComplaintStep):
         TOPIC = "complaint.assigned"
-        complaint_id: str
+        ACTION = "assign"
         to: str
         by: str | None
         channel: str | None
 
     @dataclass(frozen=True)
-    class ComplaintEscalated(Event):
+    class ComplaintEscalated(ComplaintStep):
         TOPIC = "complaint.escalated"
-        complaint_id: str
+        ACTION = "escalate"
         level: int
         reason: str
         by: str | None
         channel: str | None
 
     @dataclass(frozen=True)
-    class ComplaintResolved(Event):
+    class ComplaintResolved(ComplaintStep):
         TOPIC = "complaint.resolved"
-        complaint_id: str
+        ACTION = "resolve"
         resolution: str
         by: str
         channel: str | None
 
     @dataclass(frozen=True)
-    class ComplaintFollowedUp(Event):
+    class ComplaintFollowedUp(ComplaintStep):
         TOPIC = "complaint.followed_up"
-        complaint_id: str
+        ACTION = "follow_up"
         satisfaction: int
         channel: str
         by: str | None
 
     @dataclass(frozen=True)
-    class ComplaintClosed(Event):
+    class ComplaintClosed(ComplaintStep):
         TOPIC = "complaint.closed"
-        complaint_id: str
+        ACTION = "close"
         by: str | None
         channel: str | None
 
     @dataclass(frozen=True)
-    class ComplaintReopened(Event):
+    class ComplaintReopened(ComplaintStep):
         TOPIC = "complaint.reopened"
-        complaint_id: str
+        ACTION = "reopen"
         reason: str
         by: str | None
         channel: str | None
@@ -182,48 +220,24 @@ class Customer(BaseAggregate[str]):
         self.contact_count = 0
 
     # --- commands: check the rule, then record the fact -------------------------
+    # Each takes the event's own fields as keyword arguments (event_id, occurred_at, ...).
 
-    def change_tier(self, event_id: str, occurred_at: datetime, tier: str, arpu: float) -> None:
-        self._tier_changed(event_id=event_id, occurred_at=occurred_at, tier=tier, arpu=arpu)
+    def change_tier(self, **fields: Any) -> None:
+        self.trigger_event(Customer.TierChanged, **fields)
 
-    def log_contact(
-        self,
-        event_id: str,
-        occurred_at: datetime,
-        channel: str,
-        direction: str,
-        reason: str,
-        handled_by: str,
-        site: str | None,
-        duration_s: int,
-        outcome: str,
-        order_id: str | None,
-        complaint_id: str | None,
-    ) -> None:
+    def log_contact(self, **fields: Any) -> None:
         # A touchpoint is a fact that happened: it may name an order or complaint that
         # the log learns of later (channels deliver late), so the reference is not checked.
-        self._contact_logged(
-            event_id=event_id,
-            occurred_at=occurred_at,
-            channel=channel,
-            direction=direction,
-            reason=reason,
-            handled_by=handled_by,
-            site=site,
-            duration_s=duration_s,
-            outcome=outcome,
-            order_id=order_id,
-            complaint_id=complaint_id,
-        )
+        self.trigger_event(Customer.ContactLogged, **fields)
 
-    def place_order(self, event_id: str, occurred_at: datetime, order_id: str, services: tuple[str, ...]) -> None:
+    def place_order(self, *, order_id: str, services: tuple[str, ...], **fields: Any) -> None:
         if order_id in self.orders:
             raise RuleViolation("order_id", f"order {order_id} was already placed", code="duplicate_order")
         if len(set(services)) != len(services):
             raise RuleViolation("services", "an order lists each service once")
-        self._order_placed(event_id=event_id, occurred_at=occurred_at, order_id=order_id, services=tuple(services))
+        self.trigger_event(Customer.OrderPlaced, order_id=order_id, services=tuple(services), **fields)
 
-    def activate_service(self, event_id: str, occurred_at: datetime, order_id: str, service: str) -> None:
+    def activate_service(self, *, order_id: str, service: str, **fields: Any) -> None:
         order = self._order(order_id)
         if order.cancelled:
             raise RuleViolation("order_id", f"order {order_id} was cancelled", code="order_cancelled")
@@ -234,120 +248,43 @@ class Customer(BaseAggregate[str]):
             )
         if service in order.activated:
             raise RuleViolation("service", f"service '{service}' of order {order_id} is already active")
-        self._service_activated(event_id=event_id, occurred_at=occurred_at, order_id=order_id, service=service)
+        self.trigger_event(Customer.ServiceActivated, order_id=order_id, service=service, **fields)
 
-    def cancel_order(self, event_id: str, occurred_at: datetime, order_id: str, reason: str) -> None:
+    def cancel_order(self, *, order_id: str, **fields: Any) -> None:
         order = self._order(order_id)
         if order.cancelled:
             raise RuleViolation("order_id", f"order {order_id} is already cancelled", code="order_cancelled")
         if order.finished:
             raise RuleViolation("order_id", f"order {order_id} is fully activated and cannot be cancelled")
-        self._order_cancelled(event_id=event_id, occurred_at=occurred_at, order_id=order_id, reason=reason)
+        self.trigger_event(Customer.OrderCancelled, order_id=order_id, **fields)
 
-    def open_complaint(
-        self,
-        event_id: str,
-        occurred_at: datetime,
-        complaint_id: str,
-        category: str,
-        severity: str,
-        summary: str,
-        channel: str,
-        handled_by: str,
-    ) -> None:
+    def open_complaint(self, *, complaint_id: str, **fields: Any) -> None:
         if complaint_id in self.complaints:
             raise RuleViolation(
                 "complaint_id", f"complaint {complaint_id} was already opened", code="duplicate_complaint"
             )
-        self._complaint_opened(
-            event_id=event_id,
-            occurred_at=occurred_at,
-            complaint_id=complaint_id,
-            category=category,
-            severity=severity,
-            summary=summary,
-            channel=channel,
-            handled_by=handled_by,
-        )
+        self.trigger_event(Customer.ComplaintOpened, complaint_id=complaint_id, **fields)
 
-    def acknowledge_complaint(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, by: str | None, channel: str | None
-    ) -> None:
-        self._check_action(complaint_id, "acknowledge")
-        self._complaint_acknowledged(
-            event_id=event_id, occurred_at=occurred_at, complaint_id=complaint_id, by=by, channel=channel
-        )
+    def acknowledge_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintAcknowledged, fields)
 
-    def assign_complaint(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, to: str, by: str | None, channel: str | None
-    ) -> None:
-        self._check_action(complaint_id, "assign")
-        self._complaint_assigned(
-            event_id=event_id, occurred_at=occurred_at, complaint_id=complaint_id, to=to, by=by, channel=channel
-        )
+    def assign_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintAssigned, fields)
 
-    def escalate_complaint(
-        self,
-        event_id: str,
-        occurred_at: datetime,
-        complaint_id: str,
-        level: int,
-        reason: str,
-        by: str | None,
-        channel: str | None,
-    ) -> None:
-        self._check_action(complaint_id, "escalate")
-        self._complaint_escalated(
-            event_id=event_id,
-            occurred_at=occurred_at,
-            complaint_id=complaint_id,
-            level=level,
-            reason=reason,
-            by=by,
-            channel=channel,
-        )
+    def escalate_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintEscalated, fields)
 
-    def resolve_complaint(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, resolution: str, by: str, channel: str | None
-    ) -> None:
-        self._check_action(complaint_id, "resolve")
-        self._complaint_resolved(
-            event_id=event_id,
-            occurred_at=occurred_at,
-            complaint_id=complaint_id,
-            resolution=resolution,
-            by=by,
-            channel=channel,
-        )
+    def resolve_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintResolved, fields)
 
-    def record_follow_up(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, satisfaction: int, channel: str, by: str | None
-    ) -> None:
-        self._check_action(complaint_id, "follow_up")
-        self._complaint_followed_up(
-            event_id=event_id,
-            occurred_at=occurred_at,
-            complaint_id=complaint_id,
-            satisfaction=satisfaction,
-            channel=channel,
-            by=by,
-        )
+    def record_follow_up(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintFollowedUp, fields)
 
-    def close_complaint(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, by: str | None, channel: str | None
-    ) -> None:
-        self._check_action(complaint_id, "close")
-        self._complaint_closed(
-            event_id=event_id, occurred_at=occurred_at, complaint_id=complaint_id, by=by, channel=channel
-        )
+    def close_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintClosed, fields)
 
-    def reopen_complaint(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, reason: str, by: str | None, channel: str | None
-    ) -> None:
-        self._check_action(complaint_id, "reopen")
-        self._complaint_reopened(
-            event_id=event_id, occurred_at=occurred_at, complaint_id=complaint_id, reason=reason, by=by, channel=channel
-        )
+    def reopen_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintReopened, fields)
 
     # --- rule helpers -------------------------------------------------------------
 
@@ -359,7 +296,8 @@ class Customer(BaseAggregate[str]):
                 "order_id", f"order {order_id} is not known for customer {self.id}", code="unknown_order"
             ) from None
 
-    def _check_action(self, complaint_id: str, action: str) -> None:
+    def _complaint_step(self, step: type[Customer.ComplaintStep], fields: dict[str, Any]) -> None:
+        complaint_id = fields["complaint_id"]
         try:
             status = self.complaints[complaint_id]
         except KeyError:
@@ -368,109 +306,8 @@ class Customer(BaseAggregate[str]):
                 f"complaint {complaint_id} is not known for customer {self.id}",
                 code="unknown_complaint",
             ) from None
-        next_status(complaint_id, status, action)
-
-    # --- state changes: run when an event is recorded and when it is replayed ----
-
-    @event(TierChanged)
-    def _tier_changed(self, event_id: str, occurred_at: datetime, tier: str, arpu: float) -> None:
-        self.tier = tier
-        self.arpu = arpu
-
-    @event(ContactLogged)
-    def _contact_logged(
-        self,
-        event_id: str,
-        occurred_at: datetime,
-        channel: str,
-        direction: str,
-        reason: str,
-        handled_by: str,
-        site: str | None,
-        duration_s: int,
-        outcome: str,
-        order_id: str | None,
-        complaint_id: str | None,
-    ) -> None:
-        self.contact_count += 1
-
-    @event(OrderPlaced)
-    def _order_placed(self, event_id: str, occurred_at: datetime, order_id: str, services: tuple[str, ...]) -> None:
-        self.orders[order_id] = OrderState(services=tuple(services))
-
-    @event(ServiceActivated)
-    def _service_activated(self, event_id: str, occurred_at: datetime, order_id: str, service: str) -> None:
-        self.orders[order_id].activated.add(service)
-
-    @event(OrderCancelled)
-    def _order_cancelled(self, event_id: str, occurred_at: datetime, order_id: str, reason: str) -> None:
-        self.orders[order_id].cancelled = True
-
-    @event(ComplaintOpened)
-    def _complaint_opened(
-        self,
-        event_id: str,
-        occurred_at: datetime,
-        complaint_id: str,
-        category: str,
-        severity: str,
-        summary: str,
-        channel: str,
-        handled_by: str,
-    ) -> None:
-        self.complaints[complaint_id] = ComplaintStatus.OPENED
-
-    def _move(self, complaint_id: str, action: str) -> None:
-        self.complaints[complaint_id] = next_status(complaint_id, self.complaints[complaint_id], action)
-
-    @event(ComplaintAcknowledged)
-    def _complaint_acknowledged(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, by: str | None, channel: str | None
-    ) -> None:
-        self._move(complaint_id, "acknowledge")
-
-    @event(ComplaintAssigned)
-    def _complaint_assigned(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, to: str, by: str | None, channel: str | None
-    ) -> None:
-        self._move(complaint_id, "assign")
-
-    @event(ComplaintEscalated)
-    def _complaint_escalated(
-        self,
-        event_id: str,
-        occurred_at: datetime,
-        complaint_id: str,
-        level: int,
-        reason: str,
-        by: str | None,
-        channel: str | None,
-    ) -> None:
-        self._move(complaint_id, "escalate")
-
-    @event(ComplaintResolved)
-    def _complaint_resolved(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, resolution: str, by: str, channel: str | None
-    ) -> None:
-        self._move(complaint_id, "resolve")
-
-    @event(ComplaintFollowedUp)
-    def _complaint_followed_up(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, satisfaction: int, channel: str, by: str | None
-    ) -> None:
-        self._move(complaint_id, "follow_up")
-
-    @event(ComplaintClosed)
-    def _complaint_closed(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, by: str | None, channel: str | None
-    ) -> None:
-        self._move(complaint_id, "close")
-
-    @event(ComplaintReopened)
-    def _complaint_reopened(
-        self, event_id: str, occurred_at: datetime, complaint_id: str, reason: str, by: str | None, channel: str | None
-    ) -> None:
-        self._move(complaint_id, "reopen")
+        next_status(complaint_id, status, step.ACTION)  # refuses an illegal transition
+        self.trigger_event(step, **fields)
 
 
 EVENT_TYPES: dict[str, type[Customer.Event]] = {
