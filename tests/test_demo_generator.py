@@ -62,7 +62,7 @@ def customers(events: list[dict[str, Any]]) -> dict[str, Customer]:
         if raw["type"] == "customer.registered":
             customer_id = raw["customer_id"]
             assert customer_id not in aggregates, "registered twice"
-            aggregates[customer_id] = Customer(customer_id=customer_id, **fields)
+            aggregates[customer_id] = Customer(**fields)
             for number in fields["msisdns"]:
                 assert number not in owner_of_number, f"{number} is registered to two customers"
                 owner_of_number[number] = customer_id
