@@ -8,10 +8,7 @@ CREATE TABLE IF NOT EXISTS rm_customer (
     tier            TEXT NOT NULL,
     arpu            DOUBLE PRECISION,
     msisdns         TEXT NOT NULL,
-    registered_at   TEXT NOT NULL,
-    contact_count   BIGINT NOT NULL DEFAULT 0,
-    last_contact_at TEXT,
-    last_position   BIGINT NOT NULL
+    registered_at   TEXT NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS rm_msisdn (

@@ -127,8 +127,8 @@ class CustomerQueries:
             ],
             "recent_contacts": [self._contact(c) for c in contacts],
             "contact_counts": {c["channel"]: int(c["contacts"]) for c in counts},
-            "contact_count": int(customer["contact_count"]),
-            "last_contact_at": self._local(customer["last_contact_at"]),
+            "contact_count": sum(int(c["contacts"]) for c in counts),
+            "last_contact_at": self._local(contacts[0]["occurred_at"]) if contacts else None,
         }
 
     def _contact(self, row: dict[str, Any]) -> dict[str, Any]:

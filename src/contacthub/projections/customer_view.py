@@ -26,22 +26,25 @@ from contacthub.projections.base import PositionedEvent, utc_text
 
 Row = dict[str, Any]
 
+T, N, F = "text", "bigint", "double precision"
 CUSTOMER_COLUMNS = (
-    "customer_id", "name", "segment", "tier", "arpu", "msisdns",
-    "registered_at", "contact_count", "last_contact_at", "last_position",
+    ("customer_id", T), ("name", T), ("segment", T), ("tier", T), ("arpu", F), ("msisdns", T),
+    ("registered_at", T),
 )
 ORDER_COLUMNS = (
-    "order_id", "customer_id", "status", "services", "activated",
-    "placed_at", "last_activated_at", "cancelled_at", "cancel_reason",
+    ("order_id", T), ("customer_id", T), ("status", T), ("services", T), ("activated", T),
+    ("placed_at", T), ("last_activated_at", T), ("cancelled_at", T), ("cancel_reason", T),
 )
 COMPLAINT_COLUMNS = (
-    "complaint_id", "customer_id", "status", "category", "severity", "summary", "channel", "owner",
-    "opened_at", "acknowledged_at", "assigned_to", "escalation_level", "resolved_at", "resolved_by",
-    "resolution", "satisfaction", "followed_up_at", "closed_at", "reopen_count", "last_changed_at",
+    ("complaint_id", T), ("customer_id", T), ("status", T), ("category", T), ("severity", T), ("summary", T),
+    ("channel", T), ("owner", T), ("opened_at", T), ("acknowledged_at", T), ("assigned_to", T),
+    ("escalation_level", N), ("resolved_at", T), ("resolved_by", T), ("resolution", T), ("satisfaction", N),
+    ("followed_up_at", T), ("closed_at", T), ("reopen_count", N), ("last_changed_at", T),
 )
 CONTACT_COLUMNS = (
-    "position", "customer_id", "event_id", "occurred_at", "recorded_at", "channel", "direction",
-    "reason", "handled_by", "site", "duration_s", "outcome", "order_id", "complaint_id",
+    ("position", N), ("customer_id", T), ("event_id", T), ("occurred_at", T), ("recorded_at", T), ("channel", T),
+    ("direction", T), ("reason", T), ("handled_by", T), ("site", T), ("duration_s", N), ("outcome", T),
+    ("order_id", T), ("complaint_id", T),
 )
 
 
@@ -69,9 +72,6 @@ def _registered(uow: UnitOfWork, position: int, e: Customer.Registered) -> None:
         "arpu": None,
         "msisdns": orjson.dumps(list(e.msisdns)).decode(),
         "registered_at": utc_text(e.occurred_at),
-        "contact_count": 0,
-        "last_contact_at": None,
-        "last_position": position,
     }
     uow.msisdns.extend((m, e.customer_id) for m in e.msisdns)
 
@@ -83,11 +83,9 @@ def _tier_changed(uow: UnitOfWork, position: int, e: Customer.TierChanged) -> No
 
 
 def _contact_logged(uow: UnitOfWork, position: int, e: Customer.ContactLogged) -> None:
-    row = uow.customers[e.originator_id]
-    row["contact_count"] += 1
+    # Touches only the timeline and the per-channel counters: the customer's contact count
+    # and latest contact are read from those, so the busiest event writes the fewest rows.
     occurred = utc_text(e.occurred_at)
-    if row["last_contact_at"] is None or occurred > row["last_contact_at"]:
-        row["last_contact_at"] = occurred  # channels deliver late: keep the latest by event time
     uow.contacts.append(
         (
             position, e.originator_id, e.event_id, occurred, utc_text(e.timestamp), e.channel, e.direction,
@@ -231,44 +229,33 @@ class CustomerView:
         new_orders = {e.order_id for _, e in relevant if isinstance(e, Customer.OrderPlaced)}
         new_complaints = {e.complaint_id for _, e in relevant if isinstance(e, Customer.ComplaintOpened)}
         _load(sql, uow.customers, "rm_customer", "customer_id",
-              {e.originator_id for _, e in relevant} - new_customers)
+              {e.originator_id for _, e in relevant if isinstance(e, Customer.TierChanged)} - new_customers)
         _load(sql, uow.orders, "rm_order", "order_id",
               {e.order_id for _, e in relevant if isinstance(e, _ORDER_STEPS)} - new_orders)
         _load(sql, uow.complaints, "rm_complaint", "complaint_id",
               {e.complaint_id for _, e in relevant if type(e).__name__.startswith("Complaint")} - new_complaints)
         for position, event in relevant:
             HANDLERS[type(event)](uow, position, event)
-            if event.originator_id in uow.customers:
-                uow.customers[event.originator_id]["last_position"] = position
-        _upsert(sql, "rm_customer", CUSTOMER_COLUMNS, "customer_id", uow.customers.values())
-        _upsert(sql, "rm_order", ORDER_COLUMNS, "order_id", uow.orders.values())
-        _upsert(sql, "rm_complaint", COMPLAINT_COLUMNS, "complaint_id", uow.complaints.values())
-        sql.executemany("INSERT INTO rm_msisdn (msisdn, customer_id) VALUES (?, ?)", uow.msisdns)
-        sql.executemany(
-            f"INSERT INTO rm_contact ({', '.join(CONTACT_COLUMNS)}) VALUES ({', '.join('?' * len(CONTACT_COLUMNS))})",
-            uow.contacts,
-        )
-        sql.executemany(
-            "INSERT INTO rm_channel_count (customer_id, channel, contacts) VALUES (?, ?, ?) "
-            "ON CONFLICT (customer_id, channel) DO UPDATE SET contacts = rm_channel_count.contacts + excluded.contacts",
+        _upsert(sql, "rm_customer", CUSTOMER_COLUMNS, uow.customers.values())
+        _upsert(sql, "rm_order", ORDER_COLUMNS, uow.orders.values())
+        _upsert(sql, "rm_complaint", COMPLAINT_COLUMNS, uow.complaints.values())
+        sql.insert_rows("rm_msisdn", (("msisdn", T), ("customer_id", T)), uow.msisdns)
+        sql.insert_rows("rm_contact", CONTACT_COLUMNS, uow.contacts)
+        sql.insert_rows(
+            "rm_channel_count",
+            (("customer_id", T), ("channel", T), ("contacts", N)),
             [(c, ch, n) for (c, ch), n in uow.channel_counts.items()],
+            "ON CONFLICT (customer_id, channel) DO UPDATE SET contacts = rm_channel_count.contacts + excluded.contacts",
         )
 
 
 def _load(sql: Sql, into: dict[str, Row], table: str, key: str, ids: set[str]) -> None:
-    if not ids:
-        return
-    wanted = sorted(ids)
-    for start in range(0, len(wanted), 900):  # stay under SQLite's bound-parameter limit
-        chunk = wanted[start : start + 900]
-        for row in sql.execute(f"SELECT * FROM {table} WHERE {key} IN ({sql.in_list(chunk)})", chunk).all():
-            into[row[key]] = row
+    for row in sql.select_where_in(table, key, sorted(ids)):
+        into[row[key]] = row
 
 
-def _upsert(sql: Sql, table: str, columns: Sequence[str], key: str, rows: Any) -> None:
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key)
-    sql.executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT ({key}) DO UPDATE SET {updates}",
-        [tuple(row[c] for c in columns) for row in rows],
-    )
+def _upsert(sql: Sql, table: str, columns: Sequence[tuple[str, str]], rows: Any) -> None:
+    key = columns[0][0]
+    updates = ", ".join(f"{c} = excluded.{c}" for c, _ in columns[1:])
+    names = [c for c, _ in columns]
+    sql.insert_rows(table, columns, [tuple(row[c] for c in names) for row in rows], f"ON CONFLICT ({key}) DO UPDATE SET {updates}")

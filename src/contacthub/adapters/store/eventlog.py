@@ -145,6 +145,13 @@ class PostgresCustomerRecorder(PostgresApplicationRecorder):
         # duplicate key or claim fails the whole save with an IntegrityError.
         keys: Sequence[IngestKey] = kwargs.get("ingest_keys", ())
         claims: Sequence[Claim] = kwargs.get("claims", ())
+        # The library runs this in pipeline mode. Sync when done (leaving the nested
+        # pipeline block does), so a taken key or claim raises its own IntegrityError here
+        # instead of surfacing later as "pipeline aborted" on the events insert.
+        with curs.connection.pipeline():
+            self._insert_keys_and_claims(curs, keys, claims)
+
+    def _insert_keys_and_claims(self, curs: Any, keys: Sequence[IngestKey], claims: Sequence[Claim]) -> None:
         if claims:
             curs.execute(
                 "INSERT INTO customer_claims (kind, claim, customer_id) "
