@@ -1,0 +1,598 @@
+"""POST /v1/events, as a channel sees it: one batch is validated whole, stored atomically, and idempotent.
+
+Every test runs on SQLite and on PostgreSQL (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from helpers import T0, complaint_opened, contact, event, registered
+
+from contacthub.adapters.api.app import create_app
+from contacthub.bootstrap import build
+from contacthub.config import Settings
+
+
+# --- small readers ------------------------------------------------------------------------
+
+
+def post(client: TestClient, *events: Any) -> Any:
+    return client.post("/v1/events", json={"events": list(events)})
+
+
+def recorded(client: TestClient, *events: Any) -> dict[str, Any]:
+    """Post a batch that must be accepted; return the response body."""
+    response = post(client, *events)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def log_position(client: TestClient) -> int:
+    response = client.get("/v1/status")
+    assert response.status_code == 200, response.text
+    return int(response.json()["log_position"])
+
+
+def customer(client: TestClient, customer_id: str = "C1") -> dict[str, Any]:
+    """The 360-degree view once it has caught up with everything stored so far."""
+    response = client.get(f"/v1/customers/{customer_id}", params={"min_position": log_position(client)})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def timeline(client: TestClient, customer_id: str = "C1") -> list[dict[str, Any]]:
+    response = client.get(
+        f"/v1/customers/{customer_id}/timeline", params={"limit": 500, "min_position": log_position(client)}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["next"] is None
+    return response.json()["items"]  # type: ignore[no-any-return]
+
+
+def what_is_stored(client: TestClient) -> tuple[int, int, list[str]]:
+    """Log head, C1's contact count and C1's timeline event ids: what "nothing stored" compares."""
+    view = customer(client)
+    return log_position(client), view["contact_count"], [item["event_id"] for item in timeline(client)]
+
+
+def errors_of(response: Any) -> list[dict[str, Any]]:
+    body = response.json()
+    assert set(body) == {"errors"}, body
+    return body["errors"]  # type: ignore[no-any-return]
+
+
+def without(raw: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k not in keys}
+
+
+def in_days(days: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(days=days)).isoformat()
+
+
+@pytest.fixture
+def c1(client: TestClient) -> TestClient:
+    """Given customer C1 registered with msisdn 13800138000 (and one earlier hotline contact)."""
+    recorded(client, registered("C1", ("13800138000",)), contact())
+    return client
+
+
+# --- a valid batch --------------------------------------------------------------------------
+
+
+def test_a_valid_batch_is_recorded_and_answers_each_events_log_position(client: TestClient) -> None:
+    batch = [registered("C1", ("13800138000",)), contact({"customer_id": "C1"}), contact(channel="web")]
+
+    body = recorded(client, *batch)
+
+    assert [r["event_id"] for r in body["results"]] == [e["event_id"] for e in batch]
+    assert [r["status"] for r in body["results"]] == ["recorded"] * 3
+    positions = [r["position"] for r in body["results"]]
+    assert positions == sorted(positions) and len(set(positions)) == 3
+    assert body["position"] == positions[-1] == log_position(client)
+    view = customer(client)
+    assert view["contact_count"] == 2
+    assert view["contact_counts"] == {"hotline": 1, "web": 1}
+
+
+def test_an_msisdn_names_the_customer_that_registered_it_in_any_notation(client: TestClient) -> None:
+    recorded(client, registered("C1", ("13800138000",)), registered("C2", ("13900139000", "02112345678")))
+
+    recorded(
+        client,
+        contact({"msisdn": "13800138000"}),
+        contact({"msisdn": "+8613800138000"}),  # the same mobile number with its country code
+        contact({"msisdn": "02112345678"}),
+    )
+
+    assert customer(client, "C1")["contact_count"] == 2
+    assert customer(client, "C2")["contact_count"] == 1
+
+
+def test_an_msisdn_registered_earlier_in_the_same_batch_resolves(client: TestClient) -> None:
+    body = recorded(client, registered("C7", ("13700137000",)), contact({"msisdn": "13700137000"}))
+
+    assert [r["status"] for r in body["results"]] == ["recorded", "recorded"]
+    assert customer(client, "C7")["contact_count"] == 1
+
+
+def test_a_batch_of_exactly_1000_events_is_accepted(c1: TestClient) -> None:
+    before = log_position(c1)
+    batch = [contact(occurred_at=T0) for _ in range(1000)]
+
+    body = recorded(c1, *batch)
+
+    assert len(body["results"]) == 1000
+    assert {r["status"] for r in body["results"]} == {"recorded"}
+    assert log_position(c1) == body["position"] > before
+
+
+# --- the batch is validated whole: 422 lists every problem, stores nothing --------------------
+
+# (what is wrong, the event, the field the error must name)
+MALFORMED: list[tuple[str, Any, set[str]]] = [
+    ("naive occurred_at", contact(occurred_at="2026-11-02T09:00:00"), {"occurred_at"}),
+    ("occurred_at is not a time", contact(occurred_at="yesterday"), {"occurred_at"}),
+    ("occurred_at before 2000", contact(occurred_at="1999-12-31T23:59:59+08:00"), {"occurred_at"}),
+    ("occurred_at days in the future", contact(occurred_at=in_days(3)), {"occurred_at"}),
+    ("unknown type", {**contact(), "type": "contact.faxed"}, {"type"}),
+    ("no type", without(contact(), "type"), {"type"}),
+    ("no event_id", without(contact(), "event_id"), {"event_id"}),
+    ("event_id with a space", contact(event_id="has a space"), {"event_id"}),
+    ("neither customer_id nor msisdn", without(contact(), "msisdn"), {"customer_id", "msisdn"}),
+    ("both customer_id and msisdn", contact({"customer_id": "C1", "msisdn": "13800138000"}), {"customer_id", "msisdn"}),
+    ("msisdn is not a number", contact({"msisdn": "138-0013"}), {"msisdn"}),
+    ("unknown channel", contact(channel="fax"), {"channel"}),
+    ("missing required field", without(contact(), "reason"), {"reason"}),
+    ("unknown field", contact(mood="angry"), {"mood"}),
+    ("negative duration", contact(duration_s=-1), {"duration_s"}),
+    ("duration as text", contact(duration_s="180"), {"duration_s"}),
+    ("control character in text", contact(reason="billing\x07query"), {"reason"}),
+    ("unknown severity", complaint_opened("K5", severity="urgent"), {"severity"}),
+    ("registration without numbers", registered("C9", msisdns=()), {"msisdns"}),
+    ("registration listing a number twice", registered("C9", msisdns=("13700000001", "13700000001")), {"msisdns"}),
+    ("negative arpu", event("customer.tier_changed", tier="gold", arpu=-1), {"arpu"}),
+    ("escalation level 0", event("complaint.escalated", complaint_id="K1", level=0, reason="slow"), {"level"}),
+    ("order without services", event("order.placed", order_id="O9", services=[]), {"services"}),
+    ("not an object", 42, {"event"}),
+]
+
+
+def test_an_invalid_batch_is_rejected_whole_with_every_problem_listed(c1: TestClient) -> None:
+    before = what_is_stored(c1)
+    # Given a batch in which valid events alternate with malformed ones of every kind
+    batch: list[Any] = []
+    expected: dict[int, tuple[str, Any, set[str]]] = {}
+    for case in MALFORMED:
+        batch.append(contact())  # valid
+        expected[len(batch)] = case
+        batch.append(copy.deepcopy(case[1]))
+    batch.append(contact())
+
+    # When it is posted
+    response = post(c1, *batch)
+
+    # Then it is refused with one error list naming each bad event by index, event_id and field
+    assert response.status_code == 422, response.text
+    errors = errors_of(response)
+    for error in errors:
+        assert set(error) == {"index", "event_id", "field", "message"}
+        assert isinstance(error["message"], str) and error["message"]
+    by_index: dict[int, list[dict[str, Any]]] = {}
+    for error in errors:
+        by_index.setdefault(error["index"], []).append(error)
+    assert set(by_index) == set(expected), "errors for valid events, or bad events not reported"
+    for index, (what, raw, fields) in expected.items():
+        named = {e["field"] for e in by_index[index]}
+        assert named & fields, f"{what}: expected a field in {fields}, got {by_index[index]}"
+        raw_id = raw.get("event_id") if isinstance(raw, dict) else None
+        assert {e["event_id"] for e in by_index[index]} == {raw_id}, what
+    # And nothing of the batch was stored, not even its valid events
+    assert what_is_stored(c1) == before
+
+
+def test_a_missing_field_and_an_invalid_field_of_one_event_are_both_reported(c1: TestClient) -> None:
+    bad = without(contact(channel="fax"), "reason")
+
+    response = post(c1, contact(), bad)
+
+    assert response.status_code == 422
+    assert sorted((e["index"], e["event_id"], e["field"]) for e in errors_of(response)) == [
+        (1, bad["event_id"], "channel"),
+        (1, bad["event_id"], "reason"),
+    ]
+
+
+def test_occurred_at_in_any_offset_or_utc_is_accepted_as_that_instant(c1: TestClient) -> None:
+    recorded(c1, contact(occurred_at="2026-11-02T01:30:00Z"), contact(occurred_at="2026-11-01T20:45:00-05:00"))
+
+    times = [item["occurred_at"] for item in timeline(c1)]
+    assert "2026-11-02T09:30:00+08:00" in times
+    assert "2026-11-02T09:45:00+08:00" in times
+
+
+def test_an_msisdn_with_a_trailing_newline_is_not_a_valid_msisdn(client: TestClient) -> None:
+    response = post(client, registered("C2", ("13900139000\n",)))
+
+    assert response.status_code == 422, response.text
+    assert [(e["index"], e["field"]) for e in errors_of(response)] == [(0, "msisdns.0")]
+
+
+@pytest.mark.parametrize("unix_time", [1762045200, "1762045200"], ids=["number", "digit-string"])
+def test_occurred_at_must_be_an_rfc3339_text_not_a_unix_time(c1: TestClient, unix_time: Any) -> None:
+    before = what_is_stored(c1)
+
+    response = post(c1, contact(occurred_at=unix_time))
+
+    assert response.status_code == 422, response.text
+    assert [(e["index"], e["field"]) for e in errors_of(response)] == [(0, "occurred_at")]
+    assert what_is_stored(c1) == before
+
+
+# --- rule violations: 409, same shape, nothing stored, even when the last event is the bad one -----
+
+
+def _history_with_an_order_and_a_closed_complaint(client: TestClient) -> None:
+    recorded(
+        client,
+        registered("C1", ("13800138000",)),
+        registered("C2", ("13900139000",)),
+        event("order.placed", order_id="O1", services=["voice", "data"]),
+        complaint_opened("K1"),
+        event("complaint.resolved", complaint_id="K1", resolution="refunded 30 yuan", by="agent-9"),
+        event("complaint.closed", complaint_id="K1"),
+    )
+
+
+RULE_VIOLATIONS = [
+    pytest.param(lambda: event("complaint.resolved", complaint_id="K404", resolution="x", by="a"), "complaint_id",
+                 id="resolving-an-unknown-complaint"),
+    pytest.param(lambda: contact({"customer_id": "C404"}), "customer_id", id="unknown-customer"),
+    pytest.param(lambda: contact({"msisdn": "13700000000"}), "msisdn", id="unknown-msisdn"),
+    pytest.param(lambda: event("service.activated", order_id="O1", service="iptv"), "service",
+                 id="activating-a-service-not-in-the-order"),
+    pytest.param(lambda: event("service.activated", order_id="O404", service="voice"), "order_id",
+                 id="activating-on-an-unknown-order"),
+    pytest.param(lambda: event("complaint.acknowledged", complaint_id="K1"), "complaint_id",
+                 id="acting-on-a-closed-complaint"),
+    pytest.param(lambda: complaint_opened("K1"), "complaint_id", id="complaint-id-opened-twice"),
+    pytest.param(lambda: complaint_opened("K1", {"customer_id": "C2"}), "complaint_id",
+                 id="complaint-id-opened-again-by-another-customer"),
+    pytest.param(lambda: registered("C3", ("13800138000",)), "msisdns", id="msisdn-already-registered"),
+    pytest.param(lambda: registered("C2", ("13600136000",)), "customer_id", id="customer-registered-twice"),
+]
+
+
+@pytest.mark.parametrize(("violation", "field"), RULE_VIOLATIONS)
+def test_a_rule_violation_at_the_end_of_a_batch_rejects_the_whole_batch(
+    client: TestClient, violation: Any, field: str
+) -> None:
+    _history_with_an_order_and_a_closed_complaint(client)
+    before = what_is_stored(client)
+    c2_before = customer(client, "C2")["contact_count"]
+    valid = [contact(), contact({"customer_id": "C2"}, channel="store")]
+    bad = violation()
+
+    response = post(client, *valid, bad)
+
+    assert response.status_code == 409, response.text
+    errors = errors_of(response)
+    assert [(e["index"], e["event_id"], e["field"]) for e in errors] == [(2, bad["event_id"], field)]
+    assert errors[0]["message"]
+    assert what_is_stored(client) == before
+    assert customer(client, "C2")["contact_count"] == c2_before
+    # The valid events were not kept, nor were their event ids: posted alone, they are recorded now.
+    assert [r["status"] for r in recorded(client, *valid)["results"]] == ["recorded", "recorded"]
+
+
+def test_every_rule_violation_of_a_batch_is_listed(client: TestClient) -> None:
+    _history_with_an_order_and_a_closed_complaint(client)
+    first = event("service.activated", order_id="O1", service="iptv")
+    second = event("complaint.closed", complaint_id="K1")
+
+    response = post(client, contact(), first, contact(), second)
+
+    assert response.status_code == 409
+    assert [(e["index"], e["event_id"], e["field"]) for e in errors_of(response)] == [
+        (1, first["event_id"], "service"),
+        (3, second["event_id"], "complaint_id"),
+    ]
+
+
+def test_a_closed_complaint_can_still_be_reopened(client: TestClient) -> None:
+    _history_with_an_order_and_a_closed_complaint(client)
+
+    recorded(client, event("complaint.reopened", complaint_id="K1", reason="charged again", by="agent-2"))
+
+    [k1] = customer(client)["open_complaints"]
+    assert (k1["complaint_id"], k1["status"]) == ("K1", "inProgress")
+
+
+def test_after_a_rejected_batch_the_writer_decides_on_the_stored_state_only(c1: TestClient) -> None:
+    # Given a rejected batch whose first event would have opened complaint K2
+    rejected = post(c1, complaint_opened("K2"), event("complaint.resolved", complaint_id="K404", resolution="x", by="a"))
+    assert rejected.status_code == 409
+
+    # Then K2 does not exist: acknowledging it is refused, and opening it is accepted
+    ack = post(c1, event("complaint.acknowledged", complaint_id="K2"))
+    assert ack.status_code == 409
+    assert [e["field"] for e in errors_of(ack)] == ["complaint_id"]
+    recorded(c1, complaint_opened("K2"))
+    assert [k["complaint_id"] for k in customer(c1)["open_complaints"]] == ["K2"]
+
+
+# --- the request itself -------------------------------------------------------------------------
+
+
+def test_malformed_requests_are_refused_with_the_right_status_and_nothing_is_stored(c1: TestClient) -> None:
+    before = what_is_stored(c1)
+    one = orjson.dumps({"events": [contact()]})
+    cases = [
+        ("not JSON", b'{"events": [', "application/json", 400, "body"),
+        ("empty body", b"", "application/json", 400, "body"),
+        ("JSON with a charset", b"{oops", "application/json; charset=utf-8", 400, "body"),
+        ("form content type", one, "application/x-www-form-urlencoded", 415, "content-type"),
+        ("text content type", one, "text/plain", 415, "content-type"),
+        ("no content type", one, None, 415, "content-type"),
+        ("a JSON array", orjson.dumps([contact()]), "application/json", 422, "events"),
+        ("events not a list", b'{"events": {"0": 1}}', "application/json", 422, "events"),
+        ("no events key", b"{}", "application/json", 422, "events"),
+        ("an unknown key", orjson.dumps({"events": [contact()], "dry_run": True}), "application/json", 422, "dry_run"),
+        ("no events", b'{"events": []}', "application/json", 422, "events"),
+        ("1001 events", orjson.dumps({"events": [contact() for _ in range(1001)]}), "application/json", 422, "events"),
+    ]
+    for what, body, content_type, status, field in cases:
+        headers = {} if content_type is None else {"content-type": content_type}
+        response = c1.post("/v1/events", content=body, headers=headers)
+        assert response.status_code == status, (what, response.text)
+        assert field in [e["field"] for e in errors_of(response)], (what, response.text)
+    assert what_is_stored(c1) == before
+
+
+def test_a_json_body_with_a_charset_parameter_is_accepted(c1: TestClient) -> None:
+    response = c1.post(
+        "/v1/events", content=orjson.dumps({"events": [contact()]}), headers={"content-type": "application/json; charset=utf-8"}
+    )
+
+    assert response.status_code == 200, response.text
+
+
+def test_garbage_never_causes_a_server_error(c1: TestClient) -> None:
+    before = what_is_stored(c1)
+    bodies: list[Any] = [
+        [None],
+        ["contact"],
+        [[contact()]],
+        [{"type": ["contact.logged"]}],
+        [{"type": {"x": 1}, "event_id": {"y": 2}}],
+        [{**contact(), "duration_s": 10**30}],
+        [{**contact(), "duration_s": 1.5}],
+        [{**contact(), "msisdn": 13800138000}],
+        [{**contact(), "msisdn": "+" + "8" * 40}],
+        [{**contact(), "event_id": "é" * 200}],
+        [{**contact(), "reason": "x" * 100_000}],
+        [{**contact(), "occurred_at": "9999-12-31T23:59:59+14:00"}],
+        [{**contact(), "occurred_at": "2026-11-02T09:00:00+25:00"}],
+        [event("customer.tier_changed", tier="gold", arpu=1e308)],
+        [event("order.placed", order_id="O1", services=["voice"] * 11)],
+        [{**contact(), "customer_id": "C1\n", "msisdn": None}],
+    ]
+    for events in bodies:
+        response = c1.post("/v1/events", json={"events": events})
+        assert 400 <= response.status_code < 500, (events, response.status_code, response.text)
+        assert errors_of(response)
+    for raw in (b'{"events": [{"duration_s": 1e400}]}', b'{"events": ["\\ud800"]}', b"[" * 5000, b"\xff\xfe"):
+        response = c1.post("/v1/events", content=raw, headers={"content-type": "application/json"})
+        assert 400 <= response.status_code < 500, (raw[:40], response.status_code, response.text)
+    assert what_is_stored(c1) == before
+
+
+@pytest.fixture
+def small_body_client(database_url: str) -> Iterator[TestClient]:
+    """The API built with max_body_bytes=2000."""
+    hub = build(Settings(database_url=database_url, max_body_bytes=2000, read_wait_timeout_s=3.0))
+    try:
+        with TestClient(create_app(hub)) as test_client:
+            yield test_client
+    finally:
+        hub.close()
+
+
+def test_a_body_over_max_body_bytes_is_refused_with_413(small_body_client: TestClient) -> None:
+    client = small_body_client
+    recorded(client, registered("C1", ("13800138000",)))
+    before = what_is_stored(client)
+    big = orjson.dumps({"events": [contact() for _ in range(10)]})
+    assert len(big) > 2000
+
+    declared = client.post("/v1/events", content=big, headers={"content-type": "application/json"})
+    streamed = client.post(  # chunked, without a Content-Length: the limit holds while reading
+        "/v1/events", content=iter([big[i : i + 500] for i in range(0, len(big), 500)]),
+        headers={"content-type": "application/json"},
+    )
+
+    for response in (declared, streamed):
+        assert response.status_code == 413, response.text
+        assert [e["field"] for e in errors_of(response)] == ["body"]
+    assert what_is_stored(client) == before
+    # A batch under the limit still goes through.
+    small = orjson.dumps({"events": [contact()]})
+    assert len(small) < 2000
+    assert client.post("/v1/events", content=small, headers={"content-type": "application/json"}).status_code == 200
+
+
+# --- idempotency ----------------------------------------------------------------------------------
+
+
+def test_reposting_a_batch_answers_duplicate_with_the_same_positions_and_stores_it_once(c1: TestClient) -> None:
+    batch = [contact(), contact(channel="store", handled_by="store-88"), complaint_opened("K1")]
+    first = recorded(c1, *batch)
+    stored = what_is_stored(c1)
+
+    again = recorded(c1, *batch)
+
+    assert [r["status"] for r in again["results"]] == ["duplicate"] * 3
+    assert [(r["event_id"], r["position"]) for r in again["results"]] == [
+        (r["event_id"], r["position"]) for r in first["results"]
+    ]
+    assert again["position"] == first["position"]
+    assert what_is_stored(c1) == stored
+    assert len(customer(c1)["open_complaints"]) == 1
+
+
+def test_each_stored_contact_posted_again_on_its_own_is_answered_duplicate_promptly(c1: TestClient) -> None:
+    """A stored contact passes the customer's rules again, so its retry is refused only by the unique
+    event_id key (the writer's optimistic path): that refusal must still read as "duplicate"."""
+    # Given 30 stored contacts
+    events = [contact(channel=channel) for channel in ("hotline", "store", "web", "app", "sms") * 6]
+    first = recorded(c1, *events)
+    stored = what_is_stored(c1)
+
+    # When a channel retries each of them on its own (the usual retry after a lost response)
+    # Then every retry is a plain "duplicate" at the first position, answered without stalling
+    started = time.monotonic()
+    for sent, result in zip(events, first["results"]):
+        try:
+            answer = post(c1, sent)
+        except Exception as exc:  # the TestClient re-raises what the app answered 503 for
+            pytest.fail(f"re-posting stored contact {sent['event_id']} failed in the server: {exc!r}")
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"results": [{**result, "status": "duplicate"}], "position": result["position"]}
+        elapsed = time.monotonic() - started
+        assert elapsed < 3.0, f"duplicate re-posts stall: {elapsed:.1f} s by {sent['event_id']}"
+    assert what_is_stored(c1) == stored
+
+
+def test_a_repost_in_another_key_order_is_the_same_content(c1: TestClient) -> None:
+    original = complaint_opened("K1")
+    first = recorded(c1, original)
+
+    again = recorded(c1, dict(reversed(list(original.items()))))
+
+    assert again["results"] == [{**first["results"][0], "status": "duplicate"}]
+
+
+def test_an_event_id_reused_for_different_content_is_refused(c1: TestClient) -> None:
+    original = complaint_opened("K1", summary="上月账单多扣 30 元")
+    recorded(c1, original)
+    before = what_is_stored(c1)
+    changed = {**original, "summary": "上月账单多扣 50 元"}
+
+    response = post(c1, contact(), changed)
+
+    assert response.status_code == 409, response.text
+    assert [(e["index"], e["event_id"], e["field"]) for e in errors_of(response)] == [(1, original["event_id"], "event_id")]
+    assert what_is_stored(c1) == before
+
+
+def test_event_ids_are_durable_across_restarts(database_url: str) -> None:
+    settings = Settings(database_url=database_url, read_wait_timeout_s=3.0)
+    batch = [registered("C1", ("13800138000",)), contact(), contact(channel="app")]
+
+    first_hub = build(settings)
+    try:
+        with TestClient(create_app(first_hub)) as client:
+            first = recorded(client, *batch)
+    finally:
+        first_hub.close()
+
+    second_hub = build(settings)
+    try:
+        with TestClient(create_app(second_hub)) as client:
+            again = recorded(client, *batch)
+            changed = post(client, {**batch[0], "name": "李雷"})
+            assert [r["status"] for r in again["results"]] == ["duplicate"] * 3
+            assert [r["position"] for r in again["results"]] == [r["position"] for r in first["results"]]
+            assert log_position(client) == first["position"]
+            assert customer(client)["contact_count"] == 2
+            assert changed.status_code == 409
+            assert [e["field"] for e in errors_of(changed)] == ["event_id"]
+    finally:
+        second_hub.close()
+
+
+def test_the_same_event_twice_in_one_batch_is_stored_once(c1: TestClient) -> None:
+    before_count = customer(c1)["contact_count"]
+    twice = contact()
+
+    body = recorded(c1, twice, contact(), copy.deepcopy(twice))
+
+    statuses = [(r["event_id"], r["status"]) for r in body["results"]]
+    assert statuses[0] == (twice["event_id"], "recorded")
+    assert statuses[2] == (twice["event_id"], "duplicate")
+    assert body["results"][2]["position"] == body["results"][0]["position"]
+    assert customer(c1)["contact_count"] == before_count + 2
+
+
+def test_one_event_id_with_two_contents_in_one_batch_rejects_the_batch(c1: TestClient) -> None:
+    before = what_is_stored(c1)
+    first = contact()
+    clash = {**first, "channel": "web"}
+
+    response = post(c1, first, contact(), clash)
+
+    assert response.status_code == 409, response.text
+    assert [(e["index"], e["event_id"], e["field"]) for e in errors_of(response)] == [(2, first["event_id"], "event_id")]
+    assert what_is_stored(c1) == before
+
+
+def test_a_batch_mixing_stored_and_new_events_records_only_the_new_ones(c1: TestClient) -> None:
+    old = complaint_opened("K1")
+    first = recorded(c1, old)
+    new = contact(channel="sms")
+
+    body = recorded(c1, new, old)
+
+    assert body["results"][1] == {"event_id": old["event_id"], "status": "duplicate", "position": first["position"]}
+    assert body["results"][0]["status"] == "recorded"
+    assert body["results"][0]["position"] > first["position"]
+    assert body["position"] == body["results"][0]["position"] == log_position(c1)
+
+
+# --- the published contract ---------------------------------------------------------------------
+
+
+def test_the_openapi_document_publishes_the_ingest_batch_schema(client: TestClient) -> None:
+    response = client.get("/openapi.json")
+
+    assert response.status_code == 200
+    document = response.json()
+    schemas = document["components"]["schemas"]
+    assert "IngestBatch" in schemas
+    assert schemas["IngestBatch"]["properties"]["events"]["maxItems"] == 1000
+    body_schema = document["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body_schema == {"$ref": "#/components/schemas/IngestBatch"}
+    # Every reference in the document resolves (the event schemas were moved under components).
+    refs: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref" and isinstance(value, str):
+                    refs.append(value)
+                elif key == "mapping" and isinstance(value, dict):
+                    refs.extend(value.values())
+                else:
+                    collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    collect(document)
+    assert "#/components/schemas/ContactLogged" in refs
+    assert [r for r in refs if r.removeprefix("#/components/schemas/") not in schemas] == []
+
+
+def test_the_interactive_docs_are_served(client: TestClient) -> None:
+    response = client.get("/docs")
+
+    assert response.status_code == 200
+    assert "text/html" in response.headers["content-type"]
+    assert "/openapi.json" in response.text
