@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -39,12 +38,16 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz
 _MSISDN = re.compile(r"^[0-9]{5,15}$")
 
 
+# Unicode control characters (category Cc) other than tab and newline, and lone surrogates (Cs).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def _no_control_characters(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
-    for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\t":
-            raise ValueError(f"control character U+{ord(ch):04X} is not allowed")
+    bad = _CONTROL.search(value)
+    if bad:
+        raise ValueError(f"control character U+{ord(bad.group()):04X} is not allowed")
     return value
 
 
@@ -104,7 +107,9 @@ class _Event(BaseModel):
 
     def domain_fields(self) -> dict[str, Any]:
         """The keyword arguments of the matching domain command."""
-        fields = {k: v for k, v in self.__dict__.items() if k not in _ENVELOPE_ONLY}
+        fields = self.__dict__.copy()
+        for key in _ENVELOPE_ONLY:
+            del fields[key]
         # Keep the channel's offset, but as a plain datetime.timezone rather than pydantic's own tzinfo.
         offset = self.occurred_at.utcoffset()
         fields["occurred_at"] = self.occurred_at.replace(tzinfo=timezone(offset) if offset else timezone.utc)

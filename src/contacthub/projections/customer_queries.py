@@ -29,9 +29,12 @@ def encode_cursor(occurred_at: str, position: int) -> str:
 def decode_cursor(cursor: str) -> tuple[str, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        occurred_at, position = raw.split("|")
+        occurred_at, position_text = raw.split("|")
         datetime.fromisoformat(occurred_at)
-        return occurred_at, int(position)
+        position = int(position_text)
+        if not 0 <= position < 2**63:
+            raise ValueError(position)
+        return occurred_at, position
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadCursor("not a cursor this API returned") from None
 

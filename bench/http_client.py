@@ -1,0 +1,99 @@
+"""A separate client process for the HTTP benchmarks (run by bench/run.py).
+
+`ingest`: posts contact batches to POST /v1/events over keep-alive connections from a few
+threads and reports events/s. `read`: fetches 360-degree views of random customers one
+after another and reports latency percentiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workload import contacts, customer_id  # noqa: E402
+
+
+def _connection(port: int) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+
+def ingest(port: int, events: int, customers: int, batch_size: int, threads: int, seed: int) -> dict[str, float]:
+    bodies = [orjson.dumps({"events": b}) for b in contacts("bench-http", events, customers, batch_size, seed)]
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def worker() -> None:
+        conn = _connection(port)
+        while True:
+            with lock:
+                if not bodies:
+                    return
+                body = bodies.pop()
+            conn.request("POST", "/v1/events", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status != 200:
+                failures.append(f"{response.status}: {payload[:200]!r}")
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"{len(failures)} batches failed, first: {failures[0]}")
+    return {"events": events, "seconds": elapsed, "events_per_s": events / elapsed}
+
+
+def read(port: int, requests: int, customers: int, seed: int) -> dict[str, float]:
+    rng = random.Random(seed)
+    conn = _connection(port)
+    latencies = []
+    for _ in range(requests):
+        path = f"/v1/customers/{customer_id(rng.randrange(customers))}"
+        started = time.perf_counter()
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        latencies.append(time.perf_counter() - started)
+        if response.status != 200:
+            raise SystemExit(f"GET {path} answered {response.status}")
+    latencies.sort()
+    return {
+        "requests": requests,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "max_ms": latencies[-1] * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["ingest", "read"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--customers", type=int, required=True)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    if args.mode == "ingest":
+        result = ingest(args.port, args.events, args.customers, args.batch_size, args.threads, args.seed)
+    else:
+        result = read(args.port, args.requests, args.customers, args.seed)
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()
