@@ -76,8 +76,10 @@ class _Retry(Exception):
 class CustomerCache:
     """Customers' decision state kept between batches, least recently used dropped first.
 
-    Safe with other writers: a stale entry makes the save fail on (customer, version),
-    the entry is dropped, and the batch is decided again on fresh state.
+    Only customers whose batch was stored are put (back) here. With other writers an entry
+    may be stale: its next save then fails on (customer, version), or a rule refuses an
+    event on stale state; either way the batch is decided again on the careful path, which
+    loads every customer fresh from the log.
     """
 
     def __init__(self, maxsize: int) -> None:
@@ -89,6 +91,9 @@ class CustomerCache:
         if customer is not None:
             self._entries.move_to_end(customer_id)
         return customer
+
+    def take(self, customer_id: str) -> Customer | None:
+        return self._entries.pop(customer_id, None)
 
     def put(self, customer: Customer) -> None:
         if self.maxsize <= 0:
@@ -230,7 +235,9 @@ class IngestService:
             raise IngestRejected(409, errors)
 
         # 3. Decide: run each event through its customer's rules, in batch order.
-        customers = self._load([owners[i] for i in new])
+        # Customers are taken out of the cache while the batch is decided: whatever goes
+        # wrong from here on, no half-decided customer can be left behind in the cache.
+        customers = self._load([owners[i] for i in new], fresh=careful)
         recorded_at = self.clock()  # one moment for the whole batch: it is recorded as one
         touched: dict[str, Customer] = {}
         keys: list[IngestKey] = []
@@ -246,11 +253,9 @@ class IngestService:
             keys.append(IngestKey(event.event_id, digests[i], customer_id, customer.version))
             claims.extend((i, claim) for claim in _claims_of(event, customer_id))
         if errors:
-            self.cache.drop(list(touched))  # their state now includes refused events
             raise IngestRejected(409, errors)
         errors.extend(self._check_claims(events, claims))
         if errors:
-            self.cache.drop(list(touched))
             raise IngestRejected(409, errors)
 
         # 4. Store everything at once.
@@ -260,17 +265,13 @@ class IngestService:
                 positions = self.log.record(list(touched.values()), keys, [claim for _, claim in claims])
             except IntegrityError:
                 # Another writer got there first: a customer moved on, or a key or
-                # claim was taken meanwhile. Forget what we knew and decide again.
-                self.cache.drop(list(touched))
+                # claim was taken meanwhile. Decide again on fresh state.
                 raise _Retry from None
-            except Exception:
-                self.cache.drop(list(touched))
-                raise
-            for customer in touched.values():
-                self.cache.put(customer)
-            for _, claim in claims:
-                if claim.kind == "msisdn":
-                    self._msisdn_owner[claim.claim] = claim.customer_id
+        for customer in customers.values():
+            self.cache.put(customer)  # decided and stored: safe to keep
+        for _, claim in claims:
+            if claim.kind == "msisdn":
+                self._msisdn_owner[claim.claim] = claim.customer_id
 
         # 5. Answer with each event's position in the log.
         new_positions = {k.event_id: positions[(k.customer_id, k.customer_version)] for k in keys}
@@ -315,12 +316,13 @@ class IngestService:
                     owners[i] = owner
         return owners
 
-    def _load(self, customer_ids: list[str]) -> dict[str, Customer]:
+    def _load(self, customer_ids: list[str], fresh: bool) -> dict[str, Customer]:
+        """The batch's customers, taken out of the cache (or all from the log when `fresh`)."""
         customers: dict[str, Customer] = {}
         missing = []
         for customer_id in dict.fromkeys(customer_ids):
-            cached = self.cache.get(customer_id)
-            if cached is not None:
+            cached = self.cache.take(customer_id)
+            if cached is not None and not fresh:
                 customers[customer_id] = cached
             else:
                 missing.append(customer_id)

@@ -130,18 +130,31 @@ class Projector:
                 projection.apply(sql, events)
                 self.tracker._insert_tracking(sql.cursor, Tracking(projection.name, notifications[-1].id))  # type: ignore[attr-defined]
         except (_PositionMoved, IntegrityError, OperationalError) as exc:
-            # Another projector applied this batch first (or a rebuild reset the position):
-            # nothing of ours was committed; start again from wherever the position is now.
-            log.info("projector_position_moved", read_model=projection.name, start=start, reason=type(exc).__name__)
-            return 0
+            # Nothing of ours was committed. If another projector applied this batch first
+            # (or a rebuild reset the position), carry on from wherever the position is now;
+            # anything else is a real failure and must not pass for progress.
+            if isinstance(exc, _PositionMoved) or self.position(projection.name) != start:
+                log.info("projector_position_moved", read_model=projection.name, start=start)
+                return 0
+            raise
         return len(events)
 
+    def _lock_tracking_row(self, sql: Sql, name: str) -> int | None:
+        """Lock this read model's tracking row for the transaction; return its position."""
+        if self.log.dialect == POSTGRESQL:
+            statement = f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = ? FOR UPDATE"
+        else:
+            # A write first takes SQLite's write lock (waiting for it rather than failing
+            # later on a stale snapshot), so the position read next is the current one.
+            sql.execute(
+                f"UPDATE {self._tracking_table} SET notification_id = notification_id WHERE application_name = ?", (name,)
+            )
+            statement = f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = ?"
+        row = sql.execute(statement, (name,)).one()
+        return None if row is None else int(row["notification_id"])
+
     def _claim(self, sql: Sql, name: str, start: int) -> None:
-        lock = " FOR UPDATE" if self.log.dialect == POSTGRESQL else ""
-        row = sql.execute(
-            f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = ?{lock}", (name,)
-        ).one()
-        if row is None or int(row["notification_id"]) != start:
+        if self._lock_tracking_row(sql, name) != start:
             raise _PositionMoved
 
     # --- rebuild ----------------------------------------------------------------------
@@ -150,8 +163,7 @@ class Projector:
         """Empty every read model and set its position back to 0, atomically."""
         with self.store.transaction(commit=True) as sql:
             for projection in self.projections:
-                lock = " FOR UPDATE" if self.log.dialect == POSTGRESQL else ""
-                sql.execute(f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = ?{lock}", (projection.name,))
+                self._lock_tracking_row(sql, projection.name)
                 for table, _ in projection.tables:
                     sql.execute(f"DELETE FROM {table}")
                 sql.execute(

@@ -95,6 +95,11 @@ class TimelineOut(BaseModel):
 
 def wait_for_read_models(hub: ContactHub, min_position: int | None) -> int:
     """Block until the read models have applied `min_position`; return how far they are."""
+    if min_position is not None and min_position > hub.projector.caught_up_to():
+        head = hub.event_log.head_position()
+        if min_position > head:
+            # No stored event has that position: waiting could only time out.
+            raise ApiError(422, "min_position", f"position {min_position} is beyond the end of the log ({head})")
     if min_position is not None and not hub.projector.wait_for(min_position, hub.settings.read_wait_timeout_s):
         reached = hub.projector.caught_up_to()
         raise ApiError(

@@ -13,6 +13,7 @@ What this module adds:
 
 from __future__ import annotations
 
+import types
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -69,6 +70,10 @@ def _field_decoders(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
         hint = hints.get(f.name)
+        # `X | None` decodes like X (None values are skipped by the caller).
+        args = [a for a in typing.get_args(hint) if a is not type(None)] if isinstance(hint, types.UnionType) else []
+        if len(args) == 1:
+            hint = args[0]
         if hint is datetime:
             decoders.append((f.name, datetime.fromisoformat))
         elif typing.get_origin(hint) is tuple:
@@ -119,19 +124,25 @@ class SQLiteCustomerRecorder(SQLiteApplicationRecorder):
         return super()._insert_events(c, stored_events, **kwargs)
 
     def select_customer_streams(self, customer_ids: Sequence[str]) -> list[StoredEvent]:
-        marks = ",".join("?" * len(customer_ids))
+        rows: list[StoredEvent] = []
         with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
-                f"WHERE originator_id IN ({marks}) ORDER BY originator_id, originator_version",
-                list(customer_ids),
-            )
-            return [StoredEvent(r[0], r[1], r[2], r[3]) for r in c.fetchall()]
+            for start in range(0, len(customer_ids), 900):  # SQLite's bound-parameter limit
+                chunk = list(customer_ids[start : start + 900])
+                c.execute(
+                    f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
+                    chunk,
+                )
+                rows += [StoredEvent(r[0], r[1], r[2], r[3]) for r in c.fetchall()]
+        return rows
 
 
 class PostgresCustomerRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        # The database-function insert path skips _insert_events, so keys and claims would not be written.
+        if datastore.enable_db_functions:
+            raise ValueError("POSTGRES_ENABLE_DB_FUNCTIONS must stay off for ContactHub")
         # Four plain typed arrays instead of one array of a composite type: psycopg dumps
         # these in C, where the composite array is dumped row by row in Python.
         self.insert_events_statement = SQL(
@@ -149,6 +160,9 @@ class PostgresCustomerRecorder(PostgresApplicationRecorder):
         # pipeline block does), so a taken key or claim raises its own IntegrityError here
         # instead of surfacing later as "pipeline aborted" on the events insert.
         with curs.connection.pipeline():
+            # The table lock (with its lock_timeout) first, so keys and claims are written
+            # by one writer at a time too: no unbounded waits, no deadlocks between writers.
+            self._lock_table(curs)
             self._insert_keys_and_claims(curs, keys, claims)
 
     def _insert_keys_and_claims(self, curs: Any, keys: Sequence[IngestKey], claims: Sequence[Claim]) -> None:
@@ -171,7 +185,7 @@ class PostgresCustomerRecorder(PostgresApplicationRecorder):
             )
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        self._lock_table(curs)
+        # The table is already locked by _insert_events, in this same transaction.
         self._notify_channel(curs)
         curs.execute(
             self.insert_events_statement,
@@ -255,28 +269,38 @@ class CustomerLog(Application[str]):
             return f"{column} = ANY(?)", [list(values)]
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
+    def _chunks(self, values: Sequence[str]) -> list[Sequence[str]]:
+        # SQLite builds may bind as few as 32,766 parameters; PostgreSQL takes one array.
+        if self.dialect == POSTGRESQL:
+            return [values]
+        return [values[i : i + 900] for i in range(0, len(values), 900)]
+
     def lookup_keys(self, event_ids: Sequence[str]) -> dict[str, StoredKey]:
         if not event_ids:
             return {}
         position = "e.rowid" if self.dialect == SQLITE else "e.notification_id"
-        match, params = self._any("k.event_id", event_ids)
+        rows = []
         with self.read_store.transaction(commit=False) as sql:
-            rows = sql.execute(
-                f"SELECT k.event_id, k.digest, k.customer_id, {position} AS position FROM ingest_keys k "
-                f"JOIN {self.events_table} e ON e.originator_id = k.customer_id "
-                f"AND e.originator_version = k.customer_version WHERE {match}",
-                params,
-            ).all()
+            for chunk in self._chunks(event_ids):
+                match, params = self._any("k.event_id", chunk)
+                rows += sql.execute(
+                    f"SELECT k.event_id, k.digest, k.customer_id, {position} AS position FROM ingest_keys k "
+                    f"JOIN {self.events_table} e ON e.originator_id = k.customer_id "
+                    f"AND e.originator_version = k.customer_version WHERE {match}",
+                    params,
+                ).all()
         return {r["event_id"]: StoredKey(r["digest"], r["customer_id"], int(r["position"])) for r in rows}
 
     def lookup_claims(self, kind: str, claims: Sequence[str]) -> dict[str, str]:
         if not claims:
             return {}
-        match, params = self._any("claim", claims)
+        rows = []
         with self.read_store.transaction(commit=False) as sql:
-            rows = sql.execute(
-                f"SELECT claim, customer_id FROM customer_claims WHERE kind = ? AND {match}", [kind, *params]
-            ).all()
+            for chunk in self._chunks(claims):
+                match, params = self._any("claim", chunk)
+                rows += sql.execute(
+                    f"SELECT claim, customer_id FROM customer_claims WHERE kind = ? AND {match}", [kind, *params]
+                ).all()
         return {r["claim"]: r["customer_id"] for r in rows}
 
     def record(
@@ -292,7 +316,8 @@ class CustomerLog(Application[str]):
         # In the order the batch decided them, so the log reads like the batch.
         pending = {(e.originator_id, e.originator_version): e for c in customers for e in c.collect_events()}
         ordered = [pending.pop((k.customer_id, k.customer_version)) for k in ingest_keys]
-        ordered.extend(pending.values())
+        if pending:  # every stored event must have its idempotency key
+            raise ValueError(f"events without an ingest key: {sorted(pending)}")
         stored = [self.mapper.to_stored_event(e) for e in ordered]
         positions = self.recorder.insert_events(stored, ingest_keys=ingest_keys, claims=claims) or []
         return {(e.originator_id, e.originator_version): p for e, p in zip(stored, positions, strict=True)}
