@@ -30,7 +30,7 @@ How the population is made, and why:
   ======== =================================================================
 
 Everything is drawn from one `random.Random(seed)`, so the same plan always gives the
-same events with the same `event_id`s (`demo-<seed>-<n>`), and re-ingesting a demo is
+same events with the same `event_id`s (`demo-<seed>-<customers>c<months>m-<end date>-<n>`), and re-ingesting a demo is
 idempotent.
 """
 
@@ -511,7 +511,10 @@ class _Operator:
                 stream.append((t, customer.index, k, body))
         # (time, customer, position) is unique, so the event dicts are never compared.
         stream.sort()
-        prefix = f"demo-{self.plan.seed}-"
+        # The plan's size is part of the id: a different plan is a different population,
+        # and must not collide with this one's event ids in the same store.
+        plan = self.plan
+        prefix = f"demo-{plan.seed}-{plan.customers}c{plan.months}m-{plan.end:%Y%m%d}-"
         for n, (t, _, _, body) in enumerate(stream, start=1):
             stamp = (self.base + timedelta(seconds=t)).isoformat()
             yield {"event_id": f"{prefix}{n:07d}", "type": body["type"], "occurred_at": stamp, **body}
