@@ -183,7 +183,8 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
             results["read_360"] = client("read", port, requests=args.reads, customers=args.customers, seed=5)
             log(f"{backend} (4) 360 read: p50 {results['read_360']['p50_ms']:.2f} ms, p99 {results['read_360']['p99_ms']:.2f} ms")
             results["http_ingest"] = client(
-                "ingest", port, events=args.http_events, customers=args.customers, batch_size=500, threads=2, seed=7
+                "ingest", port, events=args.http_events, customers=args.customers, batch_size=500,
+                threads=args.http_threads, seed=7,
             )
             log(f"{backend} (2) HTTP ingest: {results['http_ingest']['events_per_s']:,.0f}/s")
         finally:
@@ -221,6 +222,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=1000, help="batch size for (1) and (5)")
     parser.add_argument("--reads", type=int, default=5000)
+    parser.add_argument("--http-threads", type=int, default=2, help="concurrent client connections for (2)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args()
     args.http_events = args.http_events or args.events

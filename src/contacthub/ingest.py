@@ -154,6 +154,8 @@ class IngestService:
                 422,
                 [FieldError(index=None, event_id=None, field="events", message=f"a batch holds 1 to {MAX_BATCH} events")],
             )
+        # Validation needs no shared state: it runs outside the writer lock, so one
+        # request is validated while another's batch is being written.
         events = self._validate(raw_events)
         digests = [content_digest(raw) for raw in raw_events]
         with self._lock:
