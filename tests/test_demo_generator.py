@@ -7,7 +7,6 @@ real Customer aggregate, exactly as ingest would apply them in the order generat
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,25 +22,10 @@ from contacthub.adapters.demo import (
 from contacthub.contract import validate_event
 from contacthub.domain.customer import Customer
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Tier
+from contacthub.ingest import COMMANDS  # each event type's domain command, as ingest applies it
 
 PLAN = DemoPlan(customers=200, months=3)
 
-# Each event type's domain command, as the ingest service applies it.
-COMMANDS: dict[str, Callable[..., None]] = {
-    "customer.tier_changed": Customer.change_tier,
-    "contact.logged": Customer.log_contact,
-    "order.placed": Customer.place_order,
-    "service.activated": Customer.activate_service,
-    "order.cancelled": Customer.cancel_order,
-    "complaint.opened": Customer.open_complaint,
-    "complaint.acknowledged": Customer.acknowledge_complaint,
-    "complaint.assigned": Customer.assign_complaint,
-    "complaint.escalated": Customer.escalate_complaint,
-    "complaint.resolved": Customer.resolve_complaint,
-    "complaint.followed_up": Customer.record_follow_up,
-    "complaint.closed": Customer.close_complaint,
-    "complaint.reopened": Customer.reopen_complaint,
-}
 
 
 @pytest.fixture(scope="module")
