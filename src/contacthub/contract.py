@@ -60,10 +60,6 @@ def normalise_msisdn(value: str) -> str:
     return match.group(1) if match else digits
 
 
-def _msisdn(value: str) -> str:
-    return normalise_msisdn(value)
-
-
 def _rfc3339_text(value: Any) -> Any:
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-02T09:30:00+08:00")
@@ -87,7 +83,7 @@ LongText = Annotated[str, StringConstraints(min_length=1, max_length=2000), Afte
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")]
 EventId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 ServiceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-Msisdn = Annotated[str, StringConstraints(max_length=16), AfterValidator(_msisdn)]
+Msisdn = Annotated[str, StringConstraints(max_length=16), AfterValidator(normalise_msisdn)]
 OccurredAt = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_not_too_early)]
 
 

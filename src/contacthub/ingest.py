@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import IntegrityError
 
-from contacthub.adapters.store.eventlog import Claim, CustomerLog, IngestKey, StoredKey
+from contacthub.adapters.store.eventlog import Claim, CustomerLog, IngestKey
 from contacthub.contract import MAX_BATCH, CustomerRegistered, FieldError, _Event, content_digest, validate_event
 from contacthub.domain.customer import Customer
 from contacthub.domain.errors import RuleViolation
@@ -103,28 +103,8 @@ class CustomerCache:
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
 
-    def drop(self, customer_ids: Sequence[str]) -> None:
-        for customer_id in customer_ids:
-            self._entries.pop(customer_id, None)
-
     def __len__(self) -> int:
         return len(self._entries)
-
-
-class _BoundedDict(dict[str, str]):
-    def __init__(self, maxsize: int) -> None:
-        super().__init__()
-        self.maxsize = maxsize
-
-    def __setitem__(self, key: str, value: str) -> None:
-        if len(self) >= self.maxsize > 0:
-            self.clear()  # cheap and rare: a miss costs one lookup query
-        if self.maxsize > 0:
-            super().__setitem__(key, value)
-
-    def update(self, other: Any = (), **_: Any) -> None:
-        for key, value in dict(other).items():
-            self[key] = value
 
 
 class IngestService:
@@ -143,7 +123,7 @@ class IngestService:
         self.on_recorded = on_recorded
         # An msisdn's owner never changes once claimed (catalogue v1 has no number release),
         # so a resolved number can be remembered for good.
-        self._msisdn_owner = _BoundedDict(cache_size)
+        self._msisdn_owner: dict[str, str] = {}
         # One batch at a time per process: the cache is shared, and the database
         # serialises writers anyway (PostgreSQL's table lock, SQLite's single writer).
         self._lock = threading.Lock()
@@ -271,9 +251,7 @@ class IngestService:
                 raise _Retry from None
         for customer in customers.values():
             self.cache.put(customer)  # decided and stored: safe to keep
-        for _, claim in claims:
-            if claim.kind == "msisdn":
-                self._msisdn_owner[claim.claim] = claim.customer_id
+        self._remember_owners({c.claim: c.customer_id for _, c in claims if c.kind == "msisdn"})
 
         # 5. Answer with each event's position in the log.
         new_positions = {k.event_id: positions[(k.customer_id, k.customer_version)] for k in keys}
@@ -303,7 +281,7 @@ class IngestService:
         missing = sorted(m for m in wanted if m not in known)  # type: ignore[type-var]
         if missing:
             found = self.log.lookup_claims("msisdn", missing)
-            self._msisdn_owner.update(found)
+            self._remember_owners(found)
             known.update(found)
         owners: dict[int, str] = {}
         for i in new:
@@ -317,6 +295,12 @@ class IngestService:
                 else:
                     owners[i] = owner
         return owners
+
+    def _remember_owners(self, owners: dict[str, str]) -> None:
+        if len(self._msisdn_owner) + len(owners) > self.cache.maxsize:
+            self._msisdn_owner.clear()  # cheap and rare: a miss costs one lookup query
+        if self.cache.maxsize > 0:
+            self._msisdn_owner.update(owners)
 
     def _load(self, customer_ids: list[str], fresh: bool) -> dict[str, Customer]:
         """The batch's customers, taken out of the cache (or all from the log when `fresh`)."""

@@ -95,24 +95,24 @@ class TimelineOut(BaseModel):
 
 def wait_for_read_models(hub: ContactHub, min_position: int | None) -> int:
     """Block until the read models have applied `min_position`; return how far they are."""
-    if min_position is not None and min_position > hub.projector.caught_up_to():
-        head = hub.event_log.head_position()
-        if min_position > head:
-            # No stored event has that position: waiting could only time out.
-            raise ApiError(422, "min_position", f"position {min_position} is beyond the end of the log ({head})")
-    if min_position is not None and not hub.projector.wait_for(min_position, hub.settings.read_wait_timeout_s):
-        reached = hub.projector.caught_up_to()
+    reached = hub.projector.caught_up_to()
+    if min_position is None or reached >= min_position:
+        return reached
+    head = hub.event_log.head_position()
+    if min_position > head:
+        # No stored event has that position: waiting could only time out.
+        raise ApiError(422, "min_position", f"position {min_position} is beyond the end of the log ({head})")
+    if not hub.projector.wait_for(min_position, hub.settings.read_wait_timeout_s):
         raise ApiError(
             503,
             "min_position",
-            f"the read model has applied position {reached}, not yet {min_position}; retry shortly",
+            f"the read model has applied position {hub.projector.caught_up_to()}, not yet {min_position}; retry shortly",
             {"Retry-After": "1"},
         )
     return hub.projector.caught_up_to()
 
 
-def _view(hub: ContactHub, customer_id: str, min_position: int | None) -> dict[str, Any]:
-    position = wait_for_read_models(hub, min_position)
+def _view(hub: ContactHub, customer_id: str, position: int) -> dict[str, Any]:
     view = hub.customers.customer_360(customer_id)
     if view is None:
         raise ApiError(404, "customer_id", f"no customer {customer_id}")
@@ -122,7 +122,8 @@ def _view(hub: ContactHub, customer_id: str, min_position: int | None) -> dict[s
 @router.get("/v1/customers/{customer_id}", response_model=Customer360Out, responses=ERROR_RESPONSES,
             summary="The 360-degree view of one customer")
 async def get_customer(request: Request, customer_id: CustomerId, min_position: MinPosition = None) -> Any:
-    return await run_in_threadpool(_view, request.app.state.hub, customer_id, min_position)
+    hub: ContactHub = request.app.state.hub
+    return await run_in_threadpool(lambda: _view(hub, customer_id, wait_for_read_models(hub, min_position)))
 
 
 @router.get("/v1/customers", response_model=Customer360Out, responses=ERROR_RESPONSES,
@@ -139,11 +140,11 @@ async def find_customer(
         raise ApiError(422, "msisdn", str(exc)) from None
 
     def lookup() -> dict[str, Any]:
-        wait_for_read_models(hub, min_position)
+        position = wait_for_read_models(hub, min_position)
         customer_id = hub.customers.customer_id_for_msisdn(number)
         if customer_id is None:
             raise ApiError(404, "msisdn", f"no customer has msisdn {number}")
-        return _view(hub, customer_id, None)
+        return _view(hub, customer_id, position)
 
     return await run_in_threadpool(lookup)
 
