@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from support.clock import ManualClock
 from support.pgserver import ThrowawayPostgres
 
 from contacthub.adapters.api.app import create_app
@@ -54,7 +57,8 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, read_wait_timeout_s=3.0, log_format="console")
+    # No SLA watcher thread: a test that wants one runs `hub.sla_watcher.run_once()` on a ManualClock.
+    return Settings(database_url=database_url, read_wait_timeout_s=3.0, log_format="console", sla_watch_interval_s=0)
 
 
 @pytest.fixture
@@ -70,4 +74,26 @@ def hub(settings: Settings) -> Iterator[ContactHub]:
 def client(hub: ContactHub) -> Iterator[TestClient]:
     """The HTTP API with its embedded projector running, as `contacthub serve` runs it."""
     with TestClient(create_app(hub)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """Monday 2026-11-02 09:00 in Shanghai, moved on by the test."""
+    return ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+
+
+@pytest.fixture
+def clocked_hub(settings: Settings, clock: ManualClock) -> Iterator[ContactHub]:
+    """ContactHub whose every notion of "now" (ingest, SLA watcher, read-time SLA state) is `clock`."""
+    hub = build(settings, clock=clock)
+    try:
+        yield hub
+    finally:
+        hub.close()
+
+
+@pytest.fixture
+def clocked_client(clocked_hub: ContactHub) -> Iterator[TestClient]:
+    with TestClient(create_app(clocked_hub)) as test_client:
         yield test_client

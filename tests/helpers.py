@@ -37,4 +37,6 @@ def complaint_opened(complaint_id: str = "K1", who: dict[str, str] | None = None
 
 
 def event(type_: str, who: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
+    if type_.startswith("complaint.") and type_ != "complaint.opened":
+        fields = {"by": "agent-7", "channel": "hotline", **fields}  # every complaint step names who and where
     return {"event_id": eid(type_), "type": type_, "occurred_at": T0, **(who or {"customer_id": "C1"}), **fields}

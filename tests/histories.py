@@ -19,20 +19,29 @@ BASE = datetime(2026, 9, 1, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 SERVICES = ["mobile", "broadband", "iptv", "landline"]
 EVENT_FIELDS_FOR_ACTION = {
     "acknowledge": ("complaint.acknowledged", {}),
+    "start": ("complaint.started", {}),
+    "pend": ("complaint.pended", {"reason": "waiting for the customer's bill photo"}),
+    "hold": ("complaint.held", {"reason": "network fault ticket open"}),
+    "resume": ("complaint.resumed", {}),
+    "handover": ("complaint.handed_over", {"reason": "billing back office"}),  # `to` drawn per step
     "assign": ("complaint.assigned", {"to": "backoffice-2"}),
-    "escalate": ("complaint.escalated", {"level": 1, "reason": "no progress"}),
-    "resolve": ("complaint.resolved", {"resolution": "refunded", "by": "agent-3"}),
-    "follow_up": ("complaint.followed_up", {"satisfaction": 4, "channel": "hotline"}),
+    "escalate": ("complaint.escalated", {"reason": "no progress"}),
+    "resolve": ("complaint.resolved", {"resolution": "refunded"}),
+    "follow_up": ("complaint.followed_up", {"satisfaction": 4}),
     "close": ("complaint.closed", {}),
     "reopen": ("complaint.reopened", {"reason": "customer called again"}),
+    "cancel": ("complaint.cancelled", {"reason": "customer withdrew"}),
+    "reject": ("complaint.rejected", {"reason": "duplicate of another complaint"}),
+    "note": ("complaint.noted", {"text": "customer called to ask"}),
 }
+HANDLERS = ["agent-1", "agent-3", "backoffice-2", "store-88"]
 
 
 @st.composite
 def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, prefix: str = "h") -> list[dict[str, Any]]:
     customers: list[tuple[str, str]] = []  # (customer_id, msisdn)
     orders: dict[str, tuple[str, list[str], set[str], bool]] = {}  # order -> (customer, services, activated, cancelled)
-    complaints: dict[str, tuple[str, ComplaintStatus]] = {}
+    complaints: dict[str, tuple[str, ComplaintStatus, str]] = {}  # complaint -> (customer, status, owner)
     events: list[dict[str, Any]] = []
     n_customers = draw(st.integers(1, max_customers))
 
@@ -69,7 +78,7 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
         customer = draw(st.sampled_from(customers))
         if kind == "contact":
             own_orders = [o for o, (c, *_rest) in orders.items() if c == customer[0]]
-            own_complaints = [k for k, (c, _) in complaints.items() if c == customer[0]]
+            own_complaints = [k for k, (c, *_rest) in complaints.items() if c == customer[0]]
             events.append({**stamp("contact.logged"), **who(customer),
                            "channel": draw(st.sampled_from([c.value for c in Channel])),
                            "direction": draw(st.sampled_from(["inbound", "outbound"])),
@@ -101,22 +110,25 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
                 events.append({**stamp("order.cancelled"), **target, "order_id": order_id, "reason": "changed mind"})
         elif kind == "complaint":
             complaint_id = f"{prefix}K{len(complaints)}"
-            complaints[complaint_id] = (customer[0], ComplaintStatus.OPENED)
+            complaints[complaint_id] = (customer[0], ComplaintStatus.ACKNOWLEDGED, "agent-1")
             events.append({**stamp("complaint.opened"), **who(customer), "complaint_id": complaint_id,
                            "category": "billing", "severity": draw(st.sampled_from(["low", "medium", "high", "critical"])),
                            "summary": "账单有误", "channel": draw(st.sampled_from(["hotline", "store", "app"])),
                            "handled_by": "agent-1"})
         else:
             complaint_id = draw(st.sampled_from(sorted(complaints)))
-            owner, status = complaints[complaint_id]
+            customer_id, status, handler = complaints[complaint_id]
             allowed = sorted(a for a, t in TRANSITIONS.items() if status in t.allowed_from)
-            if not allowed:
-                continue
-            action = draw(st.sampled_from(allowed))
+            action = draw(st.sampled_from(allowed))  # every status allows at least `note`
             kind_name, fields = EVENT_FIELDS_FOR_ACTION[action]
+            fields = {**fields, "by": draw(st.sampled_from(HANDLERS)), "channel": draw(st.sampled_from(["hotline", "store", "app"]))}
+            if action == "handover":
+                fields["to"] = draw(st.sampled_from([h for h in HANDLERS if h != handler]))
+            if action in ("handover", "assign"):
+                handler = fields["to"]
             to = TRANSITIONS[action].to
-            complaints[complaint_id] = (owner, to if to is not None else status)
-            events.append({**stamp(kind_name), "customer_id": owner, "complaint_id": complaint_id, **fields})
+            complaints[complaint_id] = (customer_id, to if to is not None else status, handler)
+            events.append({**stamp(kind_name), "customer_id": customer_id, "complaint_id": complaint_id, **fields})
     return events
 
 

@@ -102,12 +102,13 @@ def test_a_hotline_complaint_is_seen_by_phone_number_and_the_store_visit_about_i
     assert seen["position"] >= posted["position"]
     [complaint] = seen["open_complaints"]
     assert complaint["complaint_id"] == "K1"
-    assert complaint["status"] == "opened"
+    assert complaint["status"] == "acknowledged"  # TMF621: received and validated
     assert complaint["owner"] == "agent-7"  # the first-contact owner
     assert complaint["opened_channel"] == "hotline"
-    assert (complaint["category"], complaint["severity"]) == ("billing", "high")
+    assert (complaint["category"], complaint["severity"], complaint["tier"]) == ("billing", "high", "gold")
     assert complaint["opened_at"] == at(1)
-    assert abs(complaint["age_s"] - seconds_since(at(1))) < 60
+    # The packaged policy gives a gold customer's high-severity complaint 8 hours
+    assert (complaint["sla"]["allowance_s"], complaint["sla"]["deadline"]) == (8 * 3600, at(1 + 8 * 60))
     assert [c["event_id"] for c in seen["recent_contacts"]] == [call["event_id"]]
 
     # When the customer later visits a store about it
@@ -227,28 +228,31 @@ def test_orders_move_from_pending_to_active_and_leave_the_open_orders_when_done_
 def test_open_complaints_follow_the_lifecycle_and_leave_the_view_when_resolved(client: TestClient) -> None:
     recorded(client, registered("C1"), complaint_opened("K1", handled_by="agent-7", occurred_at=at(0)))
 
-    acknowledged = post_and_view(client, event("complaint.acknowledged", complaint_id="K1", by="agent-7", occurred_at=at(5)))
+    step = {"by": "agent-7", "channel": "hotline"}
+    acknowledged = post_and_view(client, event("complaint.acknowledged", complaint_id="K1", **step, occurred_at=at(5)))
     assert [(k["status"], k["owner"]) for k in acknowledged["open_complaints"]] == [("acknowledged", "agent-7")]
 
-    assigned = post_and_view(
+    handed = post_and_view(
         client,
-        event("complaint.assigned", complaint_id="K1", to="backoffice-2", occurred_at=at(10)),
-        event("complaint.escalated", complaint_id="K1", level=2, reason="no progress", occurred_at=at(20)),
+        event("complaint.handed_over", complaint_id="K1", to="backoffice-2", reason="billing back office", **step,
+              occurred_at=at(10)),
+        event("complaint.started", complaint_id="K1", by="backoffice-2", channel="hotline", occurred_at=at(15)),
+        event("complaint.escalated", complaint_id="K1", level=2, reason="no progress", **step, occurred_at=at(20)),
     )
-    [k1] = assigned["open_complaints"]
-    assert (k1["status"], k1["assigned_to"], k1["escalation_level"], k1["owner"]) == (
-        "inProgress", "backoffice-2", 2, "agent-7"
-    )
+    [k1] = handed["open_complaints"]
+    assert (k1["status"], k1["escalation_level"], k1["owner"]) == ("inProgress", 2, "backoffice-2")
 
     resolved = post_and_view(
         client, event("complaint.resolved", complaint_id="K1", resolution="refunded 30 yuan", by="backoffice-2",
-                      occurred_at=at(30))
+                      channel="hotline", occurred_at=at(30))
     )
     assert resolved["open_complaints"] == []
 
-    reopened = post_and_view(client, event("complaint.reopened", complaint_id="K1", reason="charged again", occurred_at=at(90)))
+    reopened = post_and_view(
+        client, event("complaint.reopened", complaint_id="K1", reason="charged again", **step, occurred_at=at(90))
+    )
     assert [(k["complaint_id"], k["status"], k["owner"]) for k in reopened["open_complaints"]] == [
-        ("K1", "inProgress", "agent-7")
+        ("K1", "inProgress", "backoffice-2")
     ]
 
 

@@ -260,7 +260,7 @@ RULE_VIOLATIONS = [
                  id="activating-a-service-not-in-the-order"),
     pytest.param(lambda: event("service.activated", order_id="O404", service="voice"), "order_id",
                  id="activating-on-an-unknown-order"),
-    pytest.param(lambda: event("complaint.acknowledged", complaint_id="K1"), "complaint_id",
+    pytest.param(lambda: event("complaint.acknowledged", complaint_id="K1"), "type",
                  id="acting-on-a-closed-complaint"),
     pytest.param(lambda: complaint_opened("K1"), "complaint_id", id="complaint-id-opened-twice"),
     pytest.param(lambda: complaint_opened("K1", {"customer_id": "C2"}), "complaint_id",
@@ -302,17 +302,34 @@ def test_every_rule_violation_of_a_batch_is_listed(client: TestClient) -> None:
     assert response.status_code == 409
     assert [(e["index"], e["event_id"], e["field"]) for e in errors_of(response)] == [
         (1, first["event_id"], "service"),
-        (3, second["event_id"], "complaint_id"),
+        (3, second["event_id"], "type"),
     ]
 
 
-def test_a_closed_complaint_can_still_be_reopened(client: TestClient) -> None:
+def test_a_closed_complaint_is_final_and_the_refusal_names_its_status_and_the_allowed_actions(client: TestClient) -> None:
     _history_with_an_order_and_a_closed_complaint(client)
+
+    response = post(client, event("complaint.reopened", complaint_id="K1", reason="charged again", by="agent-2"))
+
+    assert response.status_code == 409
+    [error] = errors_of(response)
+    assert error["field"] == "type"
+    assert error["message"] == "complaint K1 is closed; 'reopen' is not allowed (allowed: note)"
+    assert customer(client)["open_complaints"] == []
+
+
+def test_a_resolved_complaint_can_be_reopened_to_in_progress(client: TestClient) -> None:
+    recorded(
+        client,
+        registered("C1"),
+        complaint_opened("K1"),
+        event("complaint.resolved", complaint_id="K1", resolution="refunded 30 yuan", by="agent-9"),
+    )
 
     recorded(client, event("complaint.reopened", complaint_id="K1", reason="charged again", by="agent-2"))
 
     [k1] = customer(client)["open_complaints"]
-    assert (k1["complaint_id"], k1["status"]) == ("K1", "inProgress")
+    assert (k1["complaint_id"], k1["status"], k1["reopen_count"], k1["sla"]["clock"]) == ("K1", "inProgress", 1, 2)
 
 
 def test_after_a_rejected_batch_the_writer_decides_on_the_stored_state_only(c1: TestClient) -> None:

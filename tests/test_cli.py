@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from helpers import complaint_opened, registered
+
 from contacthub.adapters.cli import main
 from contacthub.bootstrap import build
 from contacthub.config import Settings
@@ -47,7 +49,7 @@ def test_rebuild_reproduces_the_read_models(database_url: str) -> None:
     code, out, _ = run(database_url, "rebuild")
 
     assert code == 0, out
-    assert "rebuilt 1 read model(s)" in out
+    assert "rebuilt 2 read model(s)" in out
     hub = build(Settings(database_url=database_url))
     try:
         assert {p.name: projection_digest(hub.event_log.read_store, p) for p in hub.projector.projections} == before
@@ -70,6 +72,8 @@ def test_migrate_is_idempotent(database_url: str) -> None:
         ({"CONTACTHUB_TIMEZONE": "Mars/Olympus"}, "not a known time zone"),
         ({"CONTACTHUB_READ_WAIT_TIMEOUT_S": "soon"}, "is not a valid float"),
         ({"CONTACTHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}, "cannot open the database"),
+        ({"CONTACTHUB_SLA_POLICY": "/no/such/policy.toml"}, "CONTACTHUB_SLA_POLICY='/no/such/policy.toml'"),
+        ({"CONTACTHUB_SLA_WATCH_INTERVAL_S": "-1"}, "CONTACTHUB_SLA_WATCH_INTERVAL_S must be 0"),
     ],
 )
 def test_bad_configuration_ends_with_one_readable_line(env: dict[str, str], expected: str, tmp_path: object) -> None:
@@ -79,3 +83,19 @@ def test_bad_configuration_ends_with_one_readable_line(env: dict[str, str], expe
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("contacthub: ")
     assert expected in lines[0]
+
+
+def test_sla_watch_once_records_what_is_due_and_a_second_pass_records_nothing(database_url: str) -> None:
+    hub = build(Settings(database_url=database_url))
+    try:
+        # An open complaint opened long ago: its warning and breach are both due now
+        hub.ingest.ingest([registered("C1"), complaint_opened("K1", {"customer_id": "C1"})])
+    finally:
+        hub.close()
+
+    code, out, _ = run(database_url, "sla-watch", "--once")
+    assert code == 0, out
+    assert out.strip() == "sla watch: 1 warning(s), 1 breach(es) recorded"
+
+    code, out, _ = run(database_url, "sla-watch", "--once")
+    assert (code, out.strip()) == (0, "sla watch: 0 warning(s), 0 breach(es) recorded")

@@ -9,7 +9,7 @@ reads it with a version-2 class, on both backends.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -104,3 +104,42 @@ def test_new_events_are_written_at_the_current_version(hub: ContactHub) -> None:
         originator_id=handset.id, originator_version=2, timestamp=reread.timestamp,
         vendor="Xiaomi", model="14", swapped_at=datetime(2026, 1, 2, tzinfo=timezone.utc),
     )
+
+
+def test_a_catalogue_v1_complaint_history_replays_as_recorded_with_the_legacy_sla_terms(hub: ContactHub) -> None:
+    """v1 stored complaint.opened without SLA fields, and allowed a reopening after closing (v2 does not).
+
+    Both must still read: the opening is upcast with the legacy terms, and a recorded step is
+    applied as it happened, never judged again by today's rules.
+    """
+    from contacthub.domain.customer import Customer
+
+    log = hub.event_log
+    customer = Customer(customer_id="C1", event_id="r1", occurred_at=datetime(2026, 5, 1, tzinfo=timezone.utc),
+                        name="王芳", segment="individual", tier="gold", msisdns=("13800138000",))
+    stored = [log.mapper.to_stored_event(e) for e in customer.collect_events()]
+    t = datetime(2026, 5, 2, 1, 0, tzinfo=timezone.utc)
+    v1_steps = [
+        ("complaint.opened", {"complaint_id": "K1", "category": "billing", "severity": "high", "summary": "多扣费",
+                              "channel": "hotline", "handled_by": "agent-7"}),
+        ("complaint.resolved", {"complaint_id": "K1", "resolution": "退费", "by": "agent-7", "channel": None}),
+        ("complaint.closed", {"complaint_id": "K1", "by": None, "channel": None}),
+        ("complaint.reopened", {"complaint_id": "K1", "reason": "又扣费", "by": None, "channel": None}),
+    ]
+    for version, (topic, fields) in enumerate(v1_steps, start=2):
+        state = {"timestamp": t, "event_id": f"v1-{version}", "occurred_at": t + timedelta(hours=version), **fields}
+        stored.append(StoredEvent(originator_id="C1", originator_version=version, topic=topic, state=orjson.dumps(state)))
+    log.recorder.insert_events(stored)
+
+    replayed = log.load_customers(["C1"])["C1"]
+    case = replayed.complaints["K1"]
+    assert (case.status, case.sla_policy, case.clock.number, case.tier) == ("inProgress", "legacy-v1", 2, None)
+    assert case.clock.allowance_s == 24 * 3600
+
+    hub.projector.catch_up()
+    seen = hub.complaints.complaint("K1")
+    assert seen is not None
+    assert (seen["status"], seen["sla"]["policy"], seen["sla"]["allowance_s"]) == ("inProgress", "legacy-v1", 24 * 3600)
+    assert [(c["from_status"], c["status"]) for c in seen["status_change_history"]] == [
+        (None, "acknowledged"), ("acknowledged", "resolved"), ("resolved", "closed"), ("closed", "inProgress")
+    ]

@@ -9,11 +9,17 @@ from datetime import datetime, timedelta, timezone
 from contacthub.adapters.store.database import parse_database_url
 from contacthub.adapters.store.eventlog import CustomerLog
 from contacthub.adapters.store.migrations import migrate
+from contacthub.complaint_actions import ComplaintActions
 from contacthub.config import Settings
 from contacthub.ingest import IngestService
+from contacthub.domain.complaint import SlaPolicy
+from contacthub.projections.base import Projection
+from contacthub.projections.complaint_queries import ComplaintQueries
+from contacthub.projections.complaint_view import ComplaintView
 from contacthub.projections.customer_queries import CustomerQueries
 from contacthub.projections.customer_view import CustomerView
 from contacthub.projections.runner import Projector
+from contacthub.sla_watch import SlaWatcher
 
 
 @dataclass
@@ -23,13 +29,18 @@ class ContactHub:
     ingest: IngestService
     projector: Projector
     customers: CustomerQueries
+    complaints: ComplaintQueries
+    sla_policy: SlaPolicy
+    sla_watcher: SlaWatcher
+    complaint_actions: ComplaintActions
+    clock: Callable[[], datetime]
 
     def close(self) -> None:
         self.event_log.close()
 
 
-def read_models() -> list[CustomerView]:
-    return [CustomerView()]
+def read_models() -> list[Projection]:
+    return [CustomerView(), ComplaintView()]
 
 
 def build(
@@ -38,6 +49,7 @@ def build(
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
 ) -> ContactHub:
     settings = settings or Settings.from_env()
+    sla_policy = settings.load_sla_policy()
     event_log = CustomerLog(parse_database_url(settings.database_url))
     migrate(event_log.read_store)
     projector = Projector(event_log, read_models(), batch_size=settings.projector_batch_size)
@@ -47,11 +59,18 @@ def build(
         future_tolerance=timedelta(seconds=settings.future_tolerance_s),
         clock=clock,
         on_recorded=lambda _position: projector.wake.set(),
+        sla_policy=sla_policy,
     )
+    customers = CustomerQueries(event_log.read_store, settings.zone, clock)
     return ContactHub(
         settings=settings,
         event_log=event_log,
         ingest=ingest,
         projector=projector,
-        customers=CustomerQueries(event_log.read_store, settings.zone, clock),
+        customers=customers,
+        complaints=customers.complaints,
+        sla_policy=sla_policy,
+        sla_watcher=SlaWatcher(ingest, customers.complaints, clock),
+        complaint_actions=ComplaintActions(ingest, event_log, clock),
+        clock=clock,
     )

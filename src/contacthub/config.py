@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from contacthub.domain.complaint import SlaPolicy
 
 
 class ConfigurationError(ValueError):
@@ -32,6 +37,10 @@ class Settings:
     projector_batch_size: int = 2000
     future_tolerance_s: int = 86_400
     """How far in the future an `occurred_at` may lie (channel clocks drift); beyond it: rejected."""
+    sla_policy: str = ""
+    """Path of the complaint SLA policy file (TOML); empty: the packaged default (sla_policy.toml)."""
+    sla_watch_interval_s: float = 30.0
+    """How often the server's SLA watcher looks for warnings and breaches; 0: no watcher in the server."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -62,12 +71,30 @@ class Settings:
             raise ConfigurationError(f"CONTACTHUB_TIMEZONE={self.timezone!r} is not a known time zone") from None
         if self.log_format not in ("auto", "json", "console"):
             raise ConfigurationError("CONTACTHUB_LOG_FORMAT must be auto, json or console")
+        if self.sla_watch_interval_s < 0:
+            raise ConfigurationError("CONTACTHUB_SLA_WATCH_INTERVAL_S must be 0 (off) or a number of seconds")
         if not (self.database_url.startswith("sqlite:") or self.database_url.startswith(("postgresql:", "postgres:"))):
             raise ConfigurationError("CONTACTHUB_DATABASE_URL must start with sqlite:/// or postgresql://")
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def load_sla_policy(self) -> SlaPolicy:
+        """The SLA policy file, read and checked; a ConfigurationError names the file and the bad entry."""
+        if self.sla_policy:
+            source = Path(self.sla_policy)
+            try:
+                text = source.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigurationError(f"CONTACTHUB_SLA_POLICY={self.sla_policy!r}: {exc.strerror}") from None
+        else:
+            source = Path("sla_policy.toml (packaged default)")
+            text = resources.files("contacthub").joinpath("sla_policy.toml").read_text(encoding="utf-8")
+        try:
+            return SlaPolicy.from_mapping(tomllib.loads(text))
+        except (tomllib.TOMLDecodeError, ValueError) as exc:
+            raise ConfigurationError(f"SLA policy {source}: {exc}") from None
 
 
 def _parse_bool(raw: str) -> bool:

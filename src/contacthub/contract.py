@@ -1,4 +1,4 @@
-"""The public event contract, catalogue v1: what a channel may post to `POST /v1/events`.
+"""The public event contract, catalogue v2: what a channel may post to `POST /v1/events`.
 
 Validation here is about shape (types, lengths, closed vocabularies); the rules that
 depend on a customer's history live in the domain. Limits are part of the contract and
@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from contacthub.domain.complaint import MAX_ESCALATION_LEVEL
 from contacthub.domain.vocabulary import Channel, Direction, Outcome, Segment, Severity, Tier
 
 MAX_BATCH = 1000
@@ -192,35 +193,63 @@ class ComplaintOpened(_Event):
 
 class _ComplaintStep(_Event):
     complaint_id: Identifier
-    by: Text | None = None
-    channel: Channel | None = None
+    by: Text = Field(description="Who took the step (staff id or system name).")
+    channel: Channel = Field(description="The channel through which the step was taken.")
 
 
 class ComplaintAcknowledged(_ComplaintStep):
     type: Literal["complaint.acknowledged"]
 
 
+class ComplaintStarted(_ComplaintStep):
+    type: Literal["complaint.started"]
+    reason: Text | None = None
+
+
+class ComplaintPended(_ComplaintStep):
+    type: Literal["complaint.pended"]
+    reason: Text = Field(description="What the customer is asked for; the SLA clock stops meanwhile.")
+
+
+class ComplaintHeld(_ComplaintStep):
+    type: Literal["complaint.held"]
+    reason: Text = Field(description="What blocks the complaint inside the operator.")
+
+
+class ComplaintResumed(_ComplaintStep):
+    type: Literal["complaint.resumed"]
+    reason: Text | None = None
+
+
+class ComplaintHandedOver(_ComplaintStep):
+    type: Literal["complaint.handed_over"]
+    to: Text = Field(description="The new owner.")
+    reason: Text
+
+
 class ComplaintAssigned(_ComplaintStep):
+    """Catalogue v1; prefer complaint.handed_over followed by complaint.started."""
+
     type: Literal["complaint.assigned"]
     to: Text
 
 
 class ComplaintEscalated(_ComplaintStep):
     type: Literal["complaint.escalated"]
-    level: Annotated[StrictInt, Field(ge=1, le=10)]
+    level: Annotated[StrictInt, Field(ge=1, le=MAX_ESCALATION_LEVEL)] | None = Field(
+        default=None, description="The new escalation level; one above the current level when left out."
+    )
     reason: Text
 
 
 class ComplaintResolved(_ComplaintStep):
     type: Literal["complaint.resolved"]
     resolution: LongText
-    by: Text  # type: ignore[assignment]  # required here: who resolved it
 
 
 class ComplaintFollowedUp(_ComplaintStep):
     type: Literal["complaint.followed_up"]
     satisfaction: Annotated[StrictInt, Field(ge=1, le=5)]
-    channel: Channel  # type: ignore[assignment]  # required here: how the follow-up reached the customer
 
 
 class ComplaintClosed(_ComplaintStep):
@@ -232,6 +261,35 @@ class ComplaintReopened(_ComplaintStep):
     reason: Text
 
 
+class ComplaintCancelled(_ComplaintStep):
+    type: Literal["complaint.cancelled"]
+    reason: Text
+
+
+class ComplaintRejected(_ComplaintStep):
+    type: Literal["complaint.rejected"]
+    reason: Text
+
+
+class ComplaintNoted(_ComplaintStep):
+    type: Literal["complaint.noted"]
+    text: LongText
+
+
+class SlaWarning(_Event):
+    """Recorded by ContactHub's SLA watcher, never accepted from a channel."""
+
+    type: Literal["complaint.sla_warning"]
+    complaint_id: Identifier
+
+
+class SlaBreach(_Event):
+    """Recorded by ContactHub's SLA watcher, never accepted from a channel."""
+
+    type: Literal["complaint.sla_breached"]
+    complaint_id: Identifier
+
+
 IncomingEvent = Annotated[
     CustomerRegistered
     | TierChanged
@@ -241,12 +299,20 @@ IncomingEvent = Annotated[
     | OrderCancelled
     | ComplaintOpened
     | ComplaintAcknowledged
+    | ComplaintStarted
+    | ComplaintPended
+    | ComplaintHeld
+    | ComplaintResumed
+    | ComplaintHandedOver
     | ComplaintAssigned
     | ComplaintEscalated
     | ComplaintResolved
     | ComplaintFollowedUp
     | ComplaintClosed
-    | ComplaintReopened,
+    | ComplaintReopened
+    | ComplaintCancelled
+    | ComplaintRejected
+    | ComplaintNoted,
     Field(discriminator="type"),
 ]
 
@@ -261,12 +327,20 @@ EVENT_MODELS: dict[str, type[_Event]] = {
         OrderCancelled,
         ComplaintOpened,
         ComplaintAcknowledged,
+        ComplaintStarted,
+        ComplaintPended,
+        ComplaintHeld,
+        ComplaintResumed,
+        ComplaintHandedOver,
         ComplaintAssigned,
         ComplaintEscalated,
         ComplaintResolved,
         ComplaintFollowedUp,
         ComplaintClosed,
         ComplaintReopened,
+        ComplaintCancelled,
+        ComplaintRejected,
+        ComplaintNoted,
     )
 }
 

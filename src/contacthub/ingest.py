@@ -18,7 +18,16 @@ import structlog
 from eventsourcing.persistence import IntegrityError
 
 from contacthub.adapters.store.eventlog import Claim, CustomerLog, IngestKey
-from contacthub.contract import MAX_BATCH, CustomerRegistered, FieldError, _Event, content_digest, validate_event
+from contacthub.contract import (
+    MAX_BATCH,
+    ComplaintOpened,
+    CustomerRegistered,
+    FieldError,
+    _Event,
+    content_digest,
+    validate_event,
+)
+from contacthub.domain.complaint import SlaPolicy
 from contacthub.domain.customer import Customer
 from contacthub.domain.errors import RuleViolation
 
@@ -33,12 +42,23 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "order.cancelled": Customer.cancel_order,
     "complaint.opened": Customer.open_complaint,
     "complaint.acknowledged": Customer.acknowledge_complaint,
+    "complaint.started": Customer.start_complaint,
+    "complaint.pended": Customer.pend_complaint,
+    "complaint.held": Customer.hold_complaint,
+    "complaint.resumed": Customer.resume_complaint,
+    "complaint.handed_over": Customer.hand_over_complaint,
     "complaint.assigned": Customer.assign_complaint,
     "complaint.escalated": Customer.escalate_complaint,
     "complaint.resolved": Customer.resolve_complaint,
     "complaint.followed_up": Customer.record_follow_up,
     "complaint.closed": Customer.close_complaint,
     "complaint.reopened": Customer.reopen_complaint,
+    "complaint.cancelled": Customer.cancel_complaint,
+    "complaint.rejected": Customer.reject_complaint,
+    "complaint.noted": Customer.note_complaint,
+    # Recorded by ContactHub's SLA watcher (record_internal), never posted by a channel.
+    "complaint.sla_warning": Customer.record_sla_warning,
+    "complaint.sla_breached": Customer.record_sla_breach,
 }
 
 # Identifiers an event makes its customer's own, unique across all customers.
@@ -115,8 +135,10 @@ class IngestService:
         future_tolerance: timedelta = timedelta(days=1),
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_recorded: Callable[[int], None] | None = None,
+        sla_policy: SlaPolicy | None = None,
     ) -> None:
         self.log = event_log
+        self.sla_policy = sla_policy  # recorded on every complaint opened from now on
         self.cache = CustomerCache(cache_size)
         self.future_tolerance = future_tolerance
         self.clock = clock
@@ -137,7 +159,16 @@ class IngestService:
         # Validation needs no shared state: it runs outside the writer lock, so one
         # request is validated while another's batch is being written.
         events = self._validate(raw_events)
-        digests = [content_digest(raw) for raw in raw_events]
+        return self._store(events, [content_digest(raw) for raw in raw_events])
+
+    def record_internal(self, events: Sequence[_Event]) -> IngestOutcome:
+        """Record events ContactHub decides itself (the SLA watcher's), through the same rules and keys."""
+        # The content of such an event is what it is about, not the moment it was noticed:
+        # the same warning noticed again (a restart, a second watcher) is a duplicate.
+        digests = [content_digest(e.model_dump(mode="json", exclude={"occurred_at"})) for e in events]
+        return self._store(list(events), digests)
+
+    def _store(self, events: list[_Event], digests: list[str]) -> IngestOutcome:
         with self._lock:
             # Fast path first: assume nothing in the batch is stored yet (the usual case), so
             # skip the key lookups; the unique key on ingest_keys still refuses a duplicate
@@ -323,6 +354,8 @@ class IngestService:
                 raise RuleViolation("customer_id", f"customer {customer_id} is already registered")
             return Customer(**fields)  # the library's creation path stamps its own recorded time
         fields["timestamp"] = recorded_at
+        if isinstance(event, ComplaintOpened):
+            fields["sla_policy"] = self.sla_policy
         customer = customers.get(customer_id)
         if customer is None:
             raise RuleViolation("customer_id", f"customer {customer_id} is not registered")

@@ -1,4 +1,4 @@
-"""The `contacthub` command: serve, project, rebuild, demo, migrate.
+"""The `contacthub` command: serve, project, rebuild, demo, migrate, sla-watch.
 
 Errors end with one readable line on stderr and a non-zero exit code.
 """
@@ -104,6 +104,21 @@ def rebuild() -> None:
         with tqdm(total=head, unit="ev", desc="rebuild", file=sys.stderr) as bar:
             applied = hub.projector.catch_up(on_progress=bar.update)
         click.echo(f"rebuilt {len(hub.projector.projections)} read model(s) from {applied} events; position {hub.projector.caught_up_to()}")
+
+
+@main.command("sla-watch")
+@click.option("--once", is_flag=True, help="One pass, then exit (for cron); default: watch until stopped.")
+@click.option("--interval", default=None, type=click.FloatRange(0.1, 3600), help="Seconds between passes (default: CONTACTHUB_SLA_WATCH_INTERVAL_S, or 30).")
+def sla_watch(once: bool, interval: float | None) -> None:
+    """Record complaint SLA warnings and breaches as events, once per complaint and clock."""
+    settings = _settings()
+    with _hub(settings) as hub:
+        if once:
+            hub.projector.catch_up()  # decide on current read models
+            outcome = hub.sla_watcher.run_once()
+            click.echo(f"sla watch: {outcome.warnings} warning(s), {outcome.breaches} breach(es) recorded")
+            return
+        hub.sla_watcher.run(_stop_on_signals(), interval or settings.sla_watch_interval_s or 30.0)
 
 
 @main.command()

@@ -13,6 +13,14 @@ How the population is made, and why:
 - Episodes run on past the plan's end date and are then cut at `end`. That is what makes
   the end of the window look like any working day at an operator: orders still waiting
   for the technician, complaints acknowledged but not resolved, follow-up calls not yet made.
+- Complaints follow catalogue v2 (TMF621 statuses): the first-contact owner hands the
+  complaint over to a department handler, who starts on it; some wait on the customer
+  (pending) or on a network repair (held), a few are withdrawn (cancelled) or turn out to
+  be duplicates (rejected); a dissatisfied follow-up reopens a complaint before it is
+  closed. The SLA monitor escalates when the time limit of ContactHub's packaged SLA
+  policy (tier x severity, clock paused while pending) runs out: level 1 at the deadline,
+  level 2 one allowance later. SLA warnings and breaches are not posted: ContactHub's own
+  SLA watcher records them.
 - The first customers are *showcase* customers with scripted stories, so that a demo can
   always point at them and a small plan still contains every state:
 
@@ -20,13 +28,19 @@ How the population is made, and why:
   C000001  the bundle that took three weeks, 21 hotline calls and 4 technician
            visits before every service worked (the source documents' example)
   C000002  one-point acceptance: complains on the hotline, asks in a store how
-           it is going, resolved, closed, reopened, resolved again
+           it is going, resolved, reopened before it was closed, resolved
+           again and closed
   C000003  a broadband + IPTV order still waiting for installation at the end
   C000004  a broadband order cancelled: no fibre resource at the address
-  C000005  a complaint e-mailed just before the end, still only opened
-  C000006  a complaint acknowledged, not yet worked on
-  C000007  a complaint past its time limit twice: escalated to level 2, open
+  C000005  a complaint e-mailed just before the end: acknowledged, not yet
+           worked on
+  C000006  a complaint pending: the billing desk waits for the customer's
+           roaming bill screenshot, the SLA clock paused
+  C000007  a complaint past its time limit twice: escalated to level 2, in
+           progress
   C000008  a complaint resolved, waiting for its follow-up call (回访)
+  C000009  a complaint held: the network team's fix waits on a base-station
+           repair
   ======== =================================================================
 
 Everything is drawn from one `random.Random(seed)`, so the same plan always gives the
@@ -44,7 +58,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from contacthub.config import Settings
 from contacthub.contract import MAX_BATCH
+from contacthub.domain.complaint import RUNNING, TRANSITIONS, ComplaintCase
+from contacthub.domain.customer import EVENT_TYPES, Customer
+from contacthub.domain.vocabulary import ComplaintStatus
 
 CHINA_TIME = timezone(timedelta(hours=8))
 DEFAULT_END = datetime(2026, 11, 20, 18, 0, tzinfo=CHINA_TIME)
@@ -111,9 +129,9 @@ def _batches(plan: DemoPlan, batch_size: int) -> Iterator[list[Event]]:
         yield batch
 
 
-# Fitted to seeds 1-3 at 3000 customers over 1 to 12 months (within 3%); a progress bar needs no more.
-_EVENTS_PER_CUSTOMER_MONTH = 2.78
-_EVENTS_PER_CUSTOMER_ONCE = 1.75
+# Fitted to seeds 1-3 at 3000 customers over 1 to 12 months (within 4%); a progress bar needs no more.
+_EVENTS_PER_CUSTOMER_MONTH = 2.81
+_EVENTS_PER_CUSTOMER_ONCE = 1.87
 
 
 def estimate_event_count(plan: DemoPlan) -> int:
@@ -183,8 +201,8 @@ _ARPU_YUAN = {
     "diamond": (500.0, 1680.0),
 }
 _HIGH_TIERS = frozenset({"diamond", "gold", "silver"})
-# 处理时限: complaint time limits shorten with the customer's tier.
-_TIME_LIMIT_HOURS = {"diamond": 12, "gold": 24, "silver": 24, "vip": 36, "ordinary": 48}
+# The first customers are the showcase (see the module's docstring).
+_SHOWCASE_CUSTOMERS = 9
 
 # When each channel is staffed or used: (opens, closes) in seconds of the local day.
 _OPENING_HOURS: dict[str, tuple[int, int]] = {
@@ -304,11 +322,15 @@ _FAILED_VISIT_REASONS = ("installation", "installation", "fibre_survey", "modem_
 @dataclass(frozen=True)
 class _ComplaintKind:
     category: str
-    department: str  # who the complaint is assigned to
+    department: str  # the back-office team whose handlers (billing-dept-07) take the complaint over
     summaries: tuple[str, ...]
     resolutions: tuple[str, ...]
     hours_to_resolve: tuple[float, float]
     resolved_on_site: bool  # a technician settles it at the customer's door
+    handover_reason: str  # why the first-contact owner hands it to the department
+    pending_request: str  # what the handler may need from the customer (the complaint is then pending)
+    progress_note: str  # what the handler notes while working on it
+    blocked_by: str | None = None  # what the complaint may be held for inside the operator
 
 
 _COMPLAINT_KINDS: dict[str, _ComplaintKind] = {
@@ -329,6 +351,9 @@ _COMPLAINT_KINDS: dict[str, _ComplaintKind] = {
             ),
             (2, 48),
             False,
+            handover_reason="转账务后台核查处理。",
+            pending_request="请客户提供账单照片及缴费凭证，待补充后继续核查。",
+            progress_note="已调取近三个月详单，正在逐项核对。",
         ),
         _ComplaintKind(
             "network_quality",
@@ -345,6 +370,10 @@ _COMPLAINT_KINDS: dict[str, _ComplaintKind] = {
             ),
             (8, 96),
             True,
+            handover_reason="转网络优化中心处理。",
+            pending_request="请客户提供信号差的具体位置和时间段。",
+            progress_note="已派网络优化工单，等待现场测试结果。",
+            blocked_by="等待基站故障修复（已转网络故障工单）。",
         ),
         _ComplaintKind(
             "service_activation",
@@ -359,6 +388,10 @@ _COMPLAINT_KINDS: dict[str, _ComplaintKind] = {
             ),
             (12, 120),
             True,
+            handover_reason="转装维班组处理。",
+            pending_request="客户近期不在家，待客户确认上门安装时间。",
+            progress_note="已联系装维班组，正在协调上门时间。",
+            blocked_by="等待小区光交箱扩容，暂无可用端口。",
         ),
         _ComplaintKind(
             "staff_attitude",
@@ -370,6 +403,9 @@ _COMPLAINT_KINDS: dict[str, _ComplaintKind] = {
             ),
             (4, 48),
             False,
+            handover_reason="转服务质量部核实处理。",
+            pending_request="请客户提供办理业务的具体时间，便于调取录音录像。",
+            progress_note="已调取录音录像，正在核实经过。",
         ),
         _ComplaintKind(
             "roaming_charges",
@@ -381,6 +417,9 @@ _COMPLAINT_KINDS: dict[str, _ComplaintKind] = {
             ("按政策减免部分漫游费用，并为客户开通漫游提醒服务。", "核实漫游包生效时间有误，已退还差额{amount}元。"),
             (8, 72),
             False,
+            handover_reason="转账务后台核查漫游费用。",
+            pending_request="请客户提供出境行程及漫游期间的账单截图。",
+            progress_note="已向国际业务部门核实漫游包生效时间。",
         ),
         _ComplaintKind(
             "value_added_services",
@@ -389,6 +428,9 @@ _COMPLAINT_KINDS: dict[str, _ComplaintKind] = {
             ("已退订相关增值业务，并按规定双倍退还扣费。", "已退订全部包月业务，退还近三个月费用。"),
             (2, 36),
             False,
+            handover_reason="转增值业务部核查订购记录。",
+            pending_request="请客户提供扣费短信截图。",
+            progress_note="已调取订购记录，正在核实订购渠道。",
         ),
         _ComplaintKind(
             "broadband_speed",
@@ -397,6 +439,10 @@ _COMPLAINT_KINDS: dict[str, _ComplaintKind] = {
             ("装维人员上门更换光猫并调整端口，测速达标。", "已扩容小区出口带宽，客户确认网速恢复。"),
             (6, 72),
             True,
+            handover_reason="转装维班组处理。",
+            pending_request="待客户在家时预约上门测速。",
+            progress_note="已远程测试线路，发现端口异常，待上门处理。",
+            blocked_by="等待小区光缆故障抢修。",
         ),
     )
 }
@@ -410,12 +456,30 @@ _SPONTANEOUS_COMPLAINTS = (
     ("service_activation", 7),
 )
 _COMPLAINT_CHANNELS = (("hotline", 62), ("store", 14), ("app", 9), ("web", 5), ("email", 6), ("sms", 4))
-_REOPEN_REASONS = (
-    "回访时客户表示问题仍未解决。",
-    "问题再次出现，客户再次来电投诉。",
-    "客户对处理结果不满意，要求重新处理。",
-)
+# Back-office staff (the departments, the complaint desk) reach customers by phone, so
+# their steps are taken through the hotline.
+_BACK_OFFICE_CHANNEL = "hotline"
+# The SLA monitor escalates to level 1 at the deadline, and to level 2 (the provincial
+# complaint centre) when a second allowance has run out; never above level 2.
+_SLA_MONITOR = "sla-monitor"
 _SLA_ESCALATIONS = ("超过处理时限仍未解决。", "二次超时，升级至省公司投诉中心。")
+# How a pending complaint's customer sends what was asked for, and the handler's note on resuming.
+_CUSTOMER_REPLIES = (
+    ("app", "客户已通过App提供所需信息。"),
+    ("email", "客户已通过邮件提供所需信息。"),
+    ("store", "客户到营业厅提供了所需信息。"),
+    ("hotline", "客户来电提供了所需信息。"),
+)
+_WITHDRAWALS = (
+    "客户表示问题已自行解决，申请撤销投诉。",
+    "客户与营业厅协商一致，撤回投诉。",
+    "客户来电表示不再追究，撤销投诉。",
+)
+# What the person who takes a customer's "how is it going?" notes on the complaint.
+_CHASE_NOTES = {
+    "hotline": "客户来电催办，已告知当前处理进度。",
+    "store": "客户到营业厅询问投诉进度，已查询并告知。",
+}
 
 
 class _Weighted:
@@ -453,7 +517,7 @@ class _Customer:
     customer_id: str
     name: str
     segment: str
-    tier: str
+    tier: str  # at registration; BOSS's later reviews are in tier_changes
     msisdns: tuple[str, ...]
     store: _Store
     services: set[str]
@@ -463,26 +527,137 @@ class _Customer:
     # Scripted stories own the customer until this time, so that their numbers (such as
     # "21 calls") are not blurred by unrelated contacts.
     background_from: int = 0
+    tier_changes: list[tuple[int, str]] = field(default_factory=list)  # (when, new tier), in time order
     journal: list[tuple[int, int, Event]] = field(default_factory=list)
+
+    def tier_at(self, t: int) -> str:
+        """The tier ContactHub knows at `t`: the one the SLA policy measures a complaint opened then by.
+
+        A review at the same second counts: reviews are journalled before any episode, so
+        they come first when the timeline is merged.
+        """
+        tier = self.tier
+        for changed_at, new_tier in self.tier_changes:
+            if changed_at > t:
+                break
+            tier = new_tier
+        return tier
+
+
+# Each complaint step's row in the domain's transition table, e.g. complaint.pended -> pend.
+_STEP_ACTIONS = {
+    topic: cls.ACTION for topic, cls in EVENT_TYPES.items() if issubclass(cls, Customer.ComplaintStep) and cls.ACTION
+}
 
 
 class _Lifecycle:
-    """One complaint's steps, each written strictly after the one before.
+    """One complaint's steps, each written strictly after the one before and checked by the domain's own rules.
 
-    Steps are written in an order the transition table allows, so however the customer's
-    timeline is later merged and cut, the complaint's sequence stays legal.
+    The complaint's state is the domain's `ComplaintCase`, moved by every step written, so
+    a step the transition table refuses fails here, when the demo is generated, and the
+    SLA monitor escalates when ContactHub's clock says the time limit is up: the clock
+    stops while the complaint is pending on the customer and starts again on a reopening.
+    Steps are written in an order the table allows, so however the customer's timeline is
+    later merged and cut, the complaint's sequence stays legal.
     """
 
-    def __init__(self, operator: _Operator, customer: _Customer, complaint_id: str, opened: int) -> None:
+    def __init__(
+        self, operator: _Operator, customer: _Customer, case: ComplaintCase, opened: int, owner_channel: str
+    ) -> None:
         self.operator = operator
         self.customer = customer
-        self.complaint_id = complaint_id
+        self.case = case
         self.now = opened
+        self.owner_channel = owner_channel  # where the current owner works
+        self._next_breach = 1  # on the current clock: 1 at its deadline, 2 an allowance later
+        self._hold_reason = ""  # what the complaint was last held for
+
+    @property
+    def complaint_id(self) -> str:
+        return self.case.complaint_id
+
+    @property
+    def owner(self) -> str:
+        return self.case.owner
+
+    @property
+    def status(self) -> ComplaintStatus:
+        return self.case.status
+
+    @property
+    def deadline(self) -> int | None:
+        """When the current clock's allowance runs out; None while it is paused."""
+        deadline = self.case.clock.deadline
+        return None if deadline is None else self.operator.seconds_at(deadline)
 
     def step(self, type_: str, t: int, **fields: Any) -> None:
+        """Write a step at `t` (or just after the step before), after the escalations that fall due first."""
+        self.wait(t)
+        self._write(type_, t, fields)
+
+    def step_unless_overtaken(self, type_: str, t: int, **fields: Any) -> None:
+        """Write a step that only marks the work's beginning (acknowledge, start), unless an
+        escalation that fell due first has already moved the complaint on to inProgress."""
+        self.wait(t)
+        if self.status in TRANSITIONS[_STEP_ACTIONS[type_]].allowed_from:
+            self._write(type_, t, fields)
+
+    def hand_over(self, t: int, *, to: str, to_channel: str, reason: str, by: str, channel: str) -> None:
+        self.step("complaint.handed_over", t, to=to, reason=reason, by=by, channel=channel)
+        self.owner_channel = to_channel
+
+    def hold(self, t: int, *, reason: str) -> None:
+        self.step("complaint.held", t, reason=reason, by=self.owner, channel=self.owner_channel)
+        self._hold_reason = reason
+
+    def escalate(self, t: int, *, reason: str, by: str, channel: str) -> None:
+        self.wait(t)
+        self._escalate(t, reason=reason, by=by, channel=channel)
+
+    def wait(self, until: int) -> None:
+        """Write the SLA monitor's escalations that fall due before `until`.
+
+        The n-th breach of a clock raises the complaint to level n, unless it is there already.
+        """
+        while self.status in RUNNING and self._next_breach <= len(_SLA_ESCALATIONS):
+            deadline = self.deadline
+            assert deadline is not None  # the clock runs in every RUNNING status
+            breach = self._next_breach
+            due = deadline + (breach - 1) * self.case.clock.allowance_s
+            if due >= until:
+                return
+            self._next_breach += 1
+            if self.case.escalation_level >= breach:
+                continue
+            held = self.status == ComplaintStatus.HELD
+            self._escalate(due, reason=_SLA_ESCALATIONS[breach - 1], by=_SLA_MONITOR, channel=_BACK_OFFICE_CHANNEL)
+            if held:
+                # Escalating does not unblock it: its owner puts it back on hold.
+                again = self.now + self.operator.rng.randint(5 * MINUTE, 30 * MINUTE)
+                fields = {"reason": self._hold_reason, "by": self.owner, "channel": self.owner_channel}
+                self._write("complaint.held", again, fields)
+
+    def _escalate(self, t: int, *, reason: str, by: str, channel: str) -> None:
+        fields = {"level": self.case.escalation_level + 1, "reason": reason, "by": by, "channel": channel}
+        self._write("complaint.escalated", t, fields)
+
+    def _write(self, type_: str, t: int, fields: dict[str, Any]) -> None:
+        action = _STEP_ACTIONS[type_]
+        if type_ == "complaint.handed_over":
+            self.case.check_handover(fields["to"])
+        else:
+            self.case.check(action)
         self.now = max(t, self.now + MINUTE)
+        # What the domain's events do to the case (Customer.Complaint*.change), on the demo's copy.
+        self.case.step(action, self.operator.moment(self.now))
+        if type_ == "complaint.handed_over":
+            self.case.hand_over(fields["to"])
+        elif type_ == "complaint.escalated":
+            self.case.escalation_level = fields["level"]
+        elif type_ == "complaint.reopened":
+            self._next_breach = 1
         body: Event = {"type": type_, "customer_id": self.customer.customer_id, "complaint_id": self.complaint_id}
-        body.update((k, v) for k, v in fields.items() if v is not None)
+        body.update(fields)
         self.operator._add(self.customer, self.now, body)
 
 
@@ -500,6 +675,9 @@ class _Operator:
         self._orders = 0
         self._complaints = 0
         self._numbers_in_use: set[str] = set()
+        # The packaged default, which ContactHub records on every complaint unless
+        # CONTACTHUB_SLA_POLICY names another: the demo's escalations follow its time limits.
+        self.sla_policy = Settings().load_sla_policy()
 
     # --- the stream -----------------------------------------------------------------
 
@@ -516,7 +694,7 @@ class _Operator:
         plan = self.plan
         prefix = f"demo-{plan.seed}-{plan.customers}c{plan.months}m-{plan.end:%Y%m%d}-"
         for n, (t, _, _, body) in enumerate(stream, start=1):
-            stamp = (self.base + timedelta(seconds=t)).isoformat()
+            stamp = self.moment(t).isoformat()
             yield {"event_id": f"{prefix}{n:07d}", "type": body["type"], "occurred_at": stamp, **body}
 
     def _history(self, customer: _Customer) -> list[tuple[int, Event]]:
@@ -548,6 +726,12 @@ class _Operator:
 
     # --- time -----------------------------------------------------------------------
 
+    def moment(self, t: int) -> datetime:
+        return self.base + timedelta(seconds=t)
+
+    def seconds_at(self, moment: datetime) -> int:
+        return int((moment - self.base).total_seconds())
+
     def _open(self, t: int, channel: str) -> int:
         """The first moment at or after `t` that the channel is staffed."""
         opens, closes = _OPENING_HOURS[channel]
@@ -567,7 +751,7 @@ class _Operator:
         return day * DAY + hour * HOUR + self.rng.randrange(HOUR)
 
     def _date_code(self, t: int) -> str:
-        return (self.base + timedelta(seconds=t)).strftime("%Y%m%d")
+        return self.moment(t).strftime("%Y%m%d")
 
     # --- people ---------------------------------------------------------------------
 
@@ -583,7 +767,7 @@ class _Operator:
         self.rng.shuffle(deck)
         customers = []
         for i, tier in enumerate(deck, start=1):
-            showcase = i <= 8
+            showcase = i <= _SHOWCASE_CUSTOMERS
             corporate = not showcase and self.rng.random() < 0.08
             customers.append(self._customer(i, tier, corporate))
         return customers
@@ -747,7 +931,7 @@ class _Operator:
         span = self.end - self.start
         # Most customers were with the operator before the window and were loaded from
         # BOSS in the first days; the rest join during it, with a first order.
-        if customer.index > 8 and rng.random() < 0.18:
+        if customer.index > _SHOWCASE_CUSTOMERS and rng.random() < 0.18:
             day = (self.start + rng.randint(3 * DAY, max(3 * DAY, span - DAY))) // DAY
             customer.registered_at = max(self.start + 1, self._busy_time(day, "store"))
             customer.joined_in_window = True
@@ -755,8 +939,10 @@ class _Operator:
             customer.registered_at = self.start + rng.randint(0, 2 * DAY)
         customer.background_from = customer.registered_at
         self._register(customer)
+        # First, so that every complaint knows the tier it is opened under (its time limit depends on it).
+        self._tier_reviews(customer)
 
-        if customer.index <= 8:
+        if customer.index <= _SHOWCASE_CUSTOMERS:
             self._showcase(customer)
         if customer.joined_in_window:
             self._first_order(customer)
@@ -764,8 +950,6 @@ class _Operator:
         self._everyday_contacts(customer)
         self._outbound_contacts(customer)
         self._spontaneous_complaints(customer)
-        # Last, so that everything above sees the tier the customer had when it happened.
-        self._tier_reviews(customer)
 
     def _register(self, customer: _Customer) -> None:
         body = self._by_customer_id(customer, "customer.registered")
@@ -797,25 +981,27 @@ class _Operator:
     def _tier_reviews(self, customer: _Customer) -> None:
         """BOSS recalculates ARPU tiers in the night after each month closes."""
         rng = self.rng
+        tier = customer.tier
         first = self.base.replace(day=1)
         for months_on in range(1, self.plan.months + 2):
             year, month = divmod(first.month - 1 + months_on, 12)
             review = first.replace(year=first.year + year, month=month + 1)
-            t = int((review - self.base).total_seconds()) + 2 * HOUR + rng.randrange(2 * HOUR)
-            if t <= customer.background_from or t > self.end:
+            t = self.seconds_at(review) + 2 * HOUR + rng.randrange(2 * HOUR)
+            if t <= customer.registered_at or t > self.end:
                 continue
             if rng.random() >= 0.055:
                 continue
-            rank = _TIER_ORDER.index(customer.tier)
+            rank = _TIER_ORDER.index(tier)
             step = 1 if rng.random() < 0.55 else -1
             if not 0 <= rank + step < len(_TIER_ORDER):
                 step = -step
-            customer.tier = _TIER_ORDER[rank + step]
-            low, high = _ARPU_YUAN[customer.tier]
+            tier = _TIER_ORDER[rank + step]
+            low, high = _ARPU_YUAN[tier]
             body = self._by_customer_id(customer, "customer.tier_changed")
-            body["tier"] = customer.tier
+            body["tier"] = tier
             body["arpu"] = round(rng.uniform(low, high), 2)
             self._add(customer, t, body)
+            customer.tier_changes.append((t, tier))
 
     def _everyday_contacts(self, customer: _Customer) -> None:
         """Questions, payments and faults: the bulk of every channel's traffic."""
@@ -1052,7 +1238,7 @@ class _Operator:
         order_id: str | None = None,
         difficulty: float = 1.0,
         summary_days: int | None = None,
-        stop_at: str | None = None,
+        stop_at: ComplaintStatus | None = None,
         resolve_at: int | None = None,
         chase: bool = True,
         reopen: bool | None = None,
@@ -1061,14 +1247,16 @@ class _Operator:
         """A complaint from the contact that lodged it to its close, as far as the story goes.
 
         `stop_at` ends the story at a given status (for the showcase); `complaint_id` and
-        `owner` are given when the caller already logged the lodging contact.
+        `owner` are given when the caller already logged the lodging contact. A scripted
+        complaint (`stop_at` or `resolve_at` given) keeps to its script: it is not
+        withdrawn, lodged twice, pending or held unless `stop_at` says so.
         """
         rng = self.rng
         kind = _COMPLAINT_KINDS[category]
         if complaint_id is None:
             complaint_id = self._new_complaint_id(t)
             # An SMS complaint lands with the complaint desk, which then owns it.
-            taker = f"complaint-desk-{rng.randint(1, 9):02d}" if channel == "sms" else None
+            taker = self._complaint_desk() if channel == "sms" else None
             owner = self._contact(
                 customer,
                 t,
@@ -1086,12 +1274,125 @@ class _Operator:
         )
         if severity is None:
             severity = _pick_severity(rng)
-            if customer.tier in _HIGH_TIERS and severity == "low":
+            if customer.tier_at(t) in _HIGH_TIERS and severity == "low":
                 severity = "medium"
         # The first-contact owner (首问负责) records the complaint while the customer is still there.
         opened = t + rng.randint(2 * MINUTE, 8 * MINUTE)
+        life = self._open_complaint(
+            customer,
+            opened,
+            complaint_id,
+            category=category,
+            severity=severity,
+            summary=summary,
+            channel=channel,
+            owner=owner,
+        )
+        if stop_at == ComplaintStatus.ACKNOWLEDGED:
+            return
+
+        def resolution() -> str:
+            return rng.choice(kind.resolutions).format(amount=amount)
+
+        quick = stop_at is None and order_id is None and kind.hours_to_resolve[0] <= 8
+        if quick and rng.random() < 0.2:
+            # First-contact resolution: the owner settles it during the same call or visit.
+            self._resolve(life, life.now + rng.randint(3 * MINUTE, 20 * MINUTE), resolution(), on_site=False)
+        else:
+            scripted = stop_at is not None or resolve_at is not None
+            self._acknowledge(life, channel)
+            if not scripted and rng.random() < 0.03:
+                self._lodged_again(life, category, severity, summary)
+            # The showcase's complaints always go to the department, so their stories never vary.
+            if stop_at is not None or rng.random() < 0.75:
+                self._hand_to_department(life, kind)
+            else:
+                started = life.now + rng.randint(5 * MINUTE, HOUR)
+                life.step_unless_overtaken("complaint.started", started, by=life.owner, channel=life.owner_channel)
+            if stop_at == ComplaintStatus.PENDING:
+                self._ask_customer(life, kind)
+                return
+            if stop_at == ComplaintStatus.HELD:
+                assert kind.blocked_by is not None, f"{category} complaints are never held"
+                life.hold(self._later(life.now, HOUR, 4 * HOUR, "back_office"), reason=kind.blocked_by)
+                return
+            if stop_at == ComplaintStatus.IN_PROGRESS:
+                # Still being worked on a day after the end: the escalations are what the end shows.
+                life.wait(self.end + DAY)
+                return
+            if resolve_at is not None:
+                planned = resolve_at
+            else:
+                low, high = kind.hours_to_resolve
+                planned = self._open(opened + int(rng.uniform(low, high) * difficulty * HOUR), "back_office")
+            deadline = life.deadline
+            on_time = deadline is not None and planned < deadline
+            if on_time and customer.tier_at(opened) in _HIGH_TIERS and rng.random() < 0.25:
+                life.escalate(
+                    self._later(life.now, HOUR, 6 * HOUR, "back_office"),
+                    reason="高价值客户投诉，按规定升级处理。",
+                    by=life.owner,
+                    channel=life.owner_channel,
+                )
+            noted = self._later(life.now, 2 * HOUR, DAY, "back_office")
+            if noted < planned and rng.random() < 0.3:
+                life.step("complaint.noted", noted, text=kind.progress_note, by=life.owner, channel=life.owner_channel)
+            if not scripted:
+                draw = rng.random()
+                if draw < 0.03:
+                    self._withdraw(life, planned)
+                    if chase and life.now - opened > DAY:
+                        self._chasers(customer, complaint_id, opened, life.now)
+                    return
+                if draw < 0.18:
+                    planned = self._wait_for_customer(life, kind, planned)
+                elif draw < 0.26 and kind.blocked_by is not None:
+                    planned = self._wait_for_repair(life, kind.blocked_by, planned)
+            if chase and planned - opened > DAY:
+                self._chasers(customer, complaint_id, opened, planned)
+            self._resolve(life, planned, resolution(), on_site=kind.resolved_on_site)
+        if stop_at == ComplaintStatus.RESOLVED:
+            return
+
+        slow = life.case.escalation_level > 0 or life.now - opened > 3 * DAY or difficulty > 1.0
+        if not self._follow_up_and_close(life, slow, reopen):
+            return
+        # A second round, which customers judge harshly.
+        if rng.random() < 0.6:
+            life.hand_over(
+                self._later(life.now, 30 * MINUTE, 3 * HOUR, "back_office"),
+                to=self._department_handler(kind, other_than=life.owner),
+                to_channel=_BACK_OFFICE_CHANNEL,
+                reason="重复投诉，转二线专家处理。",
+                by=life.owner,
+                channel=life.owner_channel,
+            )
+        if rng.random() < 0.4:
+            life.escalate(
+                self._later(life.now, HOUR, 8 * HOUR, "back_office"),
+                reason="重复投诉，升级处理。",
+                by=life.owner,
+                channel=life.owner_channel,
+            )
+        resolved = self._later(life.now, DAY, 4 * DAY, "back_office")
+        self._resolve(life, resolved, resolution(), on_site=kind.resolved_on_site)
+        self._follow_up_and_close(life, slow=True, reopen=False)
+
+    def _open_complaint(
+        self,
+        customer: _Customer,
+        t: int,
+        complaint_id: str,
+        *,
+        category: str,
+        severity: str,
+        summary: str,
+        channel: str,
+        owner: str,
+    ) -> _Lifecycle:
+        """Record the complaint (it is acknowledged from then on) under the SLA terms ContactHub records for it."""
         body: Event = {"type": "complaint.opened"}
-        by_number = channel in ("hotline", "sms", "app") and rng.random() < 0.7
+        by_number = channel in ("hotline", "sms", "app") and self.rng.random() < 0.7
         body.update({"msisdn": customer.msisdns[0]} if by_number else {"customer_id": customer.customer_id})
         body.update(
             complaint_id=complaint_id,
@@ -1101,142 +1402,186 @@ class _Operator:
             channel=channel,
             handled_by=owner,
         )
-        self._add(customer, opened, body)
-        if stop_at == "opened":
-            return
-        life = _Lifecycle(self, customer, complaint_id, opened)
+        self._add(customer, t, body)
+        tier = customer.tier_at(t)
+        case = ComplaintCase.opened(
+            complaint_id=complaint_id,
+            at=self.moment(t),
+            owner=owner,
+            tier=tier,
+            severity=severity,
+            category=category,
+            channel=channel,
+            terms=self.sla_policy.terms(tier, severity),
+        )
+        return _Lifecycle(self, customer, case, t, _workplace(channel))
 
-        def resolution() -> str:
-            return rng.choice(kind.resolutions).format(amount=amount)
+    def _complaint_desk(self) -> str:
+        return f"complaint-desk-{self.rng.randint(1, 9):02d}"
 
-        time_limit = int(_TIME_LIMIT_HOURS[customer.tier] * HOUR * (0.5 if severity == "critical" else 1.0))
-        deadline = opened + time_limit
-        escalated = False
-        quick = stop_at is None and order_id is None and kind.hours_to_resolve[0] <= 8
-        if quick and rng.random() < 0.2:
-            # First-contact resolution: the owner settles it during the same call or visit.
-            life.step(
-                "complaint.resolved",
-                life.now + rng.randint(3 * MINUTE, 20 * MINUTE),
-                resolution=resolution(),
-                by=owner,
-                channel=channel,
-            )
+    def _department_handler(self, kind: _ComplaintKind, other_than: str | None = None) -> str:
+        while True:
+            handler = f"{kind.department}-{self.rng.randint(1, 20):02d}"
+            if handler != other_than:
+                return handler
+
+    def _acknowledge(self, life: _Lifecycle, channel: str) -> None:
+        """The acknowledgement to the customer (受理回复), often by SMS."""
+        rng = self.rng
+        if channel in ("email", "web", "sms", "app"):  # the complaint desk reads its queue in office hours
+            at, by = self._later(life.now, HOUR, 20 * HOUR, "back_office"), self._complaint_desk()
         else:
-            written = channel in ("email", "web", "sms", "app")
-            if written:  # the complaint desk reads its queue in office hours
-                acknowledged = self._later(opened, HOUR, 20 * HOUR, "back_office")
-                acknowledger = f"complaint-desk-{rng.randint(1, 9):02d}"
-            else:
-                acknowledged, acknowledger = opened + rng.randint(5 * MINUTE, 50 * MINUTE), owner
-            life.step(
-                "complaint.acknowledged", acknowledged, by=acknowledger, channel="sms" if rng.random() < 0.6 else None
-            )
-            if stop_at == "acknowledged":
-                return
-            if rng.random() < 0.75 or stop_at == "in_progress":
-                life.step(
-                    "complaint.assigned",
-                    self._later(life.now, 20 * MINUTE, 4 * HOUR, "back_office"),
-                    to=kind.department,
-                    by=owner,
-                )
-            if resolve_at is not None:
-                planned = resolve_at
-            else:
-                low, high = kind.hours_to_resolve
-                planned = self._open(opened + int(rng.uniform(low, high) * difficulty * HOUR), "back_office")
-            if stop_at == "in_progress":
-                planned = max(planned, self.end + DAY)
-            if chase and planned - opened > DAY:
-                self._chasers(customer, complaint_id, opened, planned)
-            # Breaching the time limit escalates by itself, to level 1 and then to level 2.
-            for level, breach in ((1, deadline), (2, deadline + time_limit)):
-                if breach < planned - MINUTE:
-                    life.step(
-                        "complaint.escalated", breach, level=level, reason=_SLA_ESCALATIONS[level - 1], by="sla-monitor"
-                    )
-                    escalated = True
-            if not escalated and customer.tier in _HIGH_TIERS and rng.random() < 0.25:
-                life.step(
-                    "complaint.escalated",
-                    self._later(life.now, HOUR, 6 * HOUR, "back_office"),
-                    level=1,
-                    reason="高价值客户投诉，按规定升级处理。",
-                    by=owner,
-                )
-                escalated = True
-            if stop_at == "in_progress":
-                return
-            life.step(
-                "complaint.resolved",
-                planned,
-                resolution=resolution(),
-                by=f"{kind.department}-{rng.randint(1, 20):02d}",
-                channel="technician" if kind.resolved_on_site else "hotline",
-            )
-        if stop_at == "resolved":
-            return
+            at, by = life.now + rng.randint(5 * MINUTE, 50 * MINUTE), life.owner
+        replied_by = "sms" if rng.random() < 0.6 else channel
+        life.step_unless_overtaken("complaint.acknowledged", at, by=by, channel=replied_by)
 
-        slow = escalated or life.now - opened > 3 * DAY or difficulty > 1.0
-        reopened_by = self._follow_up_and_close(life, owner, slow, reopen)
-        if reopened_by is None:
-            return
-        # A second round, which customers judge harshly.
+    def _hand_to_department(self, life: _Lifecycle, kind: _ComplaintKind) -> None:
+        """The first-contact owner hands the complaint over, and the department's handler starts on it."""
+        handler = self._department_handler(kind)
+        life.hand_over(
+            self._later(life.now, 20 * MINUTE, 4 * HOUR, "back_office"),
+            to=handler,
+            to_channel=_BACK_OFFICE_CHANNEL,
+            reason=kind.handover_reason,
+            by=life.owner,
+            channel=life.owner_channel,
+        )
+        started = self._later(life.now, 10 * MINUTE, 2 * HOUR, "back_office")
+        life.step_unless_overtaken("complaint.started", started, by=handler, channel=_BACK_OFFICE_CHANNEL)
+
+    def _ask_customer(self, life: _Lifecycle, kind: _ComplaintKind) -> None:
+        """The handler needs something from the customer: the complaint is pending, its SLA clock stopped."""
         life.step(
-            "complaint.reopened",
-            life.now + rng.randint(MINUTE, 10 * MINUTE),
-            reason=rng.choice(_REOPEN_REASONS),
-            by=reopened_by,
+            "complaint.pended",
+            self._later(life.now, 30 * MINUTE, 4 * HOUR, "back_office"),
+            reason=kind.pending_request,
+            by=life.owner,
+            channel=life.owner_channel,
+        )
+
+    def _wait_for_customer(self, life: _Lifecycle, kind: _ComplaintKind, planned: int) -> int:
+        """Pending until the customer sends what was asked for; returns when the work, put off as long, is done."""
+        rng = self.rng
+        self._ask_customer(life, kind)
+        asked = life.now
+        channel, reply = rng.choice(_CUSTOMER_REPLIES)
+        replied = self._later(asked, 2 * HOUR, 4 * DAY, channel)
+        self._contact(
+            life.customer, replied, channel, "complaint_followup", outcome="resolved", complaint_id=life.complaint_id
+        )
+        resumed = self._later(replied, 10 * MINUTE, 2 * HOUR, "back_office")
+        life.step("complaint.resumed", resumed, reason=reply, by=life.owner, channel=life.owner_channel)
+        return self._open(life.now + max(planned - asked, HOUR), "back_office")
+
+    def _wait_for_repair(self, life: _Lifecycle, blocked_by: str, planned: int) -> int:
+        """Held while the network is repaired; returns when the work, put off as long, is done."""
+        life.hold(self._later(life.now, HOUR, DAY, "back_office"), reason=blocked_by)
+        held = life.now
+        repaired = self._later(held, 12 * HOUR, 4 * DAY, "back_office")
+        life.step(
+            "complaint.resumed", repaired, reason="故障已修复，继续处理。", by=life.owner, channel=life.owner_channel
+        )
+        return self._open(life.now + max(planned - held, HOUR), "back_office")
+
+    def _withdraw(self, life: _Lifecycle, before: int) -> None:
+        """The customer calls to withdraw the complaint before it is resolved."""
+        rng = self.rng
+        at = self._open(rng.randint(life.now + HOUR, max(life.now + HOUR, before - HOUR)), "hotline")
+        agent = self._contact(
+            life.customer, at, "hotline", "complaint_followup", outcome="resolved", complaint_id=life.complaint_id
+        )
+        life.step(
+            "complaint.cancelled",
+            at + rng.randint(2 * MINUTE, 6 * MINUTE),
+            reason=rng.choice(_WITHDRAWALS),
+            by=agent,
             channel="hotline",
         )
-        if rng.random() < 0.6:
-            life.step(
-                "complaint.assigned",
-                self._later(life.now, 30 * MINUTE, 3 * HOUR, "back_office"),
-                to=kind.department,
-                by=owner,
-            )
-        if rng.random() < 0.4:
-            life.step(
-                "complaint.escalated",
-                self._later(life.now, HOUR, 8 * HOUR, "back_office"),
-                level=1,
-                reason="重复投诉，升级处理。",
-                by=owner,
-            )
-        life.step(
-            "complaint.resolved",
-            self._later(life.now, DAY, 4 * DAY, "back_office"),
-            resolution=resolution(),
-            by=f"{kind.department}-{rng.randint(1, 20):02d}",
-            channel="hotline",
-        )
-        self._follow_up_and_close(life, owner, slow=True, reopen=False)
 
-    def _chasers(self, customer: _Customer, complaint_id: str, opened: int, resolved: int) -> None:
+    def _lodged_again(self, original: _Lifecycle, category: str, severity: str, summary: str) -> None:
+        """The customer complains about the same thing again elsewhere; the complaint desk rejects the duplicate."""
+        rng = self.rng
+        customer = original.customer
+        channel = rng.choice(("app", "web", "hotline"))
+        t = self._later(original.now, HOUR, DAY, channel)
+        duplicate_id = self._new_complaint_id(t)
+        taker = self._contact(
+            customer,
+            t,
+            channel,
+            "complaint",
+            outcome="unresolved",
+            handled_by=self._handler(customer, channel, self_service=False),
+            complaint_id=duplicate_id,
+        )
+        duplicate = self._open_complaint(
+            customer,
+            t + rng.randint(2 * MINUTE, 8 * MINUTE),
+            duplicate_id,
+            category=category,
+            severity=severity,
+            summary=summary,
+            channel=channel,
+            owner=taker,
+        )
+        duplicate.step(
+            "complaint.rejected",
+            self._later(duplicate.now, 30 * MINUTE, 4 * HOUR, "back_office"),
+            reason=f"与投诉单{original.complaint_id}重复，已并入原投诉单处理。",
+            by=self._complaint_desk(),
+            channel=_BACK_OFFICE_CHANNEL,
+        )
+
+    def _resolve(self, life: _Lifecycle, t: int, resolution: str, *, on_site: bool) -> None:
+        """Resolved by a technician at the customer's door, or by the complaint's owner."""
+        if on_site:
+            by, channel = self._handler(life.customer, "technician"), "technician"
+        else:
+            by, channel = life.owner, life.owner_channel
+        life.step("complaint.resolved", t, resolution=resolution, by=by, channel=channel)
+
+    def _note(self, customer: _Customer, complaint_id: str, t: int, *, text: str, by: str, channel: str) -> None:
+        """A note on a complaint. Every status allows one, so it needs no place in the lifecycle's order."""
+        body = self._by_customer_id(customer, "complaint.noted")
+        body.update(complaint_id=complaint_id, text=text, by=by, channel=channel)
+        self._add(customer, t, body)
+
+    def _chasers(self, customer: _Customer, complaint_id: str, opened: int, until: int) -> None:
         """The customer asks how it is going, in whatever channel is at hand.
 
         Each of these must be answerable from any channel: that is what one-point
-        acceptance (一点受理) promises, and where the demo shows it.
+        acceptance (一点受理) promises, and where the demo shows it. The agent or clerk
+        often notes the call or visit on the complaint.
         """
         rng = self.rng
-        for _ in range(min(4, rng.randint(0, 1 + (resolved - opened) // (2 * DAY)))):
+        for _ in range(min(4, rng.randint(0, 1 + (until - opened) // (2 * DAY)))):
             channel = rng.choice(("hotline", "hotline", "hotline", "store", "app"))
-            at = self._open(rng.randint(opened + HOUR, resolved - HOUR), channel)
-            if at < resolved:
+            at = self._open(rng.randint(opened + HOUR, until - HOUR), channel)
+            if at < until:
                 outcome = "resolved" if rng.random() < 0.6 else "unresolved"
-                self._contact(customer, at, channel, "complaint_followup", outcome=outcome, complaint_id=complaint_id)
+                handler = self._contact(
+                    customer, at, channel, "complaint_followup", outcome=outcome, complaint_id=complaint_id
+                )
+                note = _CHASE_NOTES.get(channel)
+                if note is not None and rng.random() < 0.5:
+                    noted = at + rng.randint(MINUTE, 5 * MINUTE)
+                    self._note(customer, complaint_id, noted, text=note, by=handler, channel=channel)
 
-    def _follow_up_and_close(self, life: _Lifecycle, owner: str, slow: bool, reopen: bool | None) -> str | None:
-        """The follow-up (回访) and the close; returns who takes the customer's reopening, if they reopen."""
+    def _follow_up_and_close(self, life: _Lifecycle, slow: bool, reopen: bool | None) -> bool:
+        """The follow-up (回访) and the close, or a reopening; returns whether the complaint was reopened.
+
+        Closed is final, so a customer for whom it is still not fixed has the complaint
+        reopened while it is resolved: on the follow-up call, when the complaint desk calls
+        back after a low SMS score, or when they call again themselves before it is closed.
+        """
         rng = self.rng
         customer, complaint_id = life.customer, life.complaint_id
         pick_satisfaction = _pick_let_down if slow else _pick_pleased
         satisfaction: int | None = None
-        caller = f"callback-{rng.randint(1, 25):02d}"
+        caller: str | None = None  # who made the follow-up call, if one was made
         draw = rng.random()
         if draw < 0.6:
+            caller = f"callback-{rng.randint(1, 25):02d}"
             at = self._later(life.now, 2 * HOUR, 2 * DAY, "hotline")
             if rng.random() < 0.25:
                 # Nobody picks up the first time; the callback team tries again the next day.
@@ -1266,8 +1611,8 @@ class _Operator:
                 "complaint.followed_up",
                 at + rng.randint(2 * MINUTE, 6 * MINUTE),
                 satisfaction=satisfaction,
-                channel="hotline",
                 by=caller,
+                channel="hotline",
             )
         elif draw < 0.85:
             # A satisfaction SMS: "reply 1 to 5".
@@ -1276,35 +1621,69 @@ class _Operator:
                 "complaint.followed_up",
                 self._later(life.now, 3 * HOUR, DAY, "sms"),
                 satisfaction=satisfaction,
-                channel="sms",
                 by="sms-survey",
+                channel="sms",
             )
         # Otherwise nobody follows up: the gap the textbook says most systems have.
         unhappy = satisfaction is not None and satisfaction <= 2
         if reopen is None:
             reopen = rng.random() < (0.4 if unhappy else 0.03)
-        if reopen and satisfaction is not None and rng.random() < 0.45:
-            return caller  # told on the follow-up call that it is still broken: reopened on the spot
-        life.step("complaint.closed", self._later(life.now, HOUR, DAY, "back_office"), by=owner)
+        if reopen:
+            self._reopen(life, caller, on_the_spot=satisfaction is not None and rng.random() < 0.45)
+            return True
+        life.step(
+            "complaint.closed",
+            self._later(life.now, HOUR, DAY, "back_office"),
+            by=life.owner,
+            channel=life.owner_channel,
+        )
         if unhappy and rng.random() < 0.3:
             # A let-down customer asks how to take their number elsewhere: the churn signal.
             channel = rng.choice(("store", "hotline"))
             self._contact(customer, self._later(life.now, 2 * DAY, 12 * DAY, channel), channel, "port_out_inquiry")
-        if not reopen:
-            return None
-        # It breaks again: the customer calls back and the agent reopens the closed complaint.
-        at = self._later(life.now, 2 * DAY, 10 * DAY, "hotline")
-        agent = self._contact(
-            customer,
-            at,
-            "hotline",
-            "complaint_followup",
-            outcome="transferred",
-            handled_by=self._handler(customer, "hotline"),
-            complaint_id=complaint_id,
-        )
-        life.now = at
-        return agent
+        return False
+
+    def _reopen(self, life: _Lifecycle, caller: str | None, *, on_the_spot: bool) -> None:
+        """Reopen a resolved complaint: in answer to the follow-up (`on_the_spot`), or when the customer calls again."""
+        rng = self.rng
+        customer, complaint_id = life.customer, life.complaint_id
+        if on_the_spot and caller is not None:
+            reopened = life.now + rng.randint(MINUTE, 5 * MINUTE)
+            life.step(
+                "complaint.reopened", reopened, reason="回访时客户表示问题仍未解决。", by=caller, channel="hotline"
+            )
+        elif on_the_spot:
+            # The low SMS score brings a call from the complaint desk.
+            desk = self._complaint_desk()
+            at = self._later(life.now, HOUR, 6 * HOUR, "back_office")
+            self._contact(
+                customer,
+                at,
+                "hotline",
+                "complaint_followup",
+                direction="outbound",
+                outcome="unresolved",
+                handled_by=desk,
+                complaint_id=complaint_id,
+            )
+            reopened = at + rng.randint(2 * MINUTE, 8 * MINUTE)
+            life.step(
+                "complaint.reopened",
+                reopened,
+                reason="客户对处理结果不满意，要求重新处理。",
+                by=desk,
+                channel="hotline",
+            )
+        else:
+            # It breaks again before the complaint is closed: the customer calls back.
+            at = self._later(life.now, 2 * HOUR, DAY, "hotline")
+            agent = self._contact(
+                customer, at, "hotline", "complaint_followup", outcome="transferred", complaint_id=complaint_id
+            )
+            reopened = at + rng.randint(MINUTE, 10 * MINUTE)
+            life.step(
+                "complaint.reopened", reopened, reason="问题再次出现，客户再次来电投诉。", by=agent, channel="hotline"
+            )
 
     # --- the showcase -----------------------------------------------------------------
 
@@ -1314,10 +1693,11 @@ class _Operator:
             2: self._one_point_acceptance,
             3: self._order_waiting_at_end,
             4: self._order_without_fibre,
-            5: lambda c: self._complaint_at_end(c, "opened", 50 * MINUTE, "email", "billing"),
-            6: lambda c: self._complaint_at_end(c, "acknowledged", 5 * HOUR, "hotline", "roaming_charges"),
-            7: lambda c: self._complaint_at_end(c, "in_progress", 5 * DAY, "hotline", "network_quality"),
-            8: lambda c: self._complaint_at_end(c, "resolved", 3 * DAY, "store", "value_added_services"),
+            5: lambda c: self._complaint_at_end(c, ComplaintStatus.ACKNOWLEDGED, 50 * MINUTE, "email", "billing"),
+            6: lambda c: self._complaint_at_end(c, ComplaintStatus.PENDING, 26 * HOUR, "hotline", "roaming_charges"),
+            7: lambda c: self._complaint_at_end(c, ComplaintStatus.IN_PROGRESS, 5 * DAY, "hotline", "network_quality"),
+            8: lambda c: self._complaint_at_end(c, ComplaintStatus.RESOLVED, 3 * DAY, "store", "value_added_services"),
+            9: lambda c: self._complaint_at_end(c, ComplaintStatus.HELD, 30 * HOUR, "hotline", "network_quality"),
         }
         stories[customer.index](customer)
 
@@ -1407,8 +1787,11 @@ class _Operator:
             handled_by=self._handler(customer, "hotline", False),
         )
         store_visit = self._busy_time(t // DAY + 2, "store")
-        self._contact(
+        clerk = self._contact(
             customer, store_visit, "store", "complaint_followup", outcome="resolved", complaint_id=complaint_id
+        )
+        self._note(
+            customer, complaint_id, store_visit + 4 * MINUTE, text=_CHASE_NOTES["store"], by=clerk, channel="store"
         )
         self._complaint(
             customer,
@@ -1468,7 +1851,7 @@ class _Operator:
         )
 
     def _complaint_at_end(
-        self, customer: _Customer, stop_at: str, before_end: int, channel: str, category: str
+        self, customer: _Customer, stop_at: ComplaintStatus, before_end: int, channel: str, category: str
     ) -> None:
         """A complaint lodged `before_end` before the end whose story stops at `stop_at`.
 
@@ -1483,9 +1866,14 @@ class _Operator:
             category,
             stop_at=stop_at,
             chase=False,
-            severity="critical" if stop_at == "in_progress" else "medium",
-            resolve_at=self.end - 3 * HOUR if stop_at == "resolved" else None,
+            severity="critical" if stop_at == ComplaintStatus.IN_PROGRESS else "medium",
+            resolve_at=self.end - 3 * HOUR if stop_at == ComplaintStatus.RESOLVED else None,
         )
+
+
+def _workplace(channel: str) -> str:
+    """The channel a complaint's first-contact owner works in: an SMS complaint's owner is the complaint desk."""
+    return _BACK_OFFICE_CHANNEL if channel == "sms" else channel
 
 
 def _months_before(moment: datetime, months: int) -> datetime:

@@ -18,9 +18,8 @@ from typing import Any
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, event
 
-from contacthub.domain.complaint import next_status
+from contacthub.domain.complaint import MAX_ESCALATION_LEVEL, ComplaintCase, SlaPolicy, SlaTerms, legacy_terms
 from contacthub.domain.errors import RuleViolation
-from contacthub.domain.vocabulary import ComplaintStatus
 
 
 @dataclass
@@ -112,46 +111,132 @@ class Customer(BaseAggregate[str]):
 
     @dataclass(frozen=True)
     class ComplaintOpened(Event):
+        """v2 records the SLA terms in force and the customer's tier at the opening."""
+
         TOPIC = "complaint.opened"
+        class_version = 2
         complaint_id: str
         category: str
         severity: str
         summary: str
         channel: str
         handled_by: str  # the first-contact owner
+        tier: str | None  # None only on v1 events
+        sla_policy: str
+        sla_allowance_s: int
+        sla_warning_s: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            terms = legacy_terms(state["severity"])
+            state.update(tier=None, sla_policy=terms.policy, sla_allowance_s=terms.allowance_s, sla_warning_s=terms.warning_s)
+
+        def case(self) -> ComplaintCase:
+            return ComplaintCase.opened(
+                complaint_id=self.complaint_id,
+                at=self.occurred_at,
+                owner=self.handled_by,
+                tier=self.tier,
+                severity=self.severity,
+                category=self.category,
+                channel=self.channel,
+                terms=SlaTerms(self.sla_policy, self.sla_allowance_s, self.sla_warning_s),
+            )
 
         def apply(self, customer: Customer) -> None:
-            customer.complaints[self.complaint_id] = ComplaintStatus.OPENED
+            customer.complaints[self.complaint_id] = self.case()
 
     @dataclass(frozen=True)
     class ComplaintStep(Event):
         """A step in a complaint's life; ACTION names its row in the transition table.
 
         Never stored itself; eventsourcing requires a topic on every event class of an aggregate.
+        `change` is the whole effect on the complaint, shared with the complaint read model.
         """
 
         TOPIC = "contacthub.complaint_step"
         ACTION = ""
         complaint_id: str
 
+        def change(self, case: ComplaintCase) -> None:
+            case.step(self.ACTION, self.occurred_at)
+
         def apply(self, customer: Customer) -> None:
-            status = customer.complaints[self.complaint_id]
-            customer.complaints[self.complaint_id] = next_status(self.complaint_id, status, self.ACTION)
+            self.change(customer.complaints[self.complaint_id])
 
     @dataclass(frozen=True)
     class ComplaintAcknowledged(ComplaintStep):
         TOPIC = "complaint.acknowledged"
         ACTION = "acknowledge"
-        by: str | None
+        by: str | None  # always given since catalogue v2
         channel: str | None
 
     @dataclass(frozen=True)
+    class ComplaintStarted(ComplaintStep):
+        TOPIC = "complaint.started"
+        ACTION = "start"
+        by: str
+        channel: str
+        reason: str | None
+
+    @dataclass(frozen=True)
+    class ComplaintPended(ComplaintStep):
+        """Waiting on the customer (TMF621 `pending`): the SLA clock stops."""
+
+        TOPIC = "complaint.pended"
+        ACTION = "pend"
+        by: str
+        channel: str
+        reason: str
+
+    @dataclass(frozen=True)
+    class ComplaintHeld(ComplaintStep):
+        """Blocked inside the operator (TMF621 `held`): the SLA clock keeps running."""
+
+        TOPIC = "complaint.held"
+        ACTION = "hold"
+        by: str
+        channel: str
+        reason: str
+
+    @dataclass(frozen=True)
+    class ComplaintResumed(ComplaintStep):
+        TOPIC = "complaint.resumed"
+        ACTION = "resume"
+        by: str
+        channel: str
+        reason: str | None
+
+    @dataclass(frozen=True)
+    class ComplaintHandedOver(ComplaintStep):
+        """Ownership passes from one handler to another (首问负责 ends only here or at closing)."""
+
+        TOPIC = "complaint.handed_over"
+        ACTION = "handover"
+        from_owner: str
+        to: str
+        reason: str
+        by: str
+        channel: str
+
+        def change(self, case: ComplaintCase) -> None:
+            super().change(case)
+            case.hand_over(self.to)
+
+    @dataclass(frozen=True)
     class ComplaintAssigned(ComplaintStep):
+        """Catalogue v1: handed to `to`, who starts the work."""
+
         TOPIC = "complaint.assigned"
         ACTION = "assign"
         to: str
         by: str | None
         channel: str | None
+
+        def change(self, case: ComplaintCase) -> None:
+            super().change(case)
+            if self.to != case.owner:
+                case.hand_over(self.to)
 
     @dataclass(frozen=True)
     class ComplaintEscalated(ComplaintStep):
@@ -161,6 +246,10 @@ class Customer(BaseAggregate[str]):
         reason: str
         by: str | None
         channel: str | None
+
+        def change(self, case: ComplaintCase) -> None:
+            super().change(case)
+            case.escalation_level = max(case.escalation_level, self.level)
 
     @dataclass(frozen=True)
     class ComplaintResolved(ComplaintStep):
@@ -172,11 +261,17 @@ class Customer(BaseAggregate[str]):
 
     @dataclass(frozen=True)
     class ComplaintFollowedUp(ComplaintStep):
+        """The follow-up call (回访) after resolution, with the customer's satisfaction 1-5."""
+
         TOPIC = "complaint.followed_up"
         ACTION = "follow_up"
         satisfaction: int
         channel: str
         by: str | None
+
+        def change(self, case: ComplaintCase) -> None:
+            super().change(case)
+            case.satisfaction = self.satisfaction
 
     @dataclass(frozen=True)
     class ComplaintClosed(ComplaintStep):
@@ -192,6 +287,55 @@ class Customer(BaseAggregate[str]):
         reason: str
         by: str | None
         channel: str | None
+
+    @dataclass(frozen=True)
+    class ComplaintCancelled(ComplaintStep):
+        """Withdrawn by the customer: final."""
+
+        TOPIC = "complaint.cancelled"
+        ACTION = "cancel"
+        by: str
+        channel: str
+        reason: str
+
+    @dataclass(frozen=True)
+    class ComplaintRejected(ComplaintStep):
+        """Not a valid complaint (duplicate, not the operator's matter): final."""
+
+        TOPIC = "complaint.rejected"
+        ACTION = "reject"
+        by: str
+        channel: str
+        reason: str
+
+    @dataclass(frozen=True)
+    class ComplaintNoted(ComplaintStep):
+        TOPIC = "complaint.noted"
+        ACTION = "note"
+        by: str
+        channel: str
+        text: str
+
+    @dataclass(frozen=True)
+    class SlaWarningRecorded(ComplaintStep):
+        """Recorded by the SLA watcher once per complaint and clock: the warning share of the allowance is used up."""
+
+        TOPIC = "complaint.sla_warning"
+        KIND = "warning"
+        clock: int
+        allowance_s: int
+        elapsed_s: int  # seconds the clock had run when the watcher saw it
+        deadline: datetime | None
+
+        def change(self, case: ComplaintCase) -> None:
+            case.sla_recorded(self.KIND, self.clock)
+
+    @dataclass(frozen=True)
+    class SlaBreached(SlaWarningRecorded):
+        """Recorded by the SLA watcher once per complaint and clock: the deadline has passed unresolved."""
+
+        TOPIC = "complaint.sla_breached"
+        KIND = "breached"
 
     # --- creation ---------------------------------------------------------------
 
@@ -216,7 +360,7 @@ class Customer(BaseAggregate[str]):
         self.arpu: float | None = None
         self.msisdns = tuple(msisdns)
         self.orders: dict[str, OrderState] = {}
-        self.complaints: dict[str, ComplaintStatus] = {}
+        self.complaints: dict[str, ComplaintCase] = {}
         self.contact_count = 0
 
     # --- commands: check the rule, then record the fact -------------------------
@@ -258,21 +402,62 @@ class Customer(BaseAggregate[str]):
             raise RuleViolation("order_id", f"order {order_id} is fully activated and cannot be cancelled")
         self.trigger_event(Customer.OrderCancelled, order_id=order_id, **fields)
 
-    def open_complaint(self, *, complaint_id: str, **fields: Any) -> None:
+    def open_complaint(self, *, complaint_id: str, severity: str, sla_policy: SlaPolicy | None, **fields: Any) -> None:
+        """Open a complaint owned by its first contact (`handled_by`), under the SLA policy in force now."""
         if complaint_id in self.complaints:
             raise RuleViolation(
                 "complaint_id", f"complaint {complaint_id} was already opened", code="duplicate_complaint"
             )
-        self.trigger_event(Customer.ComplaintOpened, complaint_id=complaint_id, **fields)
+        terms = sla_policy.terms(self.tier, severity) if sla_policy is not None else legacy_terms(severity)
+        self.trigger_event(
+            Customer.ComplaintOpened,
+            complaint_id=complaint_id,
+            severity=severity,
+            tier=self.tier,
+            sla_policy=terms.policy,
+            sla_allowance_s=terms.allowance_s,
+            sla_warning_s=terms.warning_s,
+            **fields,
+        )
 
     def acknowledge_complaint(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintAcknowledged, fields)
 
+    def start_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintStarted, fields)
+
+    def pend_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintPended, fields)
+
+    def hold_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintHeld, fields)
+
+    def resume_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintResumed, fields)
+
+    def hand_over_complaint(self, *, complaint_id: str, to: str, **fields: Any) -> None:
+        case = self._complaint(complaint_id)
+        case.check_handover(to)
+        self.trigger_event(
+            Customer.ComplaintHandedOver, complaint_id=complaint_id, from_owner=case.owner, to=to, **fields
+        )
+
     def assign_complaint(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintAssigned, fields)
 
-    def escalate_complaint(self, **fields: Any) -> None:
-        self._complaint_step(Customer.ComplaintEscalated, fields)
+    def escalate_complaint(self, *, complaint_id: str, level: int | None = None, **fields: Any) -> None:
+        """Escalate to `level`, or one level above the current one when no level is given."""
+        case = self._complaint(complaint_id)
+        case.check("escalate")
+        if level is None:
+            level = case.escalation_level + 1
+            if level > MAX_ESCALATION_LEVEL:
+                raise RuleViolation("level", f"complaint {complaint_id} is already at the highest escalation level")
+        elif level <= case.escalation_level:
+            raise RuleViolation(
+                "level", f"complaint {complaint_id} is already at escalation level {case.escalation_level}"
+            )
+        self.trigger_event(Customer.ComplaintEscalated, complaint_id=complaint_id, level=level, **fields)
 
     def resolve_complaint(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintResolved, fields)
@@ -286,6 +471,21 @@ class Customer(BaseAggregate[str]):
     def reopen_complaint(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintReopened, fields)
 
+    def cancel_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintCancelled, fields)
+
+    def reject_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintRejected, fields)
+
+    def note_complaint(self, **fields: Any) -> None:
+        self._complaint_step(Customer.ComplaintNoted, fields)
+
+    def record_sla_warning(self, *, complaint_id: str, occurred_at: datetime, **fields: Any) -> None:
+        self._record_sla(Customer.SlaWarningRecorded, complaint_id, occurred_at, fields)
+
+    def record_sla_breach(self, *, complaint_id: str, occurred_at: datetime, **fields: Any) -> None:
+        self._record_sla(Customer.SlaBreached, complaint_id, occurred_at, fields)
+
     # --- rule helpers -------------------------------------------------------------
 
     def _order(self, order_id: str) -> OrderState:
@@ -296,18 +496,41 @@ class Customer(BaseAggregate[str]):
                 "order_id", f"order {order_id} is not known for customer {self.id}", code="unknown_order"
             ) from None
 
-    def _complaint_step(self, step: type[Customer.ComplaintStep], fields: dict[str, Any]) -> None:
-        complaint_id = fields["complaint_id"]
+    def _complaint(self, complaint_id: str) -> ComplaintCase:
         try:
-            status = self.complaints[complaint_id]
+            return self.complaints[complaint_id]
         except KeyError:
             raise RuleViolation(
                 "complaint_id",
                 f"complaint {complaint_id} is not known for customer {self.id}",
                 code="unknown_complaint",
             ) from None
-        next_status(complaint_id, status, step.ACTION)  # refuses an illegal transition
+
+    def _complaint_step(self, step: type[Customer.ComplaintStep], fields: dict[str, Any]) -> None:
+        self._complaint(fields["complaint_id"]).check(step.ACTION)  # refuses an illegal transition
         self.trigger_event(step, **fields)
+
+    def _record_sla(
+        self, step: type[Customer.SlaWarningRecorded], complaint_id: str, at: datetime, fields: dict[str, Any]
+    ) -> None:
+        case = self._complaint(complaint_id)
+        if not case.sla_due(step.KIND, at):
+            raise RuleViolation(
+                "complaint_id",
+                f"complaint {complaint_id} has no SLA {step.KIND} due at {at.isoformat()} (clock {case.clock.number})",
+                code="sla_not_due",
+            )
+        clock = case.clock
+        self.trigger_event(
+            step,
+            complaint_id=complaint_id,
+            occurred_at=at,
+            clock=clock.number,
+            allowance_s=clock.allowance_s,
+            elapsed_s=int(clock.elapsed_s(at)),
+            deadline=clock.deadline,
+            **fields,
+        )
 
 
 EVENT_TYPES: dict[str, type[Customer.Event]] = {
@@ -321,12 +544,22 @@ EVENT_TYPES: dict[str, type[Customer.Event]] = {
         Customer.OrderCancelled,
         Customer.ComplaintOpened,
         Customer.ComplaintAcknowledged,
+        Customer.ComplaintStarted,
+        Customer.ComplaintPended,
+        Customer.ComplaintHeld,
+        Customer.ComplaintResumed,
+        Customer.ComplaintHandedOver,
         Customer.ComplaintAssigned,
         Customer.ComplaintEscalated,
         Customer.ComplaintResolved,
         Customer.ComplaintFollowedUp,
         Customer.ComplaintClosed,
         Customer.ComplaintReopened,
+        Customer.ComplaintCancelled,
+        Customer.ComplaintRejected,
+        Customer.ComplaintNoted,
+        Customer.SlaWarningRecorded,
+        Customer.SlaBreached,
     )
 }
-"""Every event type of catalogue v1, by its public `type` name."""
+"""Every event type of the catalogue, by its public `type` name."""

@@ -53,13 +53,31 @@ class Severity(StrEnum):
 
 
 class ComplaintStatus(StrEnum):
-    """Complaint statuses. Names after `opened` follow TMF621 Trouble Ticket."""
+    """Complaint statuses: the TMF621 Trouble Ticket status vocabulary.
 
-    OPENED = "opened"
+    A complaint is `acknowledged` from the moment it is opened (TMF621: received and
+    validated); `pending` waits on the customer, `held` is blocked inside the operator.
+    """
+
     ACKNOWLEDGED = "acknowledged"
     IN_PROGRESS = "inProgress"
+    PENDING = "pending"
+    HELD = "held"
     RESOLVED = "resolved"
     CLOSED = "closed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+class SlaState(StrEnum):
+    """Where a complaint stands against its time limit (处理时限), at a given moment."""
+
+    ON_TRACK = "on_track"
+    DUE_SOON = "due_soon"  # past the warning share of the allowance, not yet past the deadline
+    BREACHED = "breached"  # past the deadline, still unresolved
+    PAUSED = "paused"  # pending on the customer: the clock is stopped
+    MET = "met"  # resolved (or otherwise ended) before the deadline
+    MISSED = "missed"  # resolved after the deadline
 
 
 class OrderStatus(StrEnum):

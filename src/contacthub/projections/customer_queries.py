@@ -1,4 +1,4 @@
-"""Questions answered from the customer view's tables (see customer_view.py)."""
+"""Questions answered from the customer view's tables (see customer_view.py), with the customer's open complaints."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from contacthub.adapters.store.database import ReadStore
-from contacthub.domain.complaint import OPEN_STATUSES
 from contacthub.domain.vocabulary import OrderStatus
+from contacthub.projections.complaint_queries import ComplaintQueries
 
 RECENT_CONTACTS = 10
 _OPEN_ORDER_STATUSES = (OrderStatus.IN_PROGRESS.value, OrderStatus.PARTIALLY_ACTIVATED.value)
@@ -44,6 +44,7 @@ class CustomerQueries:
         self.store = store
         self.zone = zone
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.complaints = ComplaintQueries(store, zone, self.clock)
 
     def _local(self, utc_text: str | None) -> str | None:
         """A stored UTC moment, shown in the operator's time zone (RFC 3339 with offset)."""
@@ -59,6 +60,7 @@ class CustomerQueries:
         return row["customer_id"] if row else None
 
     def customer_360(self, customer_id: str) -> dict[str, Any] | None:
+        now = self.clock()
         with self.store.transaction(commit=False) as sql:  # one snapshot for the whole view
             customer = sql.execute("SELECT * FROM rm_customer WHERE customer_id = ?", (customer_id,)).one()
             if customer is None:
@@ -66,11 +68,7 @@ class CustomerQueries:
             orders = sql.execute(
                 "SELECT * FROM rm_order WHERE customer_id = ? ORDER BY placed_at, order_id", (customer_id,)
             ).all()
-            complaints = sql.execute(
-                f"SELECT * FROM rm_complaint WHERE customer_id = ? AND status IN ({sql.in_list(OPEN_STATUSES)}) "
-                "ORDER BY opened_at DESC, complaint_id",
-                (customer_id, *sorted(OPEN_STATUSES)),
-            ).all()
+            complaints = self.complaints._customer_rows(sql, customer_id, open_only=True)
             contacts = sql.execute(
                 "SELECT * FROM rm_contact WHERE customer_id = ? ORDER BY occurred_at DESC, position DESC LIMIT ?",
                 (customer_id, RECENT_CONTACTS),
@@ -112,22 +110,7 @@ class CustomerQueries:
             "registered_at": self._local(customer["registered_at"]),
             "services": services,
             "open_orders": open_orders,
-            "open_complaints": [
-                {
-                    "complaint_id": c["complaint_id"],
-                    "status": c["status"],
-                    "category": c["category"],
-                    "severity": c["severity"],
-                    "summary": c["summary"],
-                    "owner": c["owner"],
-                    "opened_channel": c["channel"],
-                    "assigned_to": c["assigned_to"],
-                    "escalation_level": c["escalation_level"],
-                    "opened_at": self._local(c["opened_at"]),
-                    "age_s": self._age_s(c["opened_at"]),
-                }
-                for c in complaints
-            ],
+            "open_complaints": [self.complaints.summary(c, now) for c in complaints],
             "recent_contacts": [self._contact(c) for c in contacts],
             "contact_counts": {c["channel"]: int(c["contacts"]) for c in counts},
             "contact_count": sum(int(c["contacts"]) for c in counts),

@@ -1,8 +1,8 @@
 """The 360-degree customer view.
 
 Consumes: customer.registered, customer.tier_changed, contact.logged, order.placed,
-service.activated, order.cancelled, and every complaint.* event.
-Owns: rm_customer, rm_msisdn, rm_order, rm_complaint, rm_contact, rm_channel_count
+service.activated, order.cancelled. (Complaints have their own read model: complaint_view.py.)
+Owns: rm_customer, rm_msisdn, rm_order, rm_contact, rm_channel_count
 (migrations/0002_customer_view.sql).
 
 A batch of events is applied as a unit of work: the rows it touches are read in one
@@ -19,9 +19,8 @@ from typing import Any
 import orjson
 
 from contacthub.adapters.store.database import Sql
-from contacthub.domain.complaint import next_status
 from contacthub.domain.customer import Customer
-from contacthub.domain.vocabulary import ComplaintStatus, OrderStatus
+from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import PositionedEvent, utc_text
 
 Row = dict[str, Any]
@@ -34,12 +33,6 @@ CUSTOMER_COLUMNS = (
 ORDER_COLUMNS = (
     ("order_id", T), ("customer_id", T), ("status", T), ("services", T), ("activated", T),
     ("placed_at", T), ("last_activated_at", T), ("cancelled_at", T), ("cancel_reason", T),
-)
-COMPLAINT_COLUMNS = (
-    ("complaint_id", T), ("customer_id", T), ("status", T), ("category", T), ("severity", T), ("summary", T),
-    ("channel", T), ("owner", T), ("opened_at", T), ("acknowledged_at", T), ("assigned_to", T),
-    ("escalation_level", N), ("resolved_at", T), ("resolved_by", T), ("resolution", T), ("satisfaction", N),
-    ("followed_up_at", T), ("closed_at", T), ("reopen_count", N), ("last_changed_at", T),
 )
 CONTACT_COLUMNS = (
     ("position", N), ("customer_id", T), ("event_id", T), ("occurred_at", T), ("recorded_at", T), ("channel", T),
@@ -54,7 +47,6 @@ class UnitOfWork:
 
     customers: dict[str, Row] = field(default_factory=dict)
     orders: dict[str, Row] = field(default_factory=dict)
-    complaints: dict[str, Row] = field(default_factory=dict)
     msisdns: list[tuple[str, str]] = field(default_factory=list)
     contacts: list[tuple[Any, ...]] = field(default_factory=list)
     channel_counts: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -130,60 +122,6 @@ def _order_cancelled(uow: UnitOfWork, position: int, e: Customer.OrderCancelled)
     row["cancel_reason"] = e.reason
 
 
-def _complaint_opened(uow: UnitOfWork, position: int, e: Customer.ComplaintOpened) -> None:
-    opened = utc_text(e.occurred_at)
-    uow.complaints[e.complaint_id] = {
-        "complaint_id": e.complaint_id,
-        "customer_id": e.originator_id,
-        "status": ComplaintStatus.OPENED.value,
-        "category": e.category,
-        "severity": e.severity,
-        "summary": e.summary,
-        "channel": e.channel,
-        "owner": e.handled_by,
-        "opened_at": opened,
-        "acknowledged_at": None,
-        "assigned_to": None,
-        "escalation_level": 0,
-        "resolved_at": None,
-        "resolved_by": None,
-        "resolution": None,
-        "satisfaction": None,
-        "followed_up_at": None,
-        "closed_at": None,
-        "reopen_count": 0,
-        "last_changed_at": opened,
-    }
-
-
-def _complaint_step(action: str, change: Callable[[Row, Any], None]) -> Callable[[UnitOfWork, int, Any], None]:
-    def apply(uow: UnitOfWork, position: int, e: Any) -> None:
-        row = uow.complaints[e.complaint_id]
-        # The same transition table as the domain, so the view cannot disagree with it.
-        row["status"] = next_status(e.complaint_id, ComplaintStatus(row["status"]), action).value
-        row["last_changed_at"] = utc_text(e.occurred_at)
-        change(row, e)
-
-    return apply
-
-
-def _set(**columns: Callable[[Any], Any]) -> Callable[[Row, Any], None]:
-    def change(row: Row, e: Any) -> None:
-        for column, value in columns.items():
-            row[column] = value(e)
-
-    return change
-
-
-def _escalate(row: Row, e: Customer.ComplaintEscalated) -> None:
-    row["escalation_level"] = max(row["escalation_level"], e.level)
-
-
-def _reopen(row: Row, e: Customer.ComplaintReopened) -> None:
-    row["reopen_count"] += 1
-    row["resolved_at"] = row["closed_at"] = None
-
-
 HANDLERS: dict[type, Callable[[UnitOfWork, int, Any], None]] = {
     Customer.Registered: _registered,
     Customer.TierChanged: _tier_changed,
@@ -191,19 +129,6 @@ HANDLERS: dict[type, Callable[[UnitOfWork, int, Any], None]] = {
     Customer.OrderPlaced: _order_placed,
     Customer.ServiceActivated: _service_activated,
     Customer.OrderCancelled: _order_cancelled,
-    Customer.ComplaintOpened: _complaint_opened,
-    Customer.ComplaintAcknowledged: _complaint_step("acknowledge", _set(acknowledged_at=lambda e: utc_text(e.occurred_at))),
-    Customer.ComplaintAssigned: _complaint_step("assign", _set(assigned_to=lambda e: e.to)),
-    Customer.ComplaintEscalated: _complaint_step("escalate", _escalate),
-    Customer.ComplaintResolved: _complaint_step(
-        "resolve",
-        _set(resolved_at=lambda e: utc_text(e.occurred_at), resolved_by=lambda e: e.by, resolution=lambda e: e.resolution),
-    ),
-    Customer.ComplaintFollowedUp: _complaint_step(
-        "follow_up", _set(satisfaction=lambda e: e.satisfaction, followed_up_at=lambda e: utc_text(e.occurred_at))
-    ),
-    Customer.ComplaintClosed: _complaint_step("close", _set(closed_at=lambda e: utc_text(e.occurred_at))),
-    Customer.ComplaintReopened: _complaint_step("reopen", _reopen),
 }
 
 _ORDER_STEPS = (Customer.ServiceActivated, Customer.OrderCancelled)
@@ -215,7 +140,6 @@ class CustomerView:
         ("rm_customer", "customer_id"),
         ("rm_msisdn", "msisdn"),
         ("rm_order", "order_id"),
-        ("rm_complaint", "complaint_id"),
         ("rm_contact", "position"),
         ("rm_channel_count", "customer_id, channel"),
     )
@@ -227,18 +151,14 @@ class CustomerView:
         uow = UnitOfWork()
         new_customers = {e.customer_id for _, e in relevant if isinstance(e, Customer.Registered)}
         new_orders = {e.order_id for _, e in relevant if isinstance(e, Customer.OrderPlaced)}
-        new_complaints = {e.complaint_id for _, e in relevant if isinstance(e, Customer.ComplaintOpened)}
         _load(sql, uow.customers, "rm_customer", "customer_id",
               {e.originator_id for _, e in relevant if isinstance(e, Customer.TierChanged)} - new_customers)
         _load(sql, uow.orders, "rm_order", "order_id",
               {e.order_id for _, e in relevant if isinstance(e, _ORDER_STEPS)} - new_orders)
-        _load(sql, uow.complaints, "rm_complaint", "complaint_id",
-              {e.complaint_id for _, e in relevant if type(e).__name__.startswith("Complaint")} - new_complaints)
         for position, event in relevant:
             HANDLERS[type(event)](uow, position, event)
         _upsert(sql, "rm_customer", CUSTOMER_COLUMNS, uow.customers.values())
         _upsert(sql, "rm_order", ORDER_COLUMNS, uow.orders.values())
-        _upsert(sql, "rm_complaint", COMPLAINT_COLUMNS, uow.complaints.values())
         sql.insert_rows("rm_msisdn", (("msisdn", T), ("customer_id", T)), uow.msisdns)
         sql.insert_rows("rm_contact", CONTACT_COLUMNS, uow.contacts)
         sql.insert_rows(

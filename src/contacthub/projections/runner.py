@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
 from eventsourcing.persistence import OperationalError, IntegrityError, Tracking
@@ -85,8 +86,9 @@ class Projector:
     def run_once(self) -> int:
         """Apply the next batch to every read model; the number of events applied."""
         applied = 0
+        read: dict[int, tuple[list[Any], list[PositionedEvent]]] = {}  # read models at one position share a read
         for projection in self.projections:
-            applied += self._advance(projection)
+            applied += self._advance(projection, read)
         return applied
 
     def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
@@ -117,13 +119,15 @@ class Projector:
                 self.wake.clear()
         log.info("projector_stopped")
 
-    def _advance(self, projection: Projection) -> int:
+    def _advance(self, projection: Projection, read: dict[int, tuple[list[Any], list[PositionedEvent]]]) -> int:
         start = self.position(projection.name)
-        notifications = self.log.read_notifications(start, self.batch_size)
+        if start not in read:
+            notifications = self.log.read_notifications(start, self.batch_size)
+            to_domain_event = self.log.mapper.to_domain_event
+            read[start] = (notifications, [(n.id, to_domain_event(n)) for n in notifications])  # type: ignore[misc]
+        notifications, events = read[start]
         if not notifications:
             return 0
-        to_domain_event = self.log.mapper.to_domain_event
-        events: list[PositionedEvent] = [(n.id, to_domain_event(n)) for n in notifications]  # type: ignore[misc]
         try:
             with self.store.transaction(commit=True) as sql:
                 self._claim(sql, projection.name, start)

@@ -12,32 +12,43 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from contacthub import __version__
-from contacthub.adapters.api import customers, events, status
+from contacthub.adapters.api import complaints, customers, events, status
 from contacthub.adapters.api.errors import JsonResponse, install_error_handlers
+from contacthub.adapters.web import desk
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import IngestBatch
 
 log = structlog.get_logger(__name__)
 
 
-def create_app(hub: ContactHub, *, run_projector: bool | None = None) -> FastAPI:
-    """The ASGI app over an already built ContactHub. The projector thread runs for the app's lifetime."""
+def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_watcher: bool | None = None) -> FastAPI:
+    """The ASGI app over an already built ContactHub. The projector and SLA watcher threads run for the app's lifetime."""
     embedded = hub.settings.embedded_projector if run_projector is None else run_projector
+    watch_interval = hub.settings.sla_watch_interval_s if run_sla_watcher in (None, True) else 0.0
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        thread = None
+        threads = []
         if embedded:
-            thread = threading.Thread(target=hub.projector.run, args=(stop,), name="projector", daemon=True)
+            threads.append(threading.Thread(target=hub.projector.run, args=(stop,), name="projector", daemon=True))
+        if watch_interval > 0:
+            threads.append(
+                threading.Thread(
+                    target=hub.sla_watcher.run, args=(stop, watch_interval), name="sla-watcher", daemon=True
+                )
+            )
+        for thread in threads:
             thread.start()
-        log.info("server_started", database=hub.event_log.dialect, embedded_projector=embedded)
+        log.info(
+            "server_started", database=hub.event_log.dialect, embedded_projector=embedded, sla_watch_interval_s=watch_interval
+        )
         try:
             yield
         finally:
             stop.set()
             hub.projector.wake.set()
-            if thread is not None:
+            for thread in threads:
                 thread.join(timeout=10)
             log.info("server_stopped")
 
@@ -52,7 +63,10 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None) -> FastAPI
     install_error_handlers(app)
     app.include_router(events.router)
     app.include_router(customers.router)
+    app.include_router(complaints.router)
     app.include_router(status.router)
+    app.include_router(desk.router)
+    app.mount("/desk/static", desk.static, name="desk-static")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

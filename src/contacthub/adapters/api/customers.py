@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError
+from contacthub.adapters.api.schemas import ComplaintSummaryOut
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import normalise_msisdn
 from contacthub.projections.customer_queries import BadCursor
@@ -38,20 +39,6 @@ class OpenOrderOut(BaseModel):
     age_s: int
 
 
-class OpenComplaintOut(BaseModel):
-    complaint_id: str
-    status: str
-    category: str
-    severity: str
-    summary: str
-    owner: str
-    opened_channel: str
-    assigned_to: str | None
-    escalation_level: int
-    opened_at: str
-    age_s: int
-
-
 class ContactOut(BaseModel):
     event_id: str
     position: int
@@ -78,7 +65,7 @@ class Customer360Out(BaseModel):
     registered_at: str
     services: list[ServiceOut]
     open_orders: list[OpenOrderOut]
-    open_complaints: list[OpenComplaintOut]
+    open_complaints: list[ComplaintSummaryOut]
     recent_contacts: list[ContactOut]
     contact_counts: dict[str, int]
     contact_count: int

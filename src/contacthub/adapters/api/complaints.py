@@ -1,0 +1,192 @@
+"""Complaints: act on one by its id from any channel, read it whole, and list work queues."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from contacthub.adapters.api.customers import MinPosition, wait_for_read_models
+from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError, JsonResponse, error_response
+from contacthub.adapters.api.schemas import ComplaintSummaryOut
+from contacthub.bootstrap import ContactHub
+from contacthub.complaint_actions import UnknownComplaint
+from contacthub.domain.complaint import ACTIONS
+from contacthub.domain.vocabulary import Channel, ComplaintStatus, Tier
+from contacthub.ingest import IngestRejected
+from contacthub.projections.complaint_queries import QUEUE_SLA_FILTERS, QUEUE_SORTS, QueueFilter
+
+router = APIRouter(tags=["complaints"])
+
+ComplaintId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$", description="The complaint's id")]
+ActionName = Literal[ACTIONS]  # type: ignore[valid-type]
+
+
+class ComplaintActionIn(BaseModel):
+    """One step on a complaint. Which optional fields an action takes: see docs/complaints.md."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": False})
+
+    action: ActionName = Field(description="What to do; only the actions allowed in the current status succeed.")
+    by: str = Field(description="Who acts (staff id).", examples=["store-0571-03"])
+    channel: Channel = Field(description="Through which channel.")
+    reason: str | None = Field(default=None, description="Why (required for pend, hold, handover, escalate, reopen, cancel, reject).")
+    to: str | None = Field(default=None, description="handover: the new owner.")
+    resolution: str | None = Field(default=None, description="resolve: what was done.")
+    satisfaction: int | None = Field(default=None, description="follow_up: the customer's satisfaction, 1-5.")
+    text: str | None = Field(default=None, description="note: the note.")
+    level: int | None = Field(default=None, description="escalate: the new level (default: one up).")
+    occurred_at: str | None = Field(default=None, description="When it happened (RFC 3339 with offset); default: now.")
+    event_id: str | None = Field(default=None, description="Your idempotency key; a retry with the same key is answered as a duplicate.")
+
+
+class StatusChangeOut(BaseModel):
+    status: str
+    from_status: str | None
+    at: str
+    by: str | None
+    channel: str | None
+    reason: str | None
+    type: str
+    position: int
+
+
+class OwnershipOut(BaseModel):
+    owner: str
+    from_owner: str | None
+    since: str
+    by: str | None
+    channel: str | None
+    reason: str | None
+    type: str
+
+
+class HistoryItemOut(BaseModel):
+    position: int
+    type: str
+    event_id: str
+    at: str
+    recorded_at: str
+    by: str | None
+    channel: str | None
+    from_status: str | None
+    status: str
+    from_owner: str | None
+    owner: str
+    reason: str | None
+    details: dict[str, Any]
+
+
+class RelatedContactOut(BaseModel):
+    event_id: str
+    position: int
+    occurred_at: str
+    channel: str
+    direction: str
+    reason: str
+    handled_by: str
+    site: str | None
+    outcome: str
+
+
+class ComplaintOut(ComplaintSummaryOut):
+    status_change_history: list[StatusChangeOut]
+    ownership_history: list[OwnershipOut]
+    history: list[HistoryItemOut]
+    related_contacts: list[RelatedContactOut]
+    position: int
+
+
+class ActionOut(BaseModel):
+    event_id: str
+    result: str = Field(description="recorded, or duplicate for a retry of an already recorded action")
+    position: int
+    complaint: ComplaintOut | None = Field(description="The complaint after the action; null if the read model is still catching up (202).")
+
+
+class QueueOut(BaseModel):
+    items: list[ComplaintSummaryOut]
+    page: int
+    page_size: int
+    total: int
+    position: int
+
+
+def _complaint(hub: ContactHub, complaint_id: str, position: int) -> dict[str, Any]:
+    complaint = hub.complaints.complaint(complaint_id)
+    if complaint is None:
+        raise ApiError(404, "complaint_id", f"no complaint {complaint_id}")
+    return {**complaint, "position": position}
+
+
+@router.post(
+    "/v1/complaints/{complaint_id}/actions",
+    response_model=ActionOut,
+    status_code=201,
+    responses={**ERROR_RESPONSES, 200: {"model": ActionOut, "description": "A retry: already recorded."},
+               202: {"model": ActionOut, "description": "Recorded; the read model has not caught up yet."}},
+    summary="Act on a complaint from any channel (one-point acceptance); illegal actions get 409",
+)
+async def post_action(request: Request, complaint_id: ComplaintId, body: ComplaintActionIn) -> Any:
+    hub: ContactHub = request.app.state.hub
+    fields = body.model_dump(exclude_none=True)
+    fields.update({k: v for k, v in (body.model_extra or {}).items()})  # refused below, with the field named
+
+    def act() -> Any:
+        try:
+            outcome = hub.complaint_actions.take(complaint_id, fields)
+        except UnknownComplaint:
+            raise ApiError(404, "complaint_id", f"no complaint {complaint_id}") from None
+        except IngestRejected as rejected:
+            return error_response(rejected.status_code, [e.model_dump(exclude_none=True) for e in rejected.errors])
+        answer: dict[str, Any] = {"event_id": outcome.event_id, "result": outcome.result, "position": outcome.position}
+        if hub.projector.wait_for(outcome.position, hub.settings.read_wait_timeout_s):
+            answer["complaint"] = _complaint(hub, complaint_id, hub.projector.caught_up_to())
+            status = 201 if outcome.result == "recorded" else 200
+        else:
+            answer["complaint"] = None
+            status = 202
+        return JsonResponse(answer, status_code=status, headers={"Location": f"/v1/complaints/{complaint_id}"})
+
+    return await run_in_threadpool(act)
+
+
+@router.get("/v1/complaints/{complaint_id}", response_model=ComplaintOut, responses=ERROR_RESPONSES,
+            summary="One complaint: status, owner, SLA clock, status and ownership history, related contacts")
+async def get_complaint(request: Request, complaint_id: ComplaintId, min_position: MinPosition = None) -> Any:
+    hub: ContactHub = request.app.state.hub
+    return await run_in_threadpool(lambda: _complaint(hub, complaint_id, wait_for_read_models(hub, min_position)))
+
+
+StatusFilter = Literal[tuple(s.value for s in ComplaintStatus) + ("open",)]  # type: ignore[valid-type]
+
+
+@router.get("/v1/complaints", response_model=QueueOut, responses=ERROR_RESPONSES,
+            summary="Work queues: complaints by status, owner, tier, channel and SLA state, paged")
+async def list_complaints(
+    request: Request,
+    status: Annotated[list[StatusFilter] | None, Query(description="Repeatable; `open` = every status with work to do")] = None,
+    owner: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    tier: Tier | None = None,
+    channel: Annotated[Channel | None, Query(description="The channel the complaint was opened in")] = None,
+    customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    sla: Annotated[Literal[QUEUE_SLA_FILTERS] | None, Query(description="due_soon: past the warning share; breached: overdue and unresolved")] = None,  # type: ignore[valid-type]
+    sort: Annotated[Literal[tuple(QUEUE_SORTS)], Query(description="newest (default), oldest, or deadline (soonest first)")] = "newest",  # type: ignore[valid-type]
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    min_position: MinPosition = None,
+) -> Any:
+    hub: ContactHub = request.app.state.hub
+    queue_filter = QueueFilter(
+        statuses=tuple(status or ()), owner=owner, tier=tier.value if tier else None,
+        channel=channel.value if channel else None, customer_id=customer_id, sla=sla, sort=sort,
+    )
+
+    def read() -> dict[str, Any]:
+        position = wait_for_read_models(hub, min_position)
+        items, total = hub.complaints.queue(queue_filter, page, page_size)
+        return {"items": items, "page": page, "page_size": page_size, "total": total, "position": position}
+
+    return await run_in_threadpool(read)

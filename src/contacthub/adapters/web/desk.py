@@ -1,0 +1,343 @@
+"""The store clerk's desk: find a customer by phone number, see every complaint and contact, act on it.
+
+Server-rendered pages over the same queries and the same complaint actions as the JSON
+API (`ComplaintActions.take`), so a step taken at the counter meets the same contract and
+rules as one posted by the hotline. No JavaScript: plain forms, POST-redirect-GET.
+
+No login yet: whoever reaches the server can act, in the name they type as staff id.
+Access control comes later (with it, CSRF tokens on the forms); until then the desk is
+for the operator's internal network only.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from contacthub.adapters.web.i18n import Translator, choose_language, when
+from contacthub.bootstrap import ContactHub
+from contacthub.complaint_actions import UnknownComplaint
+from contacthub.contract import normalise_msisdn
+from contacthub.domain.complaint import ACTIONS, OPEN_STATUSES
+from contacthub.domain.vocabulary import Channel, ComplaintStatus
+from contacthub.ingest import IngestRejected
+
+router = APIRouter(include_in_schema=False)
+static = StaticFiles(packages=[("contacthub.adapters.web", "static")])
+"""The stylesheet, mounted by the app at /desk/static."""
+
+_templates = Environment(
+    loader=PackageLoader("contacthub.adapters.web", "templates"),
+    autoescape=True,  # every value from a channel is text, never markup
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+# Each rendered form carries its own idempotency key: submitting it twice records it once.
+_templates.globals["new_event_id"] = lambda: f"desk-{uuid.uuid4()}"
+
+LANG_COOKIE = "desk_lang"
+STAFF_COOKIE = "desk_staff"
+FLASH_COOKIE = "desk_flash"
+STAFF_COOKIE_AGE_S = 12 * 3600  # a shift: the next clerk at a shared counter types their own id
+DESK_FORMS = ("resolve", "handover", "follow_up", "note")
+"""The actions a store clerk takes at the counter, in the order their forms are shown."""
+ACTIVE_STATUSES = frozenset(OPEN_STATUSES | {ComplaintStatus.RESOLVED})
+"""Complaints shown in full on the customer page: work to do, or a follow-up still to make."""
+TIMELINE_SHOWN = 50
+TIMELINE_PAGE = 500
+FORM_MAX_BYTES = 64 * 1024
+R = TypeVar("R", bound=Response)
+
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
+_PHONE_LIKE = re.compile(r"^\+?[0-9]{5,17}$")
+_SMALL_NUMBER = re.compile(r"^[0-9]{1,3}$")
+
+
+# --- rendering --------------------------------------------------------------------------
+
+
+def _hub(request: Request) -> ContactHub:
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+def _desk_url(kind: str, ident: str) -> str:
+    return f"/desk/{kind}/{quote(ident, safe='')}"
+
+
+def _with_lang(page_url: str, lang: str) -> str:
+    parts = urlsplit(page_url)
+    query = [(k, v) for k, values in parse_qs(parts.query).items() for v in values if k != "lang"]
+    return f"{parts.path}?{urlencode([*query, ('lang', lang)])}"
+
+
+def _cookie(response: Response, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(name, quote(value, safe=""), max_age=max_age, path="/desk", httponly=True, samesite="lax")
+
+
+class Page:
+    """One request's language, clerk and flash message: what every page shows around its content."""
+
+    def __init__(self, request: Request, page_url: str) -> None:
+        self.request = request
+        lang, self.remember_lang = choose_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
+        self.t = Translator(lang)
+        self.page_url = page_url
+        self.staff = unquote(request.cookies.get(STAFF_COOKIE, ""))[:200]
+        self.had_flash = FLASH_COOKIE in request.cookies
+        self.flash = _read_flash(request.cookies.get(FLASH_COOKIE))
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        hub = _hub(self.request)
+        other = "en" if self.t.lang == "zh" else "zh"
+        html = _templates.get_template(template).render(
+            t=self.t,
+            when=when,
+            page_url=self.page_url,
+            switch_url=_with_lang(self.page_url, other),
+            staff=self.staff,
+            flash=self.flash,
+            channels=[c.value for c in Channel],
+            desk_forms=DESK_FORMS,
+            zone=hub.settings.timezone,
+            form_error=context.pop("form_error", None),
+            q=context.pop("q", ""),
+            **context,
+        )
+        return self.finish(HTMLResponse(html, status_code=status_code))
+
+    def redirect(self, url: str) -> RedirectResponse:
+        return self.finish(RedirectResponse(url, status_code=303))
+
+    def finish(self, response: R) -> R:
+        if self.remember_lang:
+            _cookie(response, LANG_COOKIE, self.t.lang, 365 * 86400)
+        if self.had_flash:  # shown once
+            response.delete_cookie(FLASH_COOKIE, path="/desk")
+        return response
+
+    def error(self, status_code: int, message: str) -> HTMLResponse:
+        return self.render("error.html", status_code, message=message)
+
+
+def _read_flash(raw: str | None) -> dict[str, str] | None:
+    if not raw:
+        return None
+    kind, _, rest = unquote(raw).partition("|")
+    action, _, complaint_id = rest.partition("|")
+    if kind not in ("done", "duplicate", "catching_up") or action not in ACTIONS or not _IDENTIFIER.match(complaint_id):
+        return None
+    return {"kind": kind, "action": action, "complaint_id": complaint_id}
+
+
+# --- search -----------------------------------------------------------------------------
+
+
+class NotSearchable(ValueError):
+    """Neither a phone number nor an id: nothing could ever match it."""
+
+
+def find(hub: ContactHub, text: str) -> str | None:
+    """Where a search leads (a customer page), or None when nothing matches."""
+    compact = re.sub(r"[\s\-]", "", text)
+    phone_like = bool(_PHONE_LIKE.match(compact))
+    if phone_like:
+        try:
+            customer_id = hub.customers.customer_id_for_msisdn(normalise_msisdn(compact))
+        except ValueError:
+            customer_id = None
+        if customer_id is not None:
+            return _desk_url("customers", customer_id)
+    if _IDENTIFIER.match(text):
+        if hub.customers.customer_exists(text):
+            return _desk_url("customers", text)
+        customer_id = hub.complaints.customer_of(text)
+        if customer_id is not None:
+            return f"{_desk_url('customers', customer_id)}#complaint-{text}"
+        return None
+    if phone_like:
+        return None
+    raise NotSearchable(text)
+
+
+@router.get("/desk")
+async def search(request: Request, q: str = "") -> Response:
+    text = q.strip()[:200]
+    page = Page(request, f"/desk?{urlencode({'q': text})}" if text else "/desk")
+    if not text:
+        return page.render("search.html")
+    try:
+        target = await run_in_threadpool(find, _hub(request), text)
+    except NotSearchable:
+        message = page.t("search.bad_input", q=text)
+        return page.render("search.html", 422, q=text, problem=message, hint=page.t("search.bad_input_hint"))
+    if target is None:
+        message = page.t("search.not_found", q=text)
+        return page.render("search.html", 404, q=text, problem=message, hint=page.t("search.not_found_hint"))
+    return page.redirect(target)
+
+
+# --- customer and complaint pages -----------------------------------------------------------
+
+
+def customer_page_data(hub: ContactHub, customer_id: str, all_contacts: bool) -> dict[str, Any] | None:
+    view = hub.customers.customer_360(customer_id)
+    if view is None:
+        return None
+    active, finished = [], []
+    for summary in hub.complaints.for_customer(customer_id, open_only=False):
+        if summary["status"] in ACTIVE_STATUSES:
+            # The card shows ownership changes, which only the full complaint has.
+            active.append(hub.complaints.complaint(summary["complaint_id"]) or summary)
+        else:
+            finished.append(summary)
+    contacts: list[dict[str, Any]] = []
+    after = None
+    for _ in range(100):  # keyset pages, oldest first (up to 50,000 contacts); shown newest first
+        items, after = hub.customers.timeline(customer_id, after, TIMELINE_PAGE)
+        contacts += items
+        if after is None:
+            break
+    contacts.reverse()
+    return {
+        "customer": view,
+        "complaints": active,
+        "finished_complaints": finished,
+        "contacts": contacts if all_contacts else contacts[:TIMELINE_SHOWN],
+        "contact_total": len(contacts),
+    }
+
+
+def complaint_page_data(hub: ContactHub, complaint_id: str) -> dict[str, Any] | None:
+    complaint = hub.complaints.complaint(complaint_id)
+    if complaint is None:
+        return None
+    return {"complaint": complaint, "customer": hub.customers.customer_360(complaint["customer_id"])}
+
+
+@router.get("/desk/customers/{customer_id}")
+async def customer_page(request: Request, customer_id: str, contacts: str = "") -> Response:
+    url = _desk_url("customers", customer_id)
+    page = Page(request, url + ("?contacts=all" if contacts == "all" else ""))
+    data = None
+    if _IDENTIFIER.match(customer_id):
+        data = await run_in_threadpool(customer_page_data, _hub(request), customer_id, contacts == "all")
+    if data is None:
+        return page.error(404, page.t("error.no_customer", id=customer_id))
+    return page.render("customer.html", return_to=url, **data)
+
+
+@router.get("/desk/complaints/{complaint_id}")
+async def complaint_page(request: Request, complaint_id: str) -> Response:
+    url = _desk_url("complaints", complaint_id)
+    page = Page(request, url)
+    data = None
+    if _IDENTIFIER.match(complaint_id):
+        data = await run_in_threadpool(complaint_page_data, _hub(request), complaint_id)
+    if data is None:
+        return page.error(404, page.t("error.no_complaint", id=complaint_id))
+    return page.render("complaint.html", return_to=url, **data)
+
+
+# --- acting on a complaint -----------------------------------------------------------------
+
+
+def safe_return(value: str | None, default: str) -> str:
+    """Where to go after an action: a desk page of this server, never elsewhere."""
+    if not value or len(value) > 500 or "\\" in value or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/desk/") or ".." in parts.path.split("/"):
+        return default
+    return value
+
+
+def read_form(content_type: str, body: bytes) -> dict[str, str]:
+    """An urlencoded form, first value of each field. ValueError if it is not one."""
+    if content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded" or len(body) > FORM_MAX_BYTES:
+        raise ValueError("not an urlencoded form")
+    fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=32)
+    return {name: values[0] for name, values in fields.items()}
+
+
+def action_body(form: Mapping[str, str]) -> dict[str, Any]:
+    """The form as `ComplaintActions.take` reads it: blank fields left out (so a missing one is named)."""
+    body: dict[str, Any] = {}
+    for name, value in form.items():
+        if name == "return_to" or not value.strip():
+            continue
+        body[name] = value.strip()
+    if "satisfaction" in body and _SMALL_NUMBER.match(body["satisfaction"]):
+        body["satisfaction"] = int(body["satisfaction"])
+    return body
+
+
+@router.post("/desk/complaints/{complaint_id}/actions")
+async def act(request: Request, complaint_id: str) -> Response:
+    hub = _hub(request)
+    complaint_url = _desk_url("complaints", complaint_id)
+    try:
+        form = read_form(request.headers.get("content-type", ""), await request.body())
+    except (ValueError, UnicodeDecodeError):
+        page = Page(request, complaint_url)
+        return page.error(422, page.t("error.bad_form"))
+    return_to = safe_return(form.get("return_to"), complaint_url)
+    page = Page(request, return_to.partition("#")[0])
+    body = action_body(form)
+
+    def take() -> Response:
+        try:
+            outcome = hub.complaint_actions.take(complaint_id, body)
+        except UnknownComplaint:
+            return page.error(404, page.t("error.no_complaint", id=complaint_id))
+        except IngestRejected as rejected:
+            return rerender(hub, page, complaint_id, form, rejected)
+        caught_up = hub.projector.wait_for(outcome.position, hub.settings.read_wait_timeout_s)
+        kind = "duplicate" if outcome.result == "duplicate" else "done" if caught_up else "catching_up"
+        response = page.redirect(return_to)
+        _cookie(response, FLASH_COOKIE, f"{kind}|{body['action']}|{complaint_id}", None)
+        _cookie(response, STAFF_COOKIE, str(body["by"]), STAFF_COOKIE_AGE_S)
+        return response
+
+    return await run_in_threadpool(take)
+
+
+def rerender(hub: ContactHub, page: Page, complaint_id: str, form: dict[str, str], rejected: IngestRejected) -> Response:
+    """The page the clerk was on, with what they typed and why nothing was recorded."""
+    customer_id = hub.complaints.customer_of(complaint_id)
+    on_customer_page = customer_id is not None and urlsplit(page.page_url).path == _desk_url("customers", customer_id)
+    if on_customer_page:
+        data = customer_page_data(hub, customer_id, all_contacts=False)  # type: ignore[arg-type]
+        template = "customer.html"
+    else:
+        page.page_url = _desk_url("complaints", complaint_id)
+        data = complaint_page_data(hub, complaint_id)
+        template = "complaint.html"
+    if data is None:  # the read model has not seen the complaint yet
+        return page.error(rejected.status_code, "; ".join(f"{e.field}: {e.message}" for e in rejected.errors))
+    complaints = data["complaints"] if on_customer_page else [data["complaint"]]
+    complaint = next((c for c in complaints if c["complaint_id"] == complaint_id), None)
+    action = form.get("action", "")
+    t = page.t
+    errors = []
+    for error in rejected.errors:
+        message = t(f"message.{error.message}") if t.has(f"message.{error.message}") else error.message
+        if rejected.status_code == 409 and error.field == "action" and complaint is not None:
+            allowed = [t.term("action", a) for a in complaint["allowed_actions"]]
+            message = t("error.not_allowed", status=t.term("status", complaint["status"]),
+                        action=t.term("action", action), allowed="、".join(allowed) if t.lang == "zh" else ", ".join(allowed))
+        label = t(f"field.{error.field}") if t.has(f"field.{error.field}") else error.field
+        errors.append({"field": error.field, "label": label, "message": message,
+                       "original": error.message if message != error.message else None})
+    form_error = {"complaint_id": complaint_id, "action": action, "status_code": rejected.status_code,
+                  "errors": errors, "fields": {e["field"] for e in errors}, "values": form}
+    return page.render(template, rejected.status_code, return_to=page.page_url, form_error=form_error, **data)

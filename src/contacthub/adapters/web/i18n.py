@@ -1,0 +1,340 @@
+"""Every word the clerk's desk shows, in Simplified Chinese (the default) and English.
+
+One dictionary, `TEXT`: page labels, and the operator's closed vocabularies (statuses,
+tiers, channels, SLA states, actions, ...) under `<kind>.<value>` keys. Free text that
+channels send (complaint category, contact reason, service names) is shown as sent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+HTML_LANG = {"zh": "zh-CN", "en": "en"}
+
+TEXT: dict[str, dict[str, str]] = {
+    # --- frame -------------------------------------------------------------------------
+    "app.title": {"zh": "营业厅客户服务台", "en": "Store service desk"},
+    "app.brand": {"zh": "ContactHub 服务台", "en": "ContactHub desk"},
+    "lang.switch": {"zh": "English", "en": "中文"},
+    "search.label": {"zh": "手机号码 / 客户编号 / 投诉单号", "en": "Phone number / customer id / complaint id"},
+    "search.placeholder": {"zh": "例如 13800138000", "en": "e.g. 13800138000"},
+    "search.button": {"zh": "查询", "en": "Search"},
+    "search.intro": {
+        "zh": "输入客户的手机号码（可带 +86）、客户编号或投诉单号，查看客户在各渠道的投诉与接触记录，并当场办理。",
+        "en": "Enter the customer's phone number (+86 allowed), customer id or complaint id to see their "
+              "complaints and contacts in every channel, and act on them here.",
+    },
+    "search.not_found": {"zh": "未找到与「{q}」匹配的客户或投诉。", "en": 'No customer or complaint matches "{q}".'},
+    "search.not_found_hint": {
+        "zh": "请核对号码或单号；刚在其他渠道登记的记录可能需要几秒钟才能查到。",
+        "en": "Check the number or id; something just logged in another channel may take a few seconds to appear.",
+    },
+    "search.bad_input": {
+        "zh": "「{q}」不是手机号码、客户编号或投诉单号。",
+        "en": '"{q}" is not a phone number, customer id or complaint id.',
+    },
+    "search.bad_input_hint": {
+        "zh": "手机号码为 5 到 15 位数字，可带 +86；编号由字母、数字和 . _ : - 组成。",
+        "en": "A phone number is 5 to 15 digits, +86 allowed; ids are letters, digits and . _ : -",
+    },
+    "error.title": {"zh": "出错了", "en": "Something went wrong"},
+    "error.no_customer": {"zh": "没有编号为「{id}」的客户。", "en": 'There is no customer with id "{id}".'},
+    "error.no_complaint": {"zh": "没有单号为「{id}」的投诉。", "en": 'There is no complaint with id "{id}".'},
+    "error.bad_form": {"zh": "无法读取提交的表单。", "en": "The submitted form could not be read."},
+    "error.back": {"zh": "返回查询", "en": "Back to search"},
+    "footer.note": {
+        "zh": "时间均为 {zone} 时间。",
+        "en": "Times are in {zone}.",
+    },
+    # --- customer ----------------------------------------------------------------------
+    "customer.heading": {"zh": "客户", "en": "Customer"},
+    "customer.id": {"zh": "客户编号", "en": "Customer id"},
+    "customer.tier": {"zh": "客户等级", "en": "Tier"},
+    "customer.segment": {"zh": "客户类型", "en": "Segment"},
+    "customer.msisdns": {"zh": "手机号码", "en": "Phone numbers"},
+    "customer.arpu": {"zh": "月均消费", "en": "ARPU"},
+    "customer.arpu_value": {"zh": "{value} 元", "en": "¥{value}"},
+    "customer.registered_at": {"zh": "入网时间", "en": "Customer since"},
+    "customer.contacts": {"zh": "接触次数", "en": "Contacts"},
+    "customer.services": {"zh": "业务", "en": "Services"},
+    "customer.no_services": {"zh": "暂无业务", "en": "No services"},
+    "customer.open_orders": {"zh": "在途订单", "en": "Open orders"},
+    "customer.no_open_orders": {"zh": "没有在途订单", "en": "No open orders"},
+    "order.id": {"zh": "订单号", "en": "Order"},
+    "order.placed_at": {"zh": "下单时间", "en": "Placed"},
+    "order.age": {"zh": "已等待", "en": "Waiting"},
+    "order.activated": {"zh": "已开通", "en": "Activated"},
+    "order.pending": {"zh": "待开通", "en": "Pending"},
+    "complaints.heading": {"zh": "投诉", "en": "Complaints"},
+    "complaints.none": {"zh": "没有未办结的投诉。", "en": "No complaints to work on."},
+    "complaints.past": {"zh": "已结束的投诉", "en": "Finished complaints"},
+    "timeline.heading": {"zh": "全渠道接触记录", "en": "Contacts in every channel"},
+    "timeline.none": {"zh": "暂无接触记录。", "en": "No contacts yet."},
+    "timeline.showing": {
+        "zh": "显示最近 {shown} 条，共 {total} 条。",
+        "en": "Showing the latest {shown} of {total}.",
+    },
+    "timeline.show_all": {"zh": "显示全部", "en": "Show all"},
+    # --- complaint ---------------------------------------------------------------------
+    "complaint.heading": {"zh": "投诉单", "en": "Complaint"},
+    "complaint.id": {"zh": "投诉单号", "en": "Complaint id"},
+    "complaint.customer": {"zh": "客户", "en": "Customer"},
+    "complaint.status": {"zh": "状态", "en": "Status"},
+    "complaint.category": {"zh": "类别", "en": "Category"},
+    "complaint.severity": {"zh": "严重程度", "en": "Severity"},
+    "complaint.summary": {"zh": "投诉内容", "en": "Summary"},
+    "complaint.opened": {"zh": "受理", "en": "Opened"},
+    "complaint.opened_via": {"zh": "{time} · {channel}", "en": "{time} via {channel}"},
+    "complaint.owner": {"zh": "当前处理人", "en": "Owner"},
+    "complaint.owner_changes": {"zh": "处理人变更", "en": "Ownership changes"},
+    "complaint.owner_change": {"zh": "{time} 由 {from_owner} 移交", "en": "{time} from {from_owner}"},
+    "complaint.escalation_level": {"zh": "升级级别", "en": "Escalation level"},
+    "complaint.resolution": {"zh": "处理结果", "en": "Resolution"},
+    "complaint.satisfaction": {"zh": "满意度", "en": "Satisfaction"},
+    "complaint.details": {"zh": "完整投诉单 →", "en": "Full complaint →"},
+    "complaint.back_to_customer": {"zh": "返回客户页", "en": "Back to the customer"},
+    "complaint.deadline": {"zh": "时限", "en": "Deadline"},
+    "sla.heading": {"zh": "处理时限", "en": "Time limit (SLA)"},
+    "sla.left": {"zh": "剩余 {d}", "en": "{d} left"},
+    "sla.overdue": {"zh": "已超时 {d}", "en": "Overdue by {d}"},
+    "sla.paused_left": {"zh": "已暂停 · 剩余 {d}", "en": "Paused · {d} left"},
+    "sla.met_text": {"zh": "按时办结", "en": "Met the deadline"},
+    "sla.missed_text": {"zh": "超时办结（超时 {d}）", "en": "Missed the deadline by {d}"},
+    "sla.policy": {"zh": "时限标准", "en": "Policy"},
+    "sla.allowance": {"zh": "处理时限", "en": "Allowance"},
+    "sla.clock": {"zh": "计时轮次", "en": "Clock"},
+    "sla.clock_started_at": {"zh": "开始计时", "en": "Clock started"},
+    "sla.warning_at": {"zh": "预警时间", "en": "Warning at"},
+    "sla.deadline": {"zh": "截止时间", "en": "Deadline"},
+    "sla.elapsed": {"zh": "已用时", "en": "Elapsed"},
+    "sla.paused_s": {"zh": "暂停时长", "en": "Time paused"},
+    "sla.stopped_at": {"zh": "停止计时", "en": "Clock stopped"},
+    "sla.none": {"zh": "—", "en": "—"},
+    "history.status": {"zh": "状态变更记录", "en": "Status history"},
+    "history.ownership": {"zh": "处理人变更记录", "en": "Ownership history"},
+    "history.all": {"zh": "全部处理记录", "en": "Every step"},
+    "history.related": {"zh": "相关接触（全渠道）", "en": "Related contacts (every channel)"},
+    "history.none": {"zh": "暂无记录。", "en": "Nothing yet."},
+    "col.time": {"zh": "时间", "en": "Time"},
+    "col.step": {"zh": "事项", "en": "Step"},
+    "col.from": {"zh": "原", "en": "From"},
+    "col.to": {"zh": "变更为", "en": "To"},
+    "col.by": {"zh": "经办人", "en": "By"},
+    "col.channel": {"zh": "渠道", "en": "Channel"},
+    "col.reason": {"zh": "原因", "en": "Reason"},
+    "col.owner": {"zh": "处理人", "en": "Owner"},
+    "col.details": {"zh": "说明", "en": "Details"},
+    "col.direction": {"zh": "方向", "en": "Direction"},
+    "col.handler": {"zh": "接待人", "en": "Handled by"},
+    "col.site": {"zh": "地点", "en": "Site"},
+    "col.contact_reason": {"zh": "事由", "en": "Reason"},
+    "col.outcome": {"zh": "结果", "en": "Outcome"},
+    "col.links": {"zh": "关联单号", "en": "Linked"},
+    "col.status": {"zh": "状态", "en": "Status"},
+    # --- forms -------------------------------------------------------------------------
+    "forms.heading": {"zh": "办理", "en": "Act"},
+    "forms.none": {"zh": "当前状态下无可办理事项。", "en": "Nothing can be done in this status."},
+    "form.by": {"zh": "工号", "en": "Staff id"},
+    "form.channel": {"zh": "渠道", "en": "Channel"},
+    "form.to": {"zh": "移交给", "en": "Hand over to"},
+    "form.reason": {"zh": "原因", "en": "Reason"},
+    "form.resolution": {"zh": "处理结果", "en": "Resolution"},
+    "form.satisfaction": {"zh": "满意度（1-5）", "en": "Satisfaction (1-5)"},
+    "form.text": {"zh": "备注内容", "en": "Note"},
+    "form.submit.note": {"zh": "添加备注", "en": "Add note"},
+    "form.submit.handover": {"zh": "确认移交", "en": "Hand over"},
+    "form.submit.resolve": {"zh": "确认解决", "en": "Resolve"},
+    "form.submit.follow_up": {"zh": "记录回访", "en": "Record follow-up"},
+    "flash.done": {"zh": "已办理：{action}（{id}）", "en": "Done: {action} ({id})"},
+    "flash.duplicate": {"zh": "此前已记录：{action}（{id}）", "en": "Already recorded: {action} ({id})"},
+    "flash.catching_up": {
+        "zh": "已记录：{action}（{id}），页面稍后更新。",
+        "en": "Recorded: {action} ({id}); the page will catch up in a moment.",
+    },
+    "error.action_failed": {"zh": "未能办理「{action}」（{id}），未作任何记录：", "en": "Could not {action} {id}; nothing was recorded:"},
+    "error.not_allowed": {
+        "zh": "投诉当前状态为「{status}」，不能办理「{action}」。可办理：{allowed}",
+        "en": 'The complaint is {status}; "{action}" is not allowed. Allowed: {allowed}',
+    },
+    "field.action": {"zh": "操作", "en": "Action"},
+    "field.by": {"zh": "工号", "en": "Staff id"},
+    "field.channel": {"zh": "渠道", "en": "Channel"},
+    "field.to": {"zh": "移交给", "en": "Hand over to"},
+    "field.reason": {"zh": "原因", "en": "Reason"},
+    "field.resolution": {"zh": "处理结果", "en": "Resolution"},
+    "field.satisfaction": {"zh": "满意度", "en": "Satisfaction"},
+    "field.text": {"zh": "备注内容", "en": "Note"},
+    "field.event_id": {"zh": "事件编号", "en": "Event id"},
+    "field.occurred_at": {"zh": "发生时间", "en": "Time"},
+    "field.request": {"zh": "请求", "en": "Request"},
+    "message.Field required": {"zh": "必填", "en": "Required"},
+    "message.Input should be a valid integer": {"zh": "须为整数", "en": "Must be a whole number"},
+    "message.Input should be greater than or equal to 1": {"zh": "不能小于 1", "en": "Must be at least 1"},
+    "message.Input should be less than or equal to 5": {"zh": "不能大于 5", "en": "Must be at most 5"},
+    "message.must not be blank": {"zh": "不能为空", "en": "Must not be blank"},
+    # --- durations ---------------------------------------------------------------------
+    "unit.d": {"zh": "{n}天", "en": "{n} d"},
+    "unit.h": {"zh": "{n}小时", "en": "{n} h"},
+    "unit.m": {"zh": "{n}分", "en": "{n} min"},
+    "unit.join": {"zh": "", "en": " "},
+    # --- vocabularies ------------------------------------------------------------------
+    "status.acknowledged": {"zh": "已受理", "en": "Acknowledged"},
+    "status.inProgress": {"zh": "处理中", "en": "In progress"},
+    "status.pending": {"zh": "待客户回复", "en": "Pending on customer"},
+    "status.held": {"zh": "挂起", "en": "Held"},
+    "status.resolved": {"zh": "已解决", "en": "Resolved"},
+    "status.closed": {"zh": "已关闭", "en": "Closed"},
+    "status.cancelled": {"zh": "已撤销", "en": "Cancelled"},
+    "status.rejected": {"zh": "已驳回", "en": "Rejected"},
+    "tier.diamond": {"zh": "钻石", "en": "Diamond"},
+    "tier.gold": {"zh": "金卡", "en": "Gold"},
+    "tier.silver": {"zh": "银卡", "en": "Silver"},
+    "tier.vip": {"zh": "贵宾", "en": "VIP"},
+    "tier.ordinary": {"zh": "普通", "en": "Ordinary"},
+    "segment.individual": {"zh": "个人客户", "en": "Individual"},
+    "segment.corporate": {"zh": "政企客户", "en": "Corporate"},
+    "channel.hotline": {"zh": "热线", "en": "Hotline"},
+    "channel.store": {"zh": "营业厅", "en": "Store"},
+    "channel.web": {"zh": "网厅", "en": "Web"},
+    "channel.app": {"zh": "手机营业厅（APP）", "en": "App"},
+    "channel.sms": {"zh": "短信", "en": "SMS"},
+    "channel.email": {"zh": "邮件", "en": "Email"},
+    "channel.technician": {"zh": "装维", "en": "Technician"},
+    "channel.kiosk": {"zh": "自助终端", "en": "Kiosk"},
+    "channel.account_manager": {"zh": "客户经理", "en": "Account manager"},
+    "severity.low": {"zh": "低", "en": "Low"},
+    "severity.medium": {"zh": "中", "en": "Medium"},
+    "severity.high": {"zh": "高", "en": "High"},
+    "severity.critical": {"zh": "紧急", "en": "Critical"},
+    "sla.on_track": {"zh": "正常", "en": "On track"},
+    "sla.due_soon": {"zh": "即将超时", "en": "Due soon"},
+    "sla.breached": {"zh": "已超时", "en": "Breached"},
+    "sla.paused": {"zh": "已暂停", "en": "Paused"},
+    "sla.met": {"zh": "按时办结", "en": "Met"},
+    "sla.missed": {"zh": "超时办结", "en": "Missed"},
+    "direction.inbound": {"zh": "客户发起", "en": "Inbound"},
+    "direction.outbound": {"zh": "我方发起", "en": "Outbound"},
+    "outcome.resolved": {"zh": "已解决", "en": "Resolved"},
+    "outcome.unresolved": {"zh": "未解决", "en": "Unresolved"},
+    "outcome.transferred": {"zh": "已转办", "en": "Transferred"},
+    "outcome.abandoned": {"zh": "客户放弃", "en": "Abandoned"},
+    "outcome.no_answer": {"zh": "未接通", "en": "No answer"},
+    "order_status.inProgress": {"zh": "处理中", "en": "In progress"},
+    "order_status.activated": {"zh": "已开通", "en": "Activated"},
+    "order_status.partiallyActivated": {"zh": "部分开通", "en": "Partly activated"},
+    "order_status.cancelled": {"zh": "已撤单", "en": "Cancelled"},
+    "service_status.active": {"zh": "已开通", "en": "Active"},
+    "service_status.pending": {"zh": "待开通", "en": "Pending"},
+    "action.acknowledge": {"zh": "确认受理", "en": "acknowledge"},
+    "action.start": {"zh": "开始处理", "en": "start"},
+    "action.pend": {"zh": "待客户回复", "en": "pend"},
+    "action.hold": {"zh": "挂起", "en": "hold"},
+    "action.resume": {"zh": "恢复处理", "en": "resume"},
+    "action.handover": {"zh": "移交", "en": "hand over"},
+    "action.escalate": {"zh": "升级", "en": "escalate"},
+    "action.resolve": {"zh": "解决", "en": "resolve"},
+    "action.follow_up": {"zh": "回访", "en": "follow up"},
+    "action.close": {"zh": "关闭", "en": "close"},
+    "action.reopen": {"zh": "重新处理", "en": "reopen"},
+    "action.cancel": {"zh": "撤销", "en": "cancel"},
+    "action.reject": {"zh": "驳回", "en": "reject"},
+    "action.note": {"zh": "备注", "en": "add a note"},
+    "event.complaint.opened": {"zh": "登记投诉", "en": "Opened"},
+    "event.complaint.acknowledged": {"zh": "确认受理", "en": "Acknowledged"},
+    "event.complaint.started": {"zh": "开始处理", "en": "Started"},
+    "event.complaint.pended": {"zh": "等待客户回复", "en": "Pending on customer"},
+    "event.complaint.held": {"zh": "挂起", "en": "Held"},
+    "event.complaint.resumed": {"zh": "恢复处理", "en": "Resumed"},
+    "event.complaint.handed_over": {"zh": "移交", "en": "Handed over"},
+    "event.complaint.assigned": {"zh": "派单", "en": "Assigned"},
+    "event.complaint.escalated": {"zh": "升级", "en": "Escalated"},
+    "event.complaint.resolved": {"zh": "解决", "en": "Resolved"},
+    "event.complaint.followed_up": {"zh": "回访", "en": "Followed up"},
+    "event.complaint.closed": {"zh": "关闭", "en": "Closed"},
+    "event.complaint.reopened": {"zh": "重新处理", "en": "Reopened"},
+    "event.complaint.cancelled": {"zh": "撤销", "en": "Cancelled"},
+    "event.complaint.rejected": {"zh": "驳回", "en": "Rejected"},
+    "event.complaint.noted": {"zh": "备注", "en": "Note"},
+    "event.complaint.sla_warning": {"zh": "时限预警", "en": "SLA warning"},
+    "event.complaint.sla_breached": {"zh": "超过时限", "en": "SLA breached"},
+    "detail.deadline": {"zh": "时限", "en": "deadline"},
+    "detail.level": {"zh": "级别", "en": "level"},
+    "detail.allowance_s": {"zh": "时限", "en": "allowance"},
+    "detail.policy": {"zh": "标准", "en": "policy"},
+    "detail.clock": {"zh": "计时轮次", "en": "clock"},
+    "detail.to": {"zh": "移交给", "en": "to"},
+    "detail.from_owner": {"zh": "原处理人", "en": "from"},
+    "detail.satisfaction": {"zh": "满意度", "en": "satisfaction"},
+    "detail.elapsed_s": {"zh": "已用时", "en": "elapsed"},
+}
+
+
+@dataclass(frozen=True)
+class Translator:
+    """The desk's words in one language; handed to the templates as `t`."""
+
+    lang: str
+
+    @property
+    def html_lang(self) -> str:
+        return HTML_LANG[self.lang]
+
+    def __call__(self, key: str, **values: object) -> str:
+        entry = TEXT.get(key)
+        text = entry[self.lang] if entry else key
+        return text.format(**values) if values else text
+
+    def term(self, kind: str, value: object) -> str:
+        """A vocabulary value (`term("status", "held")` -> 挂起); an unknown value is shown as it is."""
+        if value is None:
+            return ""
+        entry = TEXT.get(f"{kind}.{value}")
+        return entry[self.lang] if entry else str(value)
+
+    def has(self, key: str) -> bool:
+        return key in TEXT
+
+    def duration(self, seconds: float | None) -> str:
+        """The two largest units: 2天4小时, 3小时12分, 45分 (2 d 4 h, 3 h 12 min, 45 min)."""
+        total_min = max(0, math.floor((seconds or 0) / 60))
+        days, rest = divmod(total_min, 24 * 60)
+        hours, minutes = divmod(rest, 60)
+        units = [("d", days), ("h", hours), ("m", minutes)]
+        first = next((i for i, (_, n) in enumerate(units) if n), len(units) - 1)
+        shown = [units[first]] + [u for u in units[first + 1 : first + 2] if u[1]]
+        return self("unit.join").join(self(f"unit.{u}", n=n) for u, n in shown)
+
+    def sla_text(self, sla: dict[str, object]) -> str:
+        """How a complaint stands against its time limit, in words: 剩余 3小时12分 / 已超时 2天4小时 / 已暂停."""
+        state = sla.get("state")
+        if state in ("on_track", "due_soon"):
+            return self("sla.left", d=self.duration(sla.get("time_left_s")))  # type: ignore[arg-type]
+        if state == "breached":
+            return self("sla.overdue", d=self.duration(sla.get("overdue_s")))  # type: ignore[arg-type]
+        if state == "paused":
+            return self("sla.paused_left", d=self.duration(sla.get("time_left_s")))  # type: ignore[arg-type]
+        if state == "met":
+            return self("sla.met_text")
+        if state == "missed":
+            return self("sla.missed_text", d=self.duration(sla.get("overdue_s")))  # type: ignore[arg-type]
+        return self.term("sla", state)
+
+
+def when(text: str | None) -> str:
+    """An RFC 3339 time (already in the operator's zone) as `YYYY-MM-DD HH:MM`."""
+    if not text:
+        return ""
+    return datetime.fromisoformat(text).strftime("%Y-%m-%d %H:%M")
+
+
+def choose_language(query: str | None, cookie: str | None) -> tuple[str, bool]:
+    """The page's language, and whether the choice is new (to be remembered in the cookie)."""
+    if query in LANGUAGES:
+        return query, query != cookie  # type: ignore[return-value]
+    if cookie in LANGUAGES:
+        return cookie, False  # type: ignore[return-value]
+    return DEFAULT_LANGUAGE, False

@@ -1,0 +1,268 @@
+"""Questions answered from the complaint read model (complaint_view.py): one complaint, work queues, SLA due.
+
+Where a complaint stands against its time limit depends on the moment asked; it is worked
+out here, at read time, by the domain's own clock (`SlaClock.state`), from the stored clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from contacthub.adapters.store.database import ReadStore, Sql
+from contacthub.domain.complaint import OPEN_STATUSES, RUNNING, allowed_actions
+from contacthub.domain.vocabulary import ComplaintStatus, SlaState
+from contacthub.projections.base import utc_text
+from contacthub.projections.complaint_view import case_from_row
+
+QUEUE_SLA_FILTERS = ("due_soon", "breached", "paused", "on_track")
+QUEUE_SORTS = {
+    "newest": "opened_at DESC, complaint_id DESC",
+    "oldest": "opened_at, complaint_id",
+    "deadline": "CASE WHEN deadline_at IS NULL THEN 1 ELSE 0 END, deadline_at, complaint_id",
+}
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    statuses: Sequence[str] = ()  # "open" stands for every status with work still to do
+    owner: str | None = None
+    tier: str | None = None
+    channel: str | None = None
+    customer_id: str | None = None
+    sla: str | None = None
+    sort: str = "newest"
+
+
+@dataclass(frozen=True)
+class SlaCandidate:
+    complaint_id: str
+    customer_id: str
+    clock: int
+    kinds: tuple[str, ...]  # "warning" and/or "breached", in that order
+
+
+class ComplaintQueries:
+    def __init__(self, store: ReadStore, zone: ZoneInfo, clock: Callable[[], datetime] | None = None) -> None:
+        self.store = store
+        self.zone = zone
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    def _local(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        return datetime.fromisoformat(text).astimezone(self.zone).isoformat()
+
+    # --- one complaint ----------------------------------------------------------------
+
+    def summary(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """A complaint as a work queue or a customer card shows it."""
+        case = case_from_row(row)
+        clock = case.clock
+        remaining = clock.remaining_s(now)
+        return {
+            "complaint_id": row["complaint_id"],
+            "customer_id": row["customer_id"],
+            "status": row["status"],
+            "category": row["category"],
+            "severity": row["severity"],
+            "tier": row["tier"],
+            "summary": row["summary"],
+            "opened_channel": row["channel"],
+            "owner": row["owner"],
+            "opened_at": self._local(row["opened_at"]),
+            "last_changed_at": self._local(row["last_changed_at"]),
+            "escalation_level": int(row["escalation_level"]),
+            "reopen_count": int(row["reopen_count"]),
+            "satisfaction": case.satisfaction,
+            "resolved_at": self._local(row["resolved_at"]),
+            "resolution": row["resolution"],
+            "closed_at": self._local(row["closed_at"]),
+            "allowed_actions": allowed_actions(case.status),
+            "sla": {
+                "policy": case.sla_policy,
+                "clock": clock.number,
+                "state": clock.state(now).value,
+                "allowance_s": clock.allowance_s,
+                "elapsed_s": int(clock.elapsed_s(now)),
+                "time_left_s": max(0, int(remaining)),
+                "overdue_s": max(0, int(-remaining)),
+                "paused": clock.paused_since is not None,
+                "paused_s": int(clock.paused_total_s(now) if clock.stopped_at is None else clock.paused_s),
+                "deadline": self._local(row["deadline_at"]),
+                "warning_at": self._local(row["warning_at"]),
+                "clock_started_at": self._local(row["clock_started_at"]),
+                "stopped_at": self._local(row["stopped_at"]),
+                "warning_recorded": clock.warned,
+                "breach_recorded": clock.breached,
+            },
+        }
+
+    def complaint(self, complaint_id: str) -> dict[str, Any] | None:
+        """Everything about one complaint: state, SLA, status and ownership history, related contacts."""
+        now = self.clock()
+        with self.store.transaction(commit=False) as sql:  # one snapshot
+            row = sql.execute("SELECT * FROM rm_complaint WHERE complaint_id = ?", (complaint_id,)).one()
+            if row is None:
+                return None
+            events = sql.execute(
+                "SELECT * FROM rm_complaint_event WHERE complaint_id = ? ORDER BY position", (complaint_id,)
+            ).all()
+            contacts = sql.execute(
+                "SELECT * FROM rm_contact WHERE complaint_id = ? AND customer_id = ? ORDER BY occurred_at, position",
+                (complaint_id, row["customer_id"]),
+            ).all()
+        history = [self._history_item(e) for e in events]
+        status_changes = [
+            {k: h[k] for k in ("status", "from_status", "at", "by", "channel", "reason", "type", "position")}
+            for h in history
+            if h["from_status"] != h["status"]
+        ]
+        ownership = [
+            {"owner": h["owner"], "from_owner": h["from_owner"], "since": h["at"], "by": h["by"],
+             "channel": h["channel"], "reason": h["reason"] if h["from_owner"] else None, "type": h["type"]}
+            for h in history
+            if h["from_owner"] != h["owner"]
+        ]
+        return {
+            **self.summary(row, now),
+            "status_change_history": status_changes,
+            "ownership_history": ownership,
+            "history": history,
+            "related_contacts": [self._contact(c) for c in contacts],
+        }
+
+    def _history_item(self, e: dict[str, Any]) -> dict[str, Any]:
+        details = orjson.loads(e["details"])
+        if "deadline" in details:
+            details["deadline"] = self._local(details["deadline"])
+        return {
+            "position": int(e["position"]),
+            "type": e["type"],
+            "event_id": e["event_id"],
+            "at": self._local(e["occurred_at"]),
+            "recorded_at": self._local(e["recorded_at"]),
+            "by": e["by_whom"],
+            "channel": e["channel"],
+            "from_status": e["status_before"],
+            "status": e["status_after"],
+            "from_owner": e["owner_before"],
+            "owner": e["owner_after"],
+            "reason": e["reason"],
+            "details": details,
+        }
+
+    def _contact(self, c: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "event_id": c["event_id"],
+            "position": int(c["position"]),
+            "occurred_at": self._local(c["occurred_at"]),
+            "channel": c["channel"],
+            "direction": c["direction"],
+            "reason": c["reason"],
+            "handled_by": c["handled_by"],
+            "site": c["site"],
+            "outcome": c["outcome"],
+        }
+
+    def customer_of(self, complaint_id: str) -> str | None:
+        row = self.store.query_one("SELECT customer_id FROM rm_complaint WHERE complaint_id = ?", (complaint_id,))
+        return None if row is None else row["customer_id"]
+
+    def for_customer(self, customer_id: str, open_only: bool = True) -> list[dict[str, Any]]:
+        now = self.clock()
+        with self.store.transaction(commit=False) as sql:
+            return [self.summary(r, now) for r in self._customer_rows(sql, customer_id, open_only)]
+
+    def _customer_rows(self, sql: Sql, customer_id: str, open_only: bool) -> list[dict[str, Any]]:
+        if open_only:
+            statuses = sorted(OPEN_STATUSES)
+            return sql.execute(
+                f"SELECT * FROM rm_complaint WHERE customer_id = ? AND status IN ({sql.in_list(statuses)}) "
+                "ORDER BY opened_at DESC, complaint_id DESC",
+                (customer_id, *statuses),
+            ).all()
+        return sql.execute(
+            "SELECT * FROM rm_complaint WHERE customer_id = ? ORDER BY opened_at DESC, complaint_id DESC", (customer_id,)
+        ).all()
+
+    # --- work queues ------------------------------------------------------------------
+
+    def queue(self, f: QueueFilter, page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of complaints matching the filter, and how many match in all."""
+        now = self.clock()
+        where, params = self._where(f, utc_text(now))
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self.store.transaction(commit=False) as sql:
+            total = int(sql.execute(f"SELECT COUNT(*) AS n FROM rm_complaint {clause}", params).one()["n"])  # type: ignore[index]
+            rows = sql.execute(
+                f"SELECT * FROM rm_complaint {clause} ORDER BY {QUEUE_SORTS[f.sort]} LIMIT ? OFFSET ?",
+                (*params, page_size, (page - 1) * page_size),
+            ).all()
+        return [self.summary(r, now) for r in rows], total
+
+    @staticmethod
+    def _where(f: QueueFilter, now: str) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        statuses: set[str] = set()
+        for status in f.statuses:
+            statuses |= set(OPEN_STATUSES) if status == "open" else {status}
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            params += sorted(statuses)
+        for column in ("owner", "tier", "channel", "customer_id"):
+            value = getattr(f, column)
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        running = sorted(RUNNING)
+        open_ = sorted(OPEN_STATUSES)
+        in_running = f"status IN ({','.join('?' * len(running))})"
+        in_open = f"status IN ({','.join('?' * len(open_))})"
+        if f.sla == "due_soon":
+            where.append(f"{in_running} AND warning_at <= ? AND deadline_at >= ?")
+            params += [*running, now, now]
+        elif f.sla == "breached":
+            where.append(f"{in_open} AND (breached = 1 OR deadline_at < ?)")
+            params += [*open_, now]
+        elif f.sla == "paused":
+            where.append("status = ? AND breached = 0")
+            params.append(ComplaintStatus.PENDING.value)
+        elif f.sla == "on_track":
+            where.append(f"{in_running} AND warning_at > ?")
+            params += [*running, now]
+        return where, params
+
+    # --- for the SLA watcher ---------------------------------------------------------------
+
+    def sla_candidates(self, now: datetime, limit: int = 1000) -> list[SlaCandidate]:
+        """Open complaints whose warning or breach is due at `now` and not yet recorded, oldest deadline first.
+
+        Running clocks are found by their warning and deadline columns; a paused clock has
+        none, so pending complaints are checked one by one (there are few of them).
+        """
+        moment = utc_text(now)
+        running = sorted(RUNNING)
+        rows = self.store.query(
+            f"SELECT * FROM rm_complaint WHERE status IN ({','.join('?' * len(running))}) AND "
+            "((warned = 0 AND warning_at <= ?) OR (breached = 0 AND deadline_at < ?)) "
+            "ORDER BY deadline_at, complaint_id LIMIT ?",
+            (*running, moment, moment, limit),
+        )
+        rows += self.store.query(
+            "SELECT * FROM rm_complaint WHERE status = ? AND (warned = 0 OR breached = 0) ORDER BY complaint_id LIMIT ?",
+            (ComplaintStatus.PENDING.value, limit),
+        )
+        candidates = []
+        for row in rows:
+            case = case_from_row(row)
+            kinds = tuple(k for k in ("warning", "breached") if case.sla_due(k, now))
+            if kinds:
+                candidates.append(SlaCandidate(row["complaint_id"], row["customer_id"], case.clock.number, kinds))
+        return candidates[:limit]

@@ -1,0 +1,96 @@
+"""The SLA watcher: records complaint.sla_warning and complaint.sla_breached, once per complaint and clock.
+
+It asks the complaint read model which clocks have passed their warning share or their
+deadline, then records the events through the ingest service, where the customer's own
+rules decide again on the stored history (`Customer.record_sla_warning`): a complaint
+resolved meanwhile, or a warning already recorded, is refused there. Each event's id is
+derived from (complaint, clock, kind), so a second watcher, a restart, or a pass made
+while the read model lags behind can only produce a duplicate, never a second event.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from contacthub.contract import SlaBreach, SlaWarning, _Event
+from contacthub.ingest import IngestRejected, IngestService
+from contacthub.projections.complaint_queries import ComplaintQueries
+
+log = structlog.get_logger(__name__)
+
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class WatchOutcome:
+    warnings: int
+    breaches: int
+    refused: int
+
+
+def sla_event_id(complaint_id: str, clock: int, kind: str) -> str:
+    return f"sla-{kind}:{complaint_id}:{clock}"
+
+
+class SlaWatcher:
+    def __init__(self, ingest: IngestService, complaints: ComplaintQueries, clock: Callable[[], datetime]) -> None:
+        self.ingest = ingest
+        self.complaints = complaints
+        self.clock = clock
+
+    def run_once(self) -> WatchOutcome:
+        """One pass over every complaint due now; the events recorded (duplicates not counted)."""
+        now = self.clock()
+        events: list[_Event] = []
+        for candidate in self.complaints.sla_candidates(now, limit=10_000):
+            for kind in candidate.kinds:
+                model = SlaWarning if kind == "warning" else SlaBreach
+                events.append(
+                    model(
+                        type=f"complaint.sla_{kind}",
+                        event_id=sla_event_id(candidate.complaint_id, candidate.clock, kind),
+                        occurred_at=now.isoformat(),
+                        customer_id=candidate.customer_id,
+                        complaint_id=candidate.complaint_id,
+                    )
+                )
+        recorded: dict[str, int] = {"complaint.sla_warning": 0, "complaint.sla_breached": 0}
+        refused = 0
+        for start in range(0, len(events), BATCH):
+            batch = events[start : start + BATCH]
+            try:
+                outcomes = [(batch, self.ingest.record_internal(batch))]
+            except IngestRejected:
+                # Something changed since the read model was read (a complaint resolved, a
+                # warning recorded by another watcher): decide each event on its own.
+                outcomes = []
+                for event in batch:
+                    try:
+                        outcomes.append(([event], self.ingest.record_internal([event])))
+                    except IngestRejected as exc:
+                        refused += 1
+                        log.info("sla_event_refused", event_id=event.event_id, reason=exc.errors[0].message)
+            for sent, outcome in outcomes:
+                for event, result in zip(sent, outcome.results, strict=True):
+                    if result.status == "recorded":
+                        recorded[event.type] += 1  # type: ignore[attr-defined]
+        outcome = WatchOutcome(recorded["complaint.sla_warning"], recorded["complaint.sla_breached"], refused)
+        if outcome.warnings or outcome.breaches or refused:
+            log.info("sla_watch_pass", warnings=outcome.warnings, breaches=outcome.breaches, refused=refused)
+        return outcome
+
+    def run(self, stop: threading.Event, interval_s: float) -> None:
+        """Watch until `stop` is set. A failing pass is logged and tried again at the next interval."""
+        log.info("sla_watcher_started", interval_s=interval_s)
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("sla_watch_failed")
+            stop.wait(interval_s)
+        log.info("sla_watcher_stopped")

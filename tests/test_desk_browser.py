@@ -1,0 +1,187 @@
+"""The clerk's desk in a real browser: headless Chromium, driven by Selenium, against the real server.
+
+The story: a customer complained on the hotline; she walks into a store; the clerk types her
+phone number, sees the complaint with its owner and countdown, and resolves it there.
+
+Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian packages chromium and
+chromium-driver; `.ci/run` installs them). Set CONTACTHUB_UPDATE_SCREENSHOT=1 to refresh
+docs/images/desk.png from this test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from contacthub.adapters.api.app import create_app
+from contacthub.bootstrap import build
+from contacthub.config import Settings
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "desk.png"
+CLERK = "store-0571-03"
+
+
+# --- the real server and a real browser ------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    """`contacthub serve` in a thread: uvicorn, the app, its embedded projector; the base URL."""
+    hub = build(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        hub.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        pytest.fail(
+            f"{' and '.join(missing)} not found: the desk is tested in headless Chromium. "
+            "`.ci/run` installs it (apt-get install chromium chromium-driver fonts-wqy-microhei)."
+        )
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        # Without these Chromium keeps calling home, which floods a closed network.
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", "--window-size=1280,1600", f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(15)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+# --- the HTTP API, as the hotline uses it ---------------------------------------------------------------
+
+
+def call(base: str, method: str, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def ago(**delta: float) -> str:
+    return (datetime.now(timezone(timedelta(hours=8))) - timedelta(**delta)).replace(microsecond=0).isoformat()
+
+
+def hotline_history() -> list[dict[str, Any]]:
+    """A gold customer, an order still waiting for broadband, and this morning's complaint on the hotline."""
+    who = {"msisdn": "13800138000"}
+    return [
+        {"event_id": "reg-1", "type": "customer.registered", "occurred_at": ago(days=400), "customer_id": "C1",
+         "name": "王芳", "segment": "individual", "tier": "gold", "msisdns": ["13800138000", "13900139000"]},
+        {"event_id": "ord-1", "type": "order.placed", "occurred_at": ago(days=3), **who, "order_id": "ORD-20261120-001",
+         "services": ["fiber_1000m", "iptv"]},
+        {"event_id": "act-1", "type": "service.activated", "occurred_at": ago(days=2), **who,
+         "order_id": "ORD-20261120-001", "service": "iptv"},
+        {"event_id": "app-1", "type": "contact.logged", "occurred_at": ago(days=1, hours=2), **who, "channel": "app",
+         "direction": "inbound", "reason": "查询本月账单", "handled_by": "app", "outcome": "resolved"},
+        {"event_id": "call-1", "type": "contact.logged", "occurred_at": ago(hours=3), **who, "channel": "hotline",
+         "direction": "inbound", "reason": "账单多扣费投诉", "handled_by": "10086-agent-7", "duration_s": 420,
+         "outcome": "transferred", "complaint_id": "K1"},
+        {"event_id": "k1-opened", "type": "complaint.opened", "occurred_at": ago(hours=3), **who, "complaint_id": "K1",
+         "category": "计费争议", "severity": "high", "summary": "上月账单多扣 30 元流量费，客户要求退还",
+         "channel": "hotline", "handled_by": "10086-agent-7"},
+        {"event_id": "k1-handover", "type": "complaint.handed_over", "occurred_at": ago(hours=2, minutes=40), **who,
+         "complaint_id": "K1", "to": "billing-backoffice-2", "reason": "需核对计费详单", "by": "10086-agent-7",
+         "channel": "hotline"},
+    ]
+
+
+# --- the test ---------------------------------------------------------------------------------------------
+
+
+def test_a_clerk_finds_and_resolves_a_hotline_complaint(server: str, browser: WebDriver, tmp_path: Path) -> None:
+    recorded = call(server, "POST", "/v1/events", {"events": hotline_history()})
+    call(server, "GET", f"/v1/customers/C1?min_position={recorded['position']}")  # read our own write
+    wait = WebDriverWait(browser, 10)
+
+    browser.get(server + "/desk")
+    search = browser.find_element(By.NAME, "q")
+    search.send_keys("+86 138 0013 8000")
+    search.submit()
+    wait.until(lambda b: b.current_url.endswith("/desk/customers/C1"))
+
+    card = browser.find_element(By.CSS_SELECTOR, '[data-complaint-id="K1"]')
+    assert card.find_element(By.CSS_SELECTOR, '[data-testid="status"]').text == "已受理"
+    assert card.find_element(By.CSS_SELECTOR, '[data-testid="owner"]').text == "billing-backoffice-2"
+    countdown = card.find_element(By.CSS_SELECTOR, '[data-testid="sla"]')
+    assert countdown.text.startswith("剩余 4小时"), countdown.text  # gold, high: 8 hours, 3 gone
+    assert "sla-on_track" in (countdown.get_attribute("class") or "")
+
+    shot = tmp_path / "desk.png"
+    assert browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 20_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("CONTACTHUB_UPDATE_SCREENSHOT") == "1":
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SCREENSHOT.write_bytes(shot.read_bytes())
+
+    form = card.find_element(By.CSS_SELECTOR, 'form[data-action="resolve"]')
+    form.find_element(By.NAME, "resolution").send_keys("已核实多扣 30 元，当场办理退费")
+    staff = form.find_element(By.NAME, "by")
+    staff.clear()
+    staff.send_keys(CLERK)
+    assert form.find_element(By.CSS_SELECTOR, 'select[name="channel"] option:checked').get_attribute("value") == "store"
+    form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+
+    def resolved(b: WebDriver) -> bool:
+        try:
+            return b.find_element(By.CSS_SELECTOR, '[data-complaint-id="K1"]').get_attribute("data-status") == "resolved"
+        except StaleElementReferenceException:
+            return False
+
+    wait.until(resolved)
+    card = browser.find_element(By.CSS_SELECTOR, '[data-complaint-id="K1"]')
+    assert card.find_element(By.CSS_SELECTOR, '[data-testid="status"]').text == "已解决"
+    assert browser.find_element(By.CSS_SELECTOR, '[data-testid="flash"]').text == "已办理：解决（K1）"
+    assert card.find_elements(By.CSS_SELECTOR, 'form[data-action="follow_up"]')
+
+    complaint = call(server, "GET", "/v1/complaints/K1")
+    assert complaint["status"] == "resolved"
+    last = complaint["history"][-1]
+    assert (last["type"], last["by"], last["channel"]) == ("complaint.resolved", CLERK, "store")
