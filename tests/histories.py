@@ -12,7 +12,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from contacthub.domain.complaint import TRANSITIONS
+from contacthub.domain.complaint import ACTIONS, MAX_ESCALATION_LEVEL, TRANSITIONS
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Outcome
 
 BASE = datetime(2026, 9, 1, 9, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -24,7 +24,6 @@ EVENT_FIELDS_FOR_ACTION = {
     "hold": ("complaint.held", {"reason": "network fault ticket open"}),
     "resume": ("complaint.resumed", {}),
     "handover": ("complaint.handed_over", {"reason": "billing back office"}),  # `to` drawn per step
-    "assign": ("complaint.assigned", {"to": "backoffice-2"}),
     "escalate": ("complaint.escalated", {"reason": "no progress"}),
     "resolve": ("complaint.resolved", {"resolution": "refunded"}),
     "follow_up": ("complaint.followed_up", {"satisfaction": 4}),
@@ -41,15 +40,19 @@ HANDLERS = ["agent-1", "agent-3", "backoffice-2", "store-88"]
 def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, prefix: str = "h") -> list[dict[str, Any]]:
     customers: list[tuple[str, str]] = []  # (customer_id, msisdn)
     orders: dict[str, tuple[str, list[str], set[str], bool]] = {}  # order -> (customer, services, activated, cancelled)
-    complaints: dict[str, tuple[str, ComplaintStatus, str]] = {}  # complaint -> (customer, status, owner)
+    # complaint -> (customer, status, owner, time of its latest step, escalation level)
+    complaints: dict[str, tuple[str, ComplaintStatus, str, datetime, int]] = {}
     events: list[dict[str, Any]] = []
     n_customers = draw(st.integers(1, max_customers))
 
-    def stamp(kind: str) -> dict[str, Any]:
+    def stamp(kind: str, after: datetime | None = None) -> dict[str, Any]:
         # Event time is random within a month: delivery order and event order differ freely.
+        # A complaint's steps come after the one before (the rules refuse a step dated before
+        # the opening, or a reopening before the resolution).
         minutes = draw(st.integers(0, 30 * 24 * 60))
+        moment = BASE + timedelta(minutes=minutes) if after is None else after + timedelta(minutes=minutes // 10)
         offset = draw(st.sampled_from([8, 0, -5]))
-        moment = (BASE + timedelta(minutes=minutes)).astimezone(timezone(timedelta(hours=offset)))
+        moment = moment.astimezone(timezone(timedelta(hours=offset)))
         return {"event_id": f"{prefix}-{len(events)}", "type": kind, "occurred_at": moment.isoformat()}
 
     def who(customer: tuple[str, str]) -> dict[str, str]:
@@ -110,25 +113,32 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
                 events.append({**stamp("order.cancelled"), **target, "order_id": order_id, "reason": "changed mind"})
         elif kind == "complaint":
             complaint_id = f"{prefix}K{len(complaints)}"
-            complaints[complaint_id] = (customer[0], ComplaintStatus.ACKNOWLEDGED, "agent-1")
-            events.append({**stamp("complaint.opened"), **who(customer), "complaint_id": complaint_id,
+            opened = stamp("complaint.opened")
+            complaints[complaint_id] = (
+                customer[0], ComplaintStatus.ACKNOWLEDGED, "agent-1", datetime.fromisoformat(opened["occurred_at"]), 0
+            )
+            events.append({**opened, **who(customer), "complaint_id": complaint_id,
                            "category": "billing", "severity": draw(st.sampled_from(["low", "medium", "high", "critical"])),
                            "summary": "账单有误", "channel": draw(st.sampled_from(["hotline", "store", "app"])),
                            "handled_by": "agent-1"})
         else:
             complaint_id = draw(st.sampled_from(sorted(complaints)))
-            customer_id, status, handler = complaints[complaint_id]
-            allowed = sorted(a for a, t in TRANSITIONS.items() if status in t.allowed_from)
+            customer_id, status, handler, latest, level = complaints[complaint_id]
+            allowed = sorted(a for a in ACTIONS if status in TRANSITIONS[a].allowed_from)
+            if level >= MAX_ESCALATION_LEVEL:
+                allowed = [a for a in allowed if a != "escalate"]
             action = draw(st.sampled_from(allowed))  # every status allows at least `note`
             kind_name, fields = EVENT_FIELDS_FOR_ACTION[action]
             fields = {**fields, "by": draw(st.sampled_from(HANDLERS)), "channel": draw(st.sampled_from(["hotline", "store", "app"]))}
             if action == "handover":
-                fields["to"] = draw(st.sampled_from([h for h in HANDLERS if h != handler]))
-            if action in ("handover", "assign"):
-                handler = fields["to"]
+                fields["to"] = handler = draw(st.sampled_from([h for h in HANDLERS if h != handler]))
+            step = stamp(kind_name, after=latest)
             to = TRANSITIONS[action].to
-            complaints[complaint_id] = (customer_id, to if to is not None else status, handler)
-            events.append({**stamp(kind_name), "customer_id": customer_id, "complaint_id": complaint_id, **fields})
+            complaints[complaint_id] = (
+                customer_id, to if to is not None else status, handler, datetime.fromisoformat(step["occurred_at"]),
+                level + (action == "escalate"),
+            )
+            events.append({**step, "customer_id": customer_id, "complaint_id": complaint_id, **fields})
     return events
 
 

@@ -107,7 +107,6 @@ def test_an_illegal_action_is_refused_with_the_status_and_the_allowed_actions_an
             "field": "action",
             "message": "complaint K1 is acknowledged; 'follow_up' is not allowed "
             "(allowed: acknowledge, start, pend, hold, handover, escalate, resolve, cancel, reject, note)",
-            "event_id": refused["errors"][0]["event_id"],
         }
     ]
     assert head(clocked_hub) == before
@@ -341,3 +340,50 @@ def test_bad_queue_filters_get_a_422_naming_the_parameter(
 
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == [field]
+
+
+def test_a_step_dated_before_the_opening_or_a_reopening_before_the_resolution_is_refused(
+    hotline_complaint: TestClient, clocked_hub: ContactHub
+) -> None:
+    early = act(hotline_complaint, "K1", 409, action="resolve", resolution="已退费", occurred_at=at(-1))["errors"]
+    assert [e["field"] for e in early] == ["occurred_at"]
+
+    act(hotline_complaint, "K1", action="resolve", resolution="已退费", occurred_at=at(5))
+    before = head(clocked_hub)
+    reopened_early = act(hotline_complaint, "K1", 409, action="reopen", reason="x", occurred_at=at(4))["errors"]
+    assert [e["field"] for e in reopened_early] == ["occurred_at"]
+    assert head(clocked_hub) == before
+
+
+def test_an_event_id_reused_for_a_different_action_is_a_conflict_not_a_duplicate(hotline_complaint: TestClient) -> None:
+    act(hotline_complaint, "K1", action="note", text="客户来电", event_id="desk-7")
+
+    refused = act(hotline_complaint, "K1", 409, action="start", event_id="desk-7")
+
+    assert [e["field"] for e in refused["errors"]] == ["event_id"]
+    assert complaint(hotline_complaint, "K1")["status"] == "acknowledged"
+
+
+@pytest.mark.parametrize("satisfaction", [True, 4.0, "4"])
+def test_satisfaction_must_be_a_whole_number(hotline_complaint: TestClient, satisfaction: Any) -> None:
+    act(hotline_complaint, "K1", action="resolve", resolution="已退费")
+
+    errors = act(hotline_complaint, "K1", 422, action="follow_up", satisfaction=satisfaction)["errors"]
+
+    assert [e["field"] for e in errors] == ["satisfaction"]
+
+
+def test_event_ids_of_contacthubs_own_sla_events_are_reserved(hotline_complaint: TestClient) -> None:
+    response = hotline_complaint.post("/v1/events", json={"events": [contact(event_id="sla-warning:K1:1")]})
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["event_id"]
+
+
+def test_the_catalogue_v1_assigned_event_is_no_longer_accepted(hotline_complaint: TestClient) -> None:
+    response = hotline_complaint.post(
+        "/v1/events", json={"events": [event("complaint.assigned", complaint_id="K1", to="billing-2")]}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "type"

@@ -114,7 +114,7 @@ def test_sla_events_are_due_once_per_clock_and_a_reopening_starts_a_new_one() ->
 
 def test_handover_to_the_current_owner_is_refused() -> None:
     with pytest.raises(RuleViolation) as refused:
-        case().check_handover("agent-7")
+        case().check_handover("agent-7", T + H)
     assert refused.value.field == "to"
 
 
@@ -181,7 +181,36 @@ def test_escalation_goes_up_one_level_at_a_time_and_stops_at_the_highest() -> No
     for n in range(1, 11):
         customer.escalate_complaint(complaint_id="K1", event_id=f"e{n}", reason="slow", **step)
     assert customer.complaints["K1"].escalation_level == 10
+    assert "escalate" not in customer.complaints["K1"].allowed_actions()
     with pytest.raises(RuleViolation, match="highest escalation level"):
         customer.escalate_complaint(complaint_id="K1", event_id="e11", reason="slow", **step)
-    with pytest.raises(RuleViolation, match="already at escalation level 10"):
-        customer.escalate_complaint(complaint_id="K1", event_id="e12", reason="slow", level=9, **step)
+    with pytest.raises(RuleViolation, match="highest escalation level"):
+        customer.escalate_complaint(complaint_id="K1", event_id="e12", reason="slow", level=10, **step)
+
+
+def test_an_escalation_must_go_above_the_current_level() -> None:
+    customer = Customer(customer_id="C1", event_id="r1", occurred_at=T, name="王芳", segment="individual",
+                        tier="gold", msisdns=("13800138000",))
+    step = {"occurred_at": T, "timestamp": T, "by": "agent-7", "channel": "hotline"}
+    customer.open_complaint(complaint_id="K1", severity="high", sla_policy=None, event_id="k1", occurred_at=T,
+                            timestamp=T, category="billing", summary="多扣费", channel="hotline", handled_by="agent-7")
+    customer.escalate_complaint(complaint_id="K1", event_id="e1", reason="slow", level=3, **step)
+    with pytest.raises(RuleViolation, match="already at escalation level 3") as refused:
+        customer.escalate_complaint(complaint_id="K1", event_id="e2", reason="slow", level=2, **step)
+    assert refused.value.field == "level"
+
+
+
+def test_an_sla_event_for_a_clock_that_is_not_the_current_one_is_refused() -> None:
+    customer = Customer(customer_id="C1", event_id="r1", occurred_at=T, name="王芳", segment="individual",
+                        tier="gold", msisdns=("13800138000",))
+    customer.open_complaint(complaint_id="K1", severity="high", sla_policy=None, event_id="k1", occurred_at=T,
+                            timestamp=T, category="billing", summary="多扣费", channel="hotline", handled_by="agent-7")
+    step = {"timestamp": T, "by": "agent-7", "channel": "hotline"}
+    customer.resolve_complaint(complaint_id="K1", event_id="s1", occurred_at=T + H, resolution="退费", **step)
+    customer.reopen_complaint(complaint_id="K1", event_id="s2", occurred_at=T + 2 * H, reason="又扣费", **step)
+
+    with pytest.raises(RuleViolation, match="no SLA warning due for clock 1"):
+        customer.record_sla_warning(complaint_id="K1", clock=1, event_id="w1", occurred_at=T + 99 * H, timestamp=T)
+    customer.record_sla_warning(complaint_id="K1", clock=2, event_id="w2", occurred_at=T + 99 * H, timestamp=T)
+    assert customer.complaints["K1"].clock.warned

@@ -26,7 +26,7 @@ from support.clock import ManualClock
 
 from contacthub.bootstrap import build
 from contacthub.config import Settings
-from contacthub.domain.complaint import ACTIONS, TRANSITIONS, check_transition
+from contacthub.domain.complaint import ACTIONS, MAX_ESCALATION_LEVEL, TRANSITIONS, check_transition
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Severity, Tier
 from contacthub.ingest import IngestRejected
 
@@ -56,6 +56,8 @@ def machine_for(settings: Settings) -> type[RuleBasedStateMachine]:
             self.prefix = f"m{next(_machines)}"
             self.customer_id = f"{self.prefix}C"
             self.model: dict[str, tuple[ComplaintStatus, str]] = {}  # complaint -> (status, owner)
+            self.opened_at: dict[str, datetime] = {}
+            self.escalations: dict[str, int] = {}
             clock.advance(days=30)  # each run starts well after the previous one
             hub.ingest.ingest([registered(self.customer_id, (f"139{next(_machines):08d}",), occurred_at=clock().isoformat())])
 
@@ -71,6 +73,8 @@ def machine_for(settings: Settings) -> type[RuleBasedStateMachine]:
                                  handled_by=owner, occurred_at=now),
             ])
             self.model[complaint_id] = (ComplaintStatus.ACKNOWLEDGED, owner)
+            self.opened_at[complaint_id] = clock()
+            self.escalations[complaint_id] = 0
 
         @precondition(lambda self: bool(self.model))
         @rule(data=st.data(), by=st.sampled_from(HANDLERS), channel=st.sampled_from(list(Channel)))
@@ -83,7 +87,15 @@ def machine_for(settings: Settings) -> type[RuleBasedStateMachine]:
             body: dict[str, Any] = {"action": action, "by": by, "channel": channel.value, **FIELDS_OF.get(action, {})}
             if action == "handover":
                 body.update(to=data.draw(st.sampled_from(HANDLERS)), reason="转交处理")
-            legal = status in TRANSITIONS[action].allowed_from and not (action == "handover" and body["to"] == owner)
+            backdated = data.draw(st.integers(0, 9)) == 0  # a step dated before the complaint was opened
+            if backdated:
+                body["occurred_at"] = (self.opened_at[complaint_id] - timedelta(minutes=1)).isoformat()
+            legal = (
+                status in TRANSITIONS[action].allowed_from
+                and not (action == "handover" and body["to"] == owner)
+                and not (action == "escalate" and self.escalations[complaint_id] >= MAX_ESCALATION_LEVEL)
+                and not backdated
+            )
             before = hub.event_log.head_position()
             try:
                 hub.complaint_actions.take(complaint_id, body)
@@ -95,6 +107,7 @@ def machine_for(settings: Settings) -> type[RuleBasedStateMachine]:
             assert legal, f"{action} from {status} was accepted"
             to = TRANSITIONS[action].to
             self.model[complaint_id] = (to or status, body["to"] if action == "handover" else owner)
+            self.escalations[complaint_id] += action == "escalate"
 
         @rule(minutes=st.integers(1, 3 * 24 * 60))
         def time_passes(self, minutes: int) -> None:
@@ -120,6 +133,7 @@ def machine_for(settings: Settings) -> type[RuleBasedStateMachine]:
                 deadline = None if c.deadline is None else c.deadline.astimezone(ZoneInfo("Asia/Shanghai")).isoformat()
                 assert (seen["status"], seen["owner"]) == (status.value, owner) == (case.status.value, case.owner)
                 assert [o["owner"] for o in seen["ownership_history"]] == case.owners
+                assert seen["allowed_actions"] == case.allowed_actions()
                 assert (seen["escalation_level"], seen["reopen_count"], seen["satisfaction"]) == (
                     case.escalation_level, case.reopen_count, case.satisfaction
                 )

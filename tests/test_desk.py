@@ -393,3 +393,24 @@ def test_a_form_submitted_twice_records_one_note(client: TestClient, hub: Contac
 
     history = client.get("/v1/complaints/K1").json()["history"]
     assert [h["type"] for h in history].count("complaint.noted") == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}, {"origin": "null"}],
+)
+def test_a_form_posted_from_another_site_is_refused_and_stores_nothing(
+    client: TestClient, hub: ContactHub, headers: dict[str, str]
+) -> None:
+    given(client, hub, *hotline_complaint())
+    before = log_head(client)
+
+    response = client.post("/desk/complaints/K1/actions", headers=headers, follow_redirects=False,
+                           data={"action": "resolve", "resolution": "x", "by": CLERK, "channel": "store"})
+
+    assert response.status_code == 403
+    assert log_head(client) == before
+    same_site = client.post("/desk/complaints/K1/actions", follow_redirects=False,
+                            headers={"origin": "http://testserver", "sec-fetch-site": "same-origin"},
+                            data={"action": "note", "text": "x", "by": CLERK, "channel": "store"})
+    assert same_site.status_code == 303

@@ -125,7 +125,25 @@ def test_warning_and_breach_are_recorded_once_per_clock_across_passes_restarts_a
     assert sla_events(clocked_hub) == [("complaint.sla_warning", 1), ("complaint.sla_breached", 1)]
     warning = [h for h in clocked_hub.complaints.complaint("K1")["history"] if h["type"] == "complaint.sla_warning"][0]  # type: ignore[index]
     assert warning["at"] == at(6)
-    assert warning["details"] == {"clock": 1, "allowance_s": 8 * HOUR, "elapsed_s": 6 * HOUR, "deadline": at(8)}
+    assert warning["details"] == {"clock": 1, "allowance_s": 8 * HOUR, "deadline": at(8), "observed_at": at(6)}
+
+
+def test_warning_and_breach_are_dated_when_they_passed_not_when_the_watcher_saw_them(
+    clocked_hub: ContactHub, clock: ManualClock
+) -> None:
+    open_k1(clocked_hub)
+    clock.set(START + timedelta(hours=1))
+    step(clocked_hub, "pend", reason="请客户提供账单截图")
+    clock.set(START + timedelta(hours=3))
+    step(clocked_hub, "resume")
+    clock.set(START + timedelta(hours=20))  # the watcher was down all afternoon
+
+    assert watch(clocked_hub) == (1, 1)
+
+    clocked_hub.projector.catch_up()
+    history = clocked_hub.complaints.complaint("K1")["history"]  # type: ignore[index]
+    sla = [(h["type"], h["at"], h["details"]["observed_at"]) for h in history if h["type"].startswith("complaint.sla_")]
+    assert sla == [("complaint.sla_warning", at(8), at(20)), ("complaint.sla_breached", at(10), at(20))]
 
 
 def test_rival_watchers_that_both_see_the_breach_due_record_it_once(

@@ -22,6 +22,10 @@ from contacthub.projections.runner import Projector
 from contacthub.sla_watch import SlaWatcher
 
 
+SLA_WATCH_WAIT_S = 5.0
+"""How long an SLA watcher pass waits for the read models to reach the log's end before skipping."""
+
+
 @dataclass
 class ContactHub:
     settings: Settings
@@ -70,7 +74,12 @@ def build(
         customers=customers,
         complaints=customers.complaints,
         sla_policy=sla_policy,
-        sla_watcher=SlaWatcher(ingest, customers.complaints, clock),
+        sla_watcher=SlaWatcher(
+            ingest,
+            customers.complaints,
+            clock,
+            read_models_current=lambda: projector.wait_for(event_log.head_position(), SLA_WATCH_WAIT_S),
+        ),
         complaint_actions=ComplaintActions(ingest, event_log, clock),
         clock=clock,
     )

@@ -8,14 +8,15 @@ the same contract, the same rules and the same idempotency as `POST /v1/events`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from contacthub.adapters.store.eventlog import CustomerLog
 from contacthub.contract import EVENT_MODELS, FieldError
 from contacthub.domain.complaint import ACTIONS
 from contacthub.ingest import IngestOutcome, IngestRejected, IngestService
-from contacthub.adapters.store.eventlog import CustomerLog
 
 ACTION_EVENT: dict[str, str] = {
     "acknowledge": "complaint.acknowledged",
@@ -58,7 +59,7 @@ class ActionOutcome:
 
 
 class ComplaintActions:
-    def __init__(self, ingest: IngestService, event_log: CustomerLog, clock: Any) -> None:
+    def __init__(self, ingest: IngestService, event_log: CustomerLog, clock: Callable[[], datetime]) -> None:
         self.ingest = ingest
         self.log = event_log
         self.clock = clock
@@ -76,22 +77,21 @@ class ComplaintActions:
         customer_id = self.log.lookup_claims("complaint", [complaint_id]).get(complaint_id)
         if customer_id is None:
             raise UnknownComplaint(complaint_id)
-        event_id = body.get("event_id")
-        if isinstance(event_id, str) and body.get("occurred_at") is None:
-            # A retry (a resubmitted form, a client timeout) whose time was left to "now": the
-            # first attempt's time differs, so its content would; the key alone decides.
-            stored = self.log.lookup_keys([event_id]).get(event_id)
-            if stored is not None and stored.customer_id == customer_id:
-                return ActionOutcome(event_id, "duplicate", stored.position, customer_id)
         raw = {k: v for k, v in body.items() if k != "action" and v is not None}
         raw.update(type=ACTION_EVENT[action], customer_id=customer_id, complaint_id=complaint_id)
+        own_key = "event_id" in raw
         raw.setdefault("event_id", f"action-{uuid.uuid4()}")
+        # A retry (a resubmitted form, a client timeout) whose time was left to "now" gets a
+        # different time on each attempt: the time is then not part of "the same content".
+        ignored = frozenset() if "occurred_at" in raw else frozenset({"occurred_at"})
         raw.setdefault("occurred_at", self.clock().isoformat())
         try:
-            outcome: IngestOutcome = self.ingest.ingest([raw])
+            outcome: IngestOutcome = self.ingest.ingest([raw], digest_ignores=ignored)
         except IngestRejected as rejected:
             for error in rejected.errors:  # one event, no batch: its `type` is the caller's `action`
                 error.index = None
+                if not own_key:
+                    error.event_id = None  # a key the caller never saw
                 if error.field == "type":
                     error.field = "action"
             raise

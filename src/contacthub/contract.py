@@ -227,13 +227,6 @@ class ComplaintHandedOver(_ComplaintStep):
     reason: Text
 
 
-class ComplaintAssigned(_ComplaintStep):
-    """Catalogue v1; prefer complaint.handed_over followed by complaint.started."""
-
-    type: Literal["complaint.assigned"]
-    to: Text
-
-
 class ComplaintEscalated(_ComplaintStep):
     type: Literal["complaint.escalated"]
     level: Annotated[StrictInt, Field(ge=1, le=MAX_ESCALATION_LEVEL)] | None = Field(
@@ -277,17 +270,23 @@ class ComplaintNoted(_ComplaintStep):
 
 
 class SlaWarning(_Event):
-    """Recorded by ContactHub's SLA watcher, never accepted from a channel."""
+    """Recorded by ContactHub's SLA watcher, never accepted from a channel. occurred_at: when it was seen."""
 
     type: Literal["complaint.sla_warning"]
     complaint_id: Identifier
+    clock: StrictInt
 
 
 class SlaBreach(_Event):
-    """Recorded by ContactHub's SLA watcher, never accepted from a channel."""
+    """Recorded by ContactHub's SLA watcher, never accepted from a channel. occurred_at: when it was seen."""
 
     type: Literal["complaint.sla_breached"]
     complaint_id: Identifier
+    clock: StrictInt
+
+
+RESERVED_EVENT_ID_PREFIX = "sla-"
+"""Event ids ContactHub gives its own events (the SLA watcher's); a channel may not use them."""
 
 
 IncomingEvent = Annotated[
@@ -304,7 +303,6 @@ IncomingEvent = Annotated[
     | ComplaintHeld
     | ComplaintResumed
     | ComplaintHandedOver
-    | ComplaintAssigned
     | ComplaintEscalated
     | ComplaintResolved
     | ComplaintFollowedUp
@@ -332,7 +330,6 @@ EVENT_MODELS: dict[str, type[_Event]] = {
         ComplaintHeld,
         ComplaintResumed,
         ComplaintHandedOver,
-        ComplaintAssigned,
         ComplaintEscalated,
         ComplaintResolved,
         ComplaintFollowedUp,
@@ -365,6 +362,9 @@ def validate_event(index: int, raw: Any) -> tuple[_Event | None, list[FieldError
     """Validate one raw event; return it, or every problem found with it."""
     event_id = raw.get("event_id") if isinstance(raw, dict) else None
     event_id = event_id if isinstance(event_id, str) else None
+    if event_id is not None and event_id.startswith(RESERVED_EVENT_ID_PREFIX):
+        message = f"event ids starting with '{RESERVED_EVENT_ID_PREFIX}' are reserved for ContactHub's own events"
+        return None, [FieldError(index=index, event_id=event_id, field="event_id", message=message)]
     try:
         return _event_adapter.validate_python(raw), []
     except ValidationError as exc:

@@ -47,7 +47,6 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "complaint.held": Customer.hold_complaint,
     "complaint.resumed": Customer.resume_complaint,
     "complaint.handed_over": Customer.hand_over_complaint,
-    "complaint.assigned": Customer.assign_complaint,
     "complaint.escalated": Customer.escalate_complaint,
     "complaint.resolved": Customer.resolve_complaint,
     "complaint.followed_up": Customer.record_follow_up,
@@ -150,7 +149,12 @@ class IngestService:
         # serialises writers anyway (PostgreSQL's table lock, SQLite's single writer).
         self._lock = threading.Lock()
 
-    def ingest(self, raw_events: Sequence[Any]) -> IngestOutcome:
+    def ingest(self, raw_events: Sequence[Any], *, digest_ignores: frozenset[str] = frozenset()) -> IngestOutcome:
+        """Validate and store a batch, all or nothing.
+
+        `digest_ignores`: fields left out of "the same content" for these events, for callers
+        that fill a field themselves on each attempt (an action's time defaulted to "now").
+        """
         if not 1 <= len(raw_events) <= MAX_BATCH:
             raise IngestRejected(
                 422,
@@ -159,6 +163,8 @@ class IngestService:
         # Validation needs no shared state: it runs outside the writer lock, so one
         # request is validated while another's batch is being written.
         events = self._validate(raw_events)
+        if digest_ignores:
+            raw_events = [{k: v for k, v in raw.items() if k not in digest_ignores} for raw in raw_events]
         return self._store(events, [content_digest(raw) for raw in raw_events])
 
     def record_internal(self, events: Sequence[_Event]) -> IngestOutcome:

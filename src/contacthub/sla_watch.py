@@ -17,7 +17,7 @@ from datetime import datetime
 
 import structlog
 
-from contacthub.contract import SlaBreach, SlaWarning, _Event
+from contacthub.contract import RESERVED_EVENT_ID_PREFIX, SlaBreach, SlaWarning, _Event
 from contacthub.ingest import IngestRejected, IngestService
 from contacthub.projections.complaint_queries import ComplaintQueries
 
@@ -34,17 +34,29 @@ class WatchOutcome:
 
 
 def sla_event_id(complaint_id: str, clock: int, kind: str) -> str:
-    return f"sla-{kind}:{complaint_id}:{clock}"
+    return f"{RESERVED_EVENT_ID_PREFIX}{kind}:{complaint_id}:{clock}"
 
 
 class SlaWatcher:
-    def __init__(self, ingest: IngestService, complaints: ComplaintQueries, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        ingest: IngestService,
+        complaints: ComplaintQueries,
+        clock: Callable[[], datetime],
+        read_models_current: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.ingest = ingest
         self.complaints = complaints
         self.clock = clock
+        # Deciding on a read model far behind the log (a rebuild, a stopped projector) would
+        # propose events the rules then refuse one by one: such a pass is skipped.
+        self.read_models_current = read_models_current
 
     def run_once(self) -> WatchOutcome:
         """One pass over every complaint due now; the events recorded (duplicates not counted)."""
+        if not self.read_models_current():
+            log.info("sla_watch_skipped", reason="read models are catching up")
+            return WatchOutcome(0, 0, 0)
         now = self.clock()
         events: list[_Event] = []
         for candidate in self.complaints.sla_candidates(now, limit=10_000):
@@ -57,6 +69,7 @@ class SlaWatcher:
                         occurred_at=now.isoformat(),
                         customer_id=candidate.customer_id,
                         complaint_id=candidate.complaint_id,
+                        clock=candidate.clock,
                     )
                 )
         recorded: dict[str, int] = {"complaint.sla_warning": 0, "complaint.sla_breached": 0}

@@ -643,13 +643,14 @@ class _Lifecycle:
 
     def _write(self, type_: str, t: int, fields: dict[str, Any]) -> None:
         action = _STEP_ACTIONS[type_]
-        if type_ == "complaint.handed_over":
-            self.case.check_handover(fields["to"])
-        else:
-            self.case.check(action)
         self.now = max(t, self.now + MINUTE)
+        moment = self.operator.moment(self.now)
+        if type_ == "complaint.handed_over":
+            self.case.check_handover(fields["to"], moment)
+        else:
+            self.case.check(action, moment)
         # What the domain's events do to the case (Customer.Complaint*.change), on the demo's copy.
-        self.case.step(action, self.operator.moment(self.now))
+        self.case.step(action, moment)
         if type_ == "complaint.handed_over":
             self.case.hand_over(fields["to"])
         elif type_ == "complaint.escalated":

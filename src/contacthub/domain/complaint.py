@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from contacthub.domain.errors import RuleViolation
@@ -63,7 +63,7 @@ TRANSITIONS: dict[str, Transition] = {
 """Action -> which statuses allow it and the status it leads to.
 
 `assign` is the catalogue-v1 event `complaint.assigned` (a handover that also starts the
-work); it stays readable and postable, but the actions API offers handover and start.
+work, without a reason); stored ones are read, new ones are refused: use handover + start.
 """
 
 MAX_ESCALATION_LEVEL = 10
@@ -160,10 +160,6 @@ class SlaPolicy:
 # --- SLA clock ---------------------------------------------------------------------------
 
 
-def _seconds(delta: timedelta) -> float:
-    return delta.total_seconds()
-
-
 @dataclass
 class SlaClock:
     number: int  # 1 from the opening; each reopening starts the next
@@ -183,12 +179,12 @@ class SlaClock:
             end = self.stopped_at
         if self.paused_since is not None and self.paused_since < end:
             end = self.paused_since
-        return max(0.0, _seconds(end - self.started_at) - self.paused_s)
+        return max(0.0, (end - self.started_at).total_seconds() - self.paused_s)
 
     def paused_total_s(self, at: datetime) -> float:
         ongoing = 0.0
         if self.paused_since is not None:
-            ongoing = max(0.0, _seconds(at - self.paused_since))
+            ongoing = max(0.0, (at - self.paused_since).total_seconds())
         return self.paused_s + ongoing
 
     @property
@@ -203,6 +199,16 @@ class SlaClock:
         if self.paused_since is not None:
             return None
         return self.started_at + timedelta(seconds=self.warning_s + self.paused_s)
+
+    def passed_at(self, kind: str, seen_at: datetime) -> datetime:
+        """When the warning point ('warning') or the deadline ('breached') passed, seen at `seen_at`.
+
+        Exact unless a pause both began and ended after the point passed and before it was
+        seen (the watcher looks every few seconds); then it is late by that pause.
+        """
+        threshold = self.warning_s if kind == "warning" else self.allowance_s
+        moment = self.started_at + timedelta(seconds=threshold + self.paused_s)
+        return min(moment, seen_at)
 
     def remaining_s(self, at: datetime) -> float:
         """Seconds left before the deadline at `at`; negative when overdue."""
@@ -224,7 +230,7 @@ class SlaClock:
 
     def run(self, at: datetime) -> None:
         if self.paused_since is not None:
-            self.paused_s += max(0.0, _seconds(at - self.paused_since))
+            self.paused_s += max(0.0, (at - self.paused_since).total_seconds())
             self.paused_since = None
 
     def stop(self, at: datetime) -> None:
@@ -251,8 +257,9 @@ class ComplaintCase:
     clock: SlaClock
     escalation_level: int = 0
     reopen_count: int = 0
-    satisfaction: int | None = None
+    satisfaction: int | None = None  # of the latest follow-up call since the last (re)opening
     owners: list[str] = field(default_factory=list)  # every owner so far, first-contact owner first
+    opened_at: datetime = field(default=datetime.min.replace(tzinfo=timezone.utc))
 
     @classmethod
     def opened(
@@ -279,15 +286,40 @@ class ComplaintCase:
             sla_policy=terms.policy,
             clock=clock,
             owners=[owner],
+            opened_at=at,
         )
 
     # Deciding: may this happen now?
 
-    def check(self, action: str) -> S:
-        return check_transition(self.complaint_id, self.status, action)
+    def check(self, action: str, at: datetime) -> S:
+        """The status `action` at `at` leads to, or a RuleViolation: not allowed now, or dated impossibly early."""
+        after = check_transition(self.complaint_id, self.status, action)
+        if at < self.opened_at:
+            raise RuleViolation(
+                "occurred_at",
+                f"complaint {self.complaint_id} was opened at {self.opened_at.isoformat()}; a step cannot come before it",
+                code="before_opening",
+            )
+        if action == "reopen" and self.clock.stopped_at is not None and at < self.clock.stopped_at:
+            raise RuleViolation(
+                "occurred_at",
+                f"complaint {self.complaint_id} was resolved at {self.clock.stopped_at.isoformat()}; "
+                "it cannot be reopened before that",
+                code="before_resolution",
+            )
+        if action == "escalate" and self.escalation_level >= MAX_ESCALATION_LEVEL:
+            raise RuleViolation("type", f"complaint {self.complaint_id} is already at the highest escalation level")
+        return after
 
-    def check_handover(self, to: str) -> None:
-        self.check("handover")
+    def allowed_actions(self) -> list[str]:
+        """What may be done now: the status's actions, less escalation at the highest level."""
+        return [
+            a for a in allowed_actions(self.status)
+            if not (a == "escalate" and self.escalation_level >= MAX_ESCALATION_LEVEL)
+        ]
+
+    def check_handover(self, to: str, at: datetime) -> None:
+        self.check("handover", at)
         if to == self.owner:
             raise RuleViolation("to", f"complaint {self.complaint_id} is already owned by {to}", code="same_owner")
 
@@ -308,6 +340,7 @@ class ComplaintCase:
         self.status = after
         if action == "reopen":
             self.reopen_count += 1
+            self.satisfaction = None
             old = self.clock
             self.clock = SlaClock(
                 number=old.number + 1, started_at=at, allowance_s=old.allowance_s, warning_s=old.warning_s

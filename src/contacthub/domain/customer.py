@@ -18,7 +18,7 @@ from typing import Any
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, event
 
-from contacthub.domain.complaint import MAX_ESCALATION_LEVEL, ComplaintCase, SlaPolicy, SlaTerms, legacy_terms
+from contacthub.domain.complaint import ComplaintCase, SlaPolicy, SlaTerms, legacy_terms
 from contacthub.domain.errors import RuleViolation
 
 
@@ -225,7 +225,7 @@ class Customer(BaseAggregate[str]):
 
     @dataclass(frozen=True)
     class ComplaintAssigned(ComplaintStep):
-        """Catalogue v1: handed to `to`, who starts the work."""
+        """Catalogue v1 only (no longer accepted): handed to `to`, who starts the work. Read from the log."""
 
         TOPIC = "complaint.assigned"
         ACTION = "assign"
@@ -324,8 +324,8 @@ class Customer(BaseAggregate[str]):
         KIND = "warning"
         clock: int
         allowance_s: int
-        elapsed_s: int  # seconds the clock had run when the watcher saw it
         deadline: datetime | None
+        observed_at: datetime  # when the watcher saw it; occurred_at is when the point passed
 
         def change(self, case: ComplaintCase) -> None:
             case.sla_recorded(self.KIND, self.clock)
@@ -437,22 +437,17 @@ class Customer(BaseAggregate[str]):
 
     def hand_over_complaint(self, *, complaint_id: str, to: str, **fields: Any) -> None:
         case = self._complaint(complaint_id)
-        case.check_handover(to)
+        case.check_handover(to, fields["occurred_at"])
         self.trigger_event(
             Customer.ComplaintHandedOver, complaint_id=complaint_id, from_owner=case.owner, to=to, **fields
         )
 
-    def assign_complaint(self, **fields: Any) -> None:
-        self._complaint_step(Customer.ComplaintAssigned, fields)
-
     def escalate_complaint(self, *, complaint_id: str, level: int | None = None, **fields: Any) -> None:
         """Escalate to `level`, or one level above the current one when no level is given."""
         case = self._complaint(complaint_id)
-        case.check("escalate")
+        case.check("escalate", fields["occurred_at"])
         if level is None:
             level = case.escalation_level + 1
-            if level > MAX_ESCALATION_LEVEL:
-                raise RuleViolation("level", f"complaint {complaint_id} is already at the highest escalation level")
         elif level <= case.escalation_level:
             raise RuleViolation(
                 "level", f"complaint {complaint_id} is already at escalation level {case.escalation_level}"
@@ -480,11 +475,12 @@ class Customer(BaseAggregate[str]):
     def note_complaint(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintNoted, fields)
 
-    def record_sla_warning(self, *, complaint_id: str, occurred_at: datetime, **fields: Any) -> None:
-        self._record_sla(Customer.SlaWarningRecorded, complaint_id, occurred_at, fields)
+    def record_sla_warning(self, *, complaint_id: str, clock: int, occurred_at: datetime, **fields: Any) -> None:
+        """`occurred_at` is when the watcher saw it; the event is dated when the warning point passed."""
+        self._record_sla(Customer.SlaWarningRecorded, complaint_id, clock, occurred_at, fields)
 
-    def record_sla_breach(self, *, complaint_id: str, occurred_at: datetime, **fields: Any) -> None:
-        self._record_sla(Customer.SlaBreached, complaint_id, occurred_at, fields)
+    def record_sla_breach(self, *, complaint_id: str, clock: int, occurred_at: datetime, **fields: Any) -> None:
+        self._record_sla(Customer.SlaBreached, complaint_id, clock, occurred_at, fields)
 
     # --- rule helpers -------------------------------------------------------------
 
@@ -507,28 +503,30 @@ class Customer(BaseAggregate[str]):
             ) from None
 
     def _complaint_step(self, step: type[Customer.ComplaintStep], fields: dict[str, Any]) -> None:
-        self._complaint(fields["complaint_id"]).check(step.ACTION)  # refuses an illegal transition
+        case = self._complaint(fields["complaint_id"])
+        case.check(step.ACTION, fields["occurred_at"])  # refuses an illegal transition or an impossible time
         self.trigger_event(step, **fields)
 
     def _record_sla(
-        self, step: type[Customer.SlaWarningRecorded], complaint_id: str, at: datetime, fields: dict[str, Any]
+        self, step: type[Customer.SlaWarningRecorded], complaint_id: str, clock: int, seen_at: datetime,
+        fields: dict[str, Any],
     ) -> None:
+        """Record that a clock passed its warning point or deadline, dated when it passed, not when it was seen."""
         case = self._complaint(complaint_id)
-        if not case.sla_due(step.KIND, at):
+        if clock != case.clock.number or not case.sla_due(step.KIND, seen_at):
             raise RuleViolation(
                 "complaint_id",
-                f"complaint {complaint_id} has no SLA {step.KIND} due at {at.isoformat()} (clock {case.clock.number})",
+                f"complaint {complaint_id} has no SLA {step.KIND} due for clock {clock} at {seen_at.isoformat()}",
                 code="sla_not_due",
             )
-        clock = case.clock
         self.trigger_event(
             step,
             complaint_id=complaint_id,
-            occurred_at=at,
-            clock=clock.number,
-            allowance_s=clock.allowance_s,
-            elapsed_s=int(clock.elapsed_s(at)),
-            deadline=clock.deadline,
+            occurred_at=case.clock.passed_at(step.KIND, seen_at),
+            observed_at=seen_at,
+            clock=clock,
+            allowance_s=case.clock.allowance_s,
+            deadline=case.clock.deadline,
             **fields,
         )
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from contacthub.adapters.store.database import ReadStore, Sql
-from contacthub.domain.complaint import OPEN_STATUSES, RUNNING, allowed_actions
+from contacthub.domain.complaint import OPEN_STATUSES, RUNNING
 from contacthub.domain.vocabulary import ComplaintStatus, SlaState
 from contacthub.projections.base import utc_text
 from contacthub.projections.complaint_view import case_from_row
@@ -83,7 +83,7 @@ class ComplaintQueries:
             "resolved_at": self._local(row["resolved_at"]),
             "resolution": row["resolution"],
             "closed_at": self._local(row["closed_at"]),
-            "allowed_actions": allowed_actions(case.status),
+            "allowed_actions": case.allowed_actions(),
             "sla": {
                 "policy": case.sla_policy,
                 "clock": clock.number,
@@ -139,8 +139,9 @@ class ComplaintQueries:
 
     def _history_item(self, e: dict[str, Any]) -> dict[str, Any]:
         details = orjson.loads(e["details"])
-        if "deadline" in details:
-            details["deadline"] = self._local(details["deadline"])
+        for moment in ("deadline", "observed_at"):
+            if moment in details:
+                details[moment] = self._local(details[moment])
         return {
             "position": int(e["position"]),
             "type": e["type"],
@@ -177,9 +178,9 @@ class ComplaintQueries:
     def for_customer(self, customer_id: str, open_only: bool = True) -> list[dict[str, Any]]:
         now = self.clock()
         with self.store.transaction(commit=False) as sql:
-            return [self.summary(r, now) for r in self._customer_rows(sql, customer_id, open_only)]
+            return [self.summary(r, now) for r in self.customer_rows(sql, customer_id, open_only)]
 
-    def _customer_rows(self, sql: Sql, customer_id: str, open_only: bool) -> list[dict[str, Any]]:
+    def customer_rows(self, sql: Sql, customer_id: str, open_only: bool) -> list[dict[str, Any]]:
         if open_only:
             statuses = sorted(OPEN_STATUSES)
             return sql.execute(

@@ -43,7 +43,7 @@ EVENT_COLUMNS = (
 )
 
 # What each event carries beyond who/when/channel, for the history's `details`.
-_DETAIL_FIELDS = ("to", "from_owner", "level", "satisfaction", "clock", "allowance_s", "elapsed_s", "deadline")
+_DETAIL_FIELDS = ("to", "from_owner", "level", "satisfaction", "clock", "allowance_s", "deadline", "observed_at")
 # The field that says why, under whatever name the event gives it.
 _REASON_FIELDS = ("reason", "resolution", "text", "summary")
 
@@ -82,6 +82,7 @@ def case_from_row(row: Row) -> ComplaintCase:
         reopen_count=int(row["reopen_count"]),
         satisfaction=None if row["satisfaction"] is None else int(row["satisfaction"]),
         owners=orjson.loads(row["owners"]),
+        opened_at=datetime.fromisoformat(row["opened_at"]),
     )
 
 
@@ -184,8 +185,9 @@ def _history_row(
 ) -> tuple[Any, ...]:
     state = e.__dict__
     details = {k: state[k] for k in _DETAIL_FIELDS if state.get(k) is not None}
-    if isinstance(details.get("deadline"), datetime):
-        details["deadline"] = utc_text(details["deadline"])
+    for moment in ("deadline", "observed_at"):
+        if isinstance(details.get(moment), datetime):
+            details[moment] = utc_text(details[moment])
     reason = next((state[k] for k in _REASON_FIELDS if state.get(k)), None)
     by = state.get("by") or state.get("handled_by")
     return (

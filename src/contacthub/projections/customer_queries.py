@@ -68,7 +68,7 @@ class CustomerQueries:
             orders = sql.execute(
                 "SELECT * FROM rm_order WHERE customer_id = ? ORDER BY placed_at, order_id", (customer_id,)
             ).all()
-            complaints = self.complaints._customer_rows(sql, customer_id, open_only=True)
+            complaints = self.complaints.customer_rows(sql, customer_id, open_only=True)
             contacts = sql.execute(
                 "SELECT * FROM rm_contact WHERE customer_id = ? ORDER BY occurred_at DESC, position DESC LIMIT ?",
                 (customer_id, RECENT_CONTACTS),
@@ -136,6 +136,14 @@ class CustomerQueries:
 
     def customer_exists(self, customer_id: str) -> bool:
         return self.store.query_one("SELECT 1 AS one FROM rm_customer WHERE customer_id = ?", (customer_id,)) is not None
+
+    def latest_contacts(self, customer_id: str, limit: int) -> list[dict[str, Any]]:
+        """The newest touchpoints first."""
+        rows = self.store.query(
+            "SELECT * FROM rm_contact WHERE customer_id = ? ORDER BY occurred_at DESC, position DESC LIMIT ?",
+            (customer_id, limit),
+        )
+        return [self._contact(r) for r in rows]
 
     def timeline(self, customer_id: str, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
         """Touchpoints in event-time order, a page at a time (keyset paging: stable while new events arrive)."""

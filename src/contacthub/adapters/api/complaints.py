@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from contacthub.adapters.api.customers import MinPosition, wait_for_read_models
 from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError, JsonResponse, error_response
@@ -35,9 +35,9 @@ class ComplaintActionIn(BaseModel):
     reason: str | None = Field(default=None, description="Why (required for pend, hold, handover, escalate, reopen, cancel, reject).")
     to: str | None = Field(default=None, description="handover: the new owner.")
     resolution: str | None = Field(default=None, description="resolve: what was done.")
-    satisfaction: int | None = Field(default=None, description="follow_up: the customer's satisfaction, 1-5.")
+    satisfaction: StrictInt | None = Field(default=None, description="follow_up: the customer's satisfaction, 1-5.")
     text: str | None = Field(default=None, description="note: the note.")
-    level: int | None = Field(default=None, description="escalate: the new level (default: one up).")
+    level: StrictInt | None = Field(default=None, description="escalate: the new level (default: one up).")
     occurred_at: str | None = Field(default=None, description="When it happened (RFC 3339 with offset); default: now.")
     event_id: str | None = Field(default=None, description="Your idempotency key; a retry with the same key is answered as a duplicate.")
 

@@ -200,20 +200,23 @@ def customer_page_data(hub: ContactHub, customer_id: str, all_contacts: bool) ->
             active.append(hub.complaints.complaint(summary["complaint_id"]) or summary)
         else:
             finished.append(summary)
-    contacts: list[dict[str, Any]] = []
-    after = None
-    for _ in range(100):  # keyset pages, oldest first (up to 50,000 contacts); shown newest first
-        items, after = hub.customers.timeline(customer_id, after, TIMELINE_PAGE)
-        contacts += items
-        if after is None:
-            break
-    contacts.reverse()
+    if all_contacts:
+        contacts: list[dict[str, Any]] = []
+        after = None
+        for _ in range(100):  # keyset pages, oldest first (up to 50,000 contacts); shown newest first
+            items, after = hub.customers.timeline(customer_id, after, TIMELINE_PAGE)
+            contacts += items
+            if after is None:
+                break
+        contacts.reverse()
+    else:
+        contacts = hub.customers.latest_contacts(customer_id, TIMELINE_SHOWN)
     return {
         "customer": view,
         "complaints": active,
         "finished_complaints": finished,
-        "contacts": contacts if all_contacts else contacts[:TIMELINE_SHOWN],
-        "contact_total": len(contacts),
+        "contacts": contacts,
+        "contact_total": view["contact_count"],
     }
 
 
@@ -281,10 +284,27 @@ def action_body(form: Mapping[str, str]) -> dict[str, Any]:
     return body
 
 
+def same_origin(request: Request) -> bool:
+    """Whether a form post comes from the desk's own pages (a page elsewhere must not act for a clerk).
+
+    Browsers send Origin on every POST and Sec-Fetch-Site on modern ones; a request with
+    neither (a script, a test client) is not a browser carrying a clerk's session.
+    """
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
 @router.post("/desk/complaints/{complaint_id}/actions")
 async def act(request: Request, complaint_id: str) -> Response:
     hub = _hub(request)
     complaint_url = _desk_url("complaints", complaint_id)
+    if not same_origin(request):
+        page = Page(request, complaint_url)
+        return page.error(403, page.t("error.cross_site"))
     try:
         form = read_form(request.headers.get("content-type", ""), await request.body())
     except (ValueError, UnicodeDecodeError):

@@ -45,6 +45,10 @@ TEXT: dict[str, dict[str, str]] = {
     "error.no_customer": {"zh": "没有编号为「{id}」的客户。", "en": 'There is no customer with id "{id}".'},
     "error.no_complaint": {"zh": "没有单号为「{id}」的投诉。", "en": 'There is no complaint with id "{id}".'},
     "error.bad_form": {"zh": "无法读取提交的表单。", "en": "The submitted form could not be read."},
+    "error.cross_site": {
+        "zh": "此操作只能从服务台页面提交。",
+        "en": "This action can only be submitted from the desk's own pages.",
+    },
     "error.back": {"zh": "返回查询", "en": "Back to search"},
     "footer.note": {
         "zh": "时间均为 {zone} 时间。",
