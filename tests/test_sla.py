@@ -57,6 +57,26 @@ def watch(hub: ContactHub) -> tuple[int, int]:
     return outcome.warnings, outcome.breaches
 
 
+def race_watchers(settings: Settings, clock: ManualClock, count: int) -> None:
+    """`count` separate ContactHub instances (as separate servers would be) run a watcher pass at the same moment."""
+    rivals = [build(settings, clock=clock) for _ in range(count)]
+    try:
+        barrier = threading.Barrier(count)
+
+        def race(hub: ContactHub) -> None:
+            barrier.wait()
+            hub.sla_watcher.run_once()
+
+        threads = [threading.Thread(target=race, args=(r,)) for r in rivals]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for r in rivals:
+            r.close()
+
+
 def test_the_clock_stops_while_pending_on_the_customer_and_the_deadline_moves_by_the_pause(
     clocked_hub: ContactHub, clock: ManualClock
 ) -> None:
@@ -109,16 +129,7 @@ def test_warning_and_breach_are_recorded_once_per_clock_across_passes_restarts_a
     restarted = build(settings, clock=later)
     try:
         assert watch(restarted) == (0, 0)
-        rivals = [build(settings, clock=later) for _ in range(2)]
-        try:
-            threads = [threading.Thread(target=r.sla_watcher.run_once) for r in rivals]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        finally:
-            for r in rivals:
-                r.close()
+        race_watchers(settings, later, 2)
     finally:
         restarted.close()
 
@@ -152,22 +163,7 @@ def test_rival_watchers_that_both_see_the_breach_due_record_it_once(
     open_k1(clocked_hub)
     clocked_hub.projector.catch_up()
     clock.set(START + timedelta(hours=9))
-    rivals = [build(settings, clock=clock) for _ in range(3)]
-    try:
-        barrier = threading.Barrier(len(rivals))
-
-        def race(hub: ContactHub) -> None:
-            barrier.wait()
-            hub.sla_watcher.run_once()
-
-        threads = [threading.Thread(target=race, args=(r,)) for r in rivals]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        for r in rivals:
-            r.close()
+    race_watchers(settings, clock, 3)
 
     assert sla_events(clocked_hub) == [("complaint.sla_warning", 1), ("complaint.sla_breached", 1)]
 
