@@ -18,6 +18,8 @@ from contacthub.projections.complaint_queries import ComplaintQueries
 from contacthub.projections.complaint_view import ComplaintView
 from contacthub.projections.customer_queries import CustomerQueries
 from contacthub.projections.customer_view import CustomerView
+from contacthub.projections.journey_queries import JourneyQueries
+from contacthub.projections.journey_view import JourneyView
 from contacthub.projections.runner import Projector
 from contacthub.sla_watch import SlaWatcher
 
@@ -34,6 +36,7 @@ class ContactHub:
     projector: Projector
     customers: CustomerQueries
     complaints: ComplaintQueries
+    journeys: JourneyQueries
     sla_policy: SlaPolicy
     sla_watcher: SlaWatcher
     complaint_actions: ComplaintActions
@@ -44,7 +47,8 @@ class ContactHub:
 
 
 def read_models() -> list[Projection]:
-    return [CustomerView(), ComplaintView()]
+    # The journey view reads the customer view's timeline (it waits for it: `reads_from`).
+    return [CustomerView(), ComplaintView(), JourneyView()]
 
 
 def build(
@@ -73,6 +77,7 @@ def build(
         projector=projector,
         customers=customers,
         complaints=customers.complaints,
+        journeys=JourneyQueries(event_log.read_store, settings.zone, clock),
         sla_policy=sla_policy,
         sla_watcher=SlaWatcher(
             ingest,

@@ -20,6 +20,8 @@ class Projection(Protocol):
     """The tracking name: how far this read model has applied the log."""
     tables: Sequence[tuple[str, str]]
     """(table, primary-key columns) of every table the read model owns."""
+    reads_from: Sequence[str]
+    """Other read models whose tables `apply` reads: a batch waits until they have applied it."""
 
     def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
         """Apply these events, in log order, inside the caller's transaction."""

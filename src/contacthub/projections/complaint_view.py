@@ -112,6 +112,7 @@ def write_case(row: Row, case: ComplaintCase) -> None:
 
 class ComplaintView:
     name = "complaint_view"
+    reads_from: tuple[str, ...] = ()
     tables = (("rm_complaint", "complaint_id"), ("rm_complaint_event", "position"))
 
     def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:

@@ -136,6 +136,7 @@ _ORDER_STEPS = (Customer.ServiceActivated, Customer.OrderCancelled)
 
 class CustomerView:
     name = "customer_view"
+    reads_from: tuple[str, ...] = ()
     tables = (
         ("rm_customer", "customer_id"),
         ("rm_msisdn", "msisdn"),

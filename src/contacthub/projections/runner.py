@@ -33,6 +33,10 @@ class _PositionMoved(Exception):
     """Someone else advanced (or reset) this read model since the batch was read."""
 
 
+class _NotReady(Exception):
+    """A read model this one reads from has not applied the batch yet (another process is on it)."""
+
+
 class Projector:
     def __init__(self, event_log: CustomerLog, projections: Sequence[Projection], batch_size: int = 2000) -> None:
         self.log = event_log
@@ -131,8 +135,16 @@ class Projector:
         try:
             with self.store.transaction(commit=True) as sql:
                 self._claim(sql, projection.name, start)
+                for source in getattr(projection, "reads_from", ()):
+                    row = sql.execute(
+                        f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = ?", (source,)
+                    ).one()
+                    if row is None or int(row["notification_id"]) < notifications[-1].id:
+                        raise _NotReady
                 projection.apply(sql, events)
                 self.tracker._insert_tracking(sql.cursor, Tracking(projection.name, notifications[-1].id))  # type: ignore[attr-defined]
+        except _NotReady:
+            return 0  # applied later, once the read model it reads from has this batch
         except (_PositionMoved, IntegrityError, OperationalError) as exc:
             # Nothing of ours was committed. If another projector applied this batch first
             # (or a rebuild reset the position), carry on from wherever the position is now;

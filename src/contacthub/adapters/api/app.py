@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from contacthub import __version__
-from contacthub.adapters.api import complaints, customers, events, status
+from contacthub.adapters.api import complaints, customers, events, orders, status
 from contacthub.adapters.api.errors import JsonResponse, install_error_handlers
 from contacthub.adapters.web import desk
 from contacthub.bootstrap import ContactHub
@@ -64,6 +64,7 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     app.include_router(events.router)
     app.include_router(customers.router)
     app.include_router(complaints.router)
+    app.include_router(orders.router)
     app.include_router(status.router)
     app.include_router(desk.router)
     app.mount("/desk/static", desk.static, name="desk-static")
