@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timezone
-from typing import Protocol
+from datetime import datetime, timezone, tzinfo
+from typing import Any, Protocol
 
 import orjson
 
@@ -30,6 +30,30 @@ class Projection(Protocol):
 def utc_text(moment: datetime) -> str:
     """How read models store a moment: ISO 8601 in UTC, fixed width, so text order is time order."""
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def local_time(utc: str | None, zone: tzinfo) -> str | None:
+    """A stored UTC moment shown in the operator's time zone (RFC 3339 with offset)."""
+    return None if utc is None else datetime.fromisoformat(utc).astimezone(zone).isoformat()
+
+
+def contact_item(row: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
+    """A timeline row (rm_contact) as every read shows a touchpoint."""
+    return {
+        "event_id": row["event_id"],
+        "position": int(row["position"]),
+        "occurred_at": local_time(row["occurred_at"], zone),
+        "recorded_at": local_time(row["recorded_at"], zone),
+        "channel": row["channel"],
+        "direction": row["direction"],
+        "reason": row["reason"],
+        "handled_by": row["handled_by"],
+        "site": row["site"],
+        "duration_s": int(row["duration_s"]),
+        "outcome": row["outcome"],
+        "order_id": row["order_id"],
+        "complaint_id": row["complaint_id"],
+    }
 
 
 def table_digest(store: ReadStore, table: str, key: str) -> str:

@@ -16,8 +16,8 @@ import orjson
 
 from contacthub.adapters.store.database import ReadStore, Sql
 from contacthub.domain.complaint import OPEN_STATUSES, RUNNING
-from contacthub.domain.vocabulary import ComplaintStatus, SlaState
-from contacthub.projections.base import utc_text
+from contacthub.domain.vocabulary import ComplaintStatus
+from contacthub.projections.base import contact_item, local_time, utc_text
 from contacthub.projections.complaint_view import case_from_row
 
 QUEUE_SLA_FILTERS = ("due_soon", "breached", "paused", "on_track")
@@ -53,10 +53,8 @@ class ComplaintQueries:
         self.zone = zone
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
-    def _local(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        return datetime.fromisoformat(text).astimezone(self.zone).isoformat()
+    def _local(self, utc: str | None) -> str | None:
+        return local_time(utc, self.zone)
 
     # --- one complaint ----------------------------------------------------------------
 
@@ -134,7 +132,7 @@ class ComplaintQueries:
             "status_change_history": status_changes,
             "ownership_history": ownership,
             "history": history,
-            "related_contacts": [self._contact(c) for c in contacts],
+            "related_contacts": [contact_item(c, self.zone) for c in contacts],
         }
 
     def _history_item(self, e: dict[str, Any]) -> dict[str, Any]:
@@ -156,19 +154,6 @@ class ComplaintQueries:
             "owner": e["owner_after"],
             "reason": e["reason"],
             "details": details,
-        }
-
-    def _contact(self, c: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "event_id": c["event_id"],
-            "position": int(c["position"]),
-            "occurred_at": self._local(c["occurred_at"]),
-            "channel": c["channel"],
-            "direction": c["direction"],
-            "reason": c["reason"],
-            "handled_by": c["handled_by"],
-            "site": c["site"],
-            "outcome": c["outcome"],
         }
 
     def customer_of(self, complaint_id: str) -> str | None:

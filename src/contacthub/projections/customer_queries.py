@@ -12,6 +12,7 @@ import orjson
 
 from contacthub.adapters.store.database import ReadStore
 from contacthub.domain.vocabulary import OrderStatus
+from contacthub.projections.base import contact_item, local_time
 from contacthub.projections.complaint_queries import ComplaintQueries
 
 RECENT_CONTACTS = 10
@@ -46,11 +47,8 @@ class CustomerQueries:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.complaints = ComplaintQueries(store, zone, self.clock)
 
-    def _local(self, utc_text: str | None) -> str | None:
-        """A stored UTC moment, shown in the operator's time zone (RFC 3339 with offset)."""
-        if utc_text is None:
-            return None
-        return datetime.fromisoformat(utc_text).astimezone(self.zone).isoformat()
+    def _local(self, utc: str | None) -> str | None:
+        return local_time(utc, self.zone)
 
     def _age_s(self, utc_text: str) -> int:
         return max(0, int((self.clock() - datetime.fromisoformat(utc_text)).total_seconds()))
@@ -118,21 +116,7 @@ class CustomerQueries:
         }
 
     def _contact(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "event_id": row["event_id"],
-            "position": int(row["position"]),
-            "occurred_at": self._local(row["occurred_at"]),
-            "recorded_at": self._local(row["recorded_at"]),
-            "channel": row["channel"],
-            "direction": row["direction"],
-            "reason": row["reason"],
-            "handled_by": row["handled_by"],
-            "site": row["site"],
-            "duration_s": int(row["duration_s"]),
-            "outcome": row["outcome"],
-            "order_id": row["order_id"],
-            "complaint_id": row["complaint_id"],
-        }
+        return contact_item(row, self.zone)
 
     def customer_exists(self, customer_id: str) -> bool:
         return self.store.query_one("SELECT 1 AS one FROM rm_customer WHERE customer_id = ?", (customer_id,)) is not None

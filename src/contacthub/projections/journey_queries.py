@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from contacthub.adapters.store.database import ReadStore
+from contacthub.projections.base import contact_item, local_time
 
 
 class JourneyQueries:
@@ -18,8 +19,8 @@ class JourneyQueries:
         self.zone = zone
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
-    def _local(self, text: str | None) -> str | None:
-        return None if text is None else datetime.fromisoformat(text).astimezone(self.zone).isoformat()
+    def _local(self, utc: str | None) -> str | None:
+        return local_time(utc, self.zone)
 
     def order_journey(self, order_id: str) -> dict[str, Any] | None:
         """The order's counts, and its touchpoints in event time with the running counts after each."""
@@ -47,12 +48,7 @@ class JourneyQueries:
             calls += c["channel"] == "hotline" and c["direction"] == "inbound"
             visits += c["channel"] == "technician"
             touchpoints.append(
-                {
-                    "event_id": c["event_id"], "position": int(c["position"]), "occurred_at": self._local(c["occurred_at"]),
-                    "channel": c["channel"], "direction": c["direction"], "reason": c["reason"],
-                    "handled_by": c["handled_by"], "outcome": c["outcome"], "order_id": c["order_id"],
-                    "calls_so_far": calls, "contacts_so_far": n, "technician_visits_so_far": visits,
-                }
+                {**contact_item(c, self.zone), "calls_so_far": calls, "contacts_so_far": n, "technician_visits_so_far": visits}
             )
         return {
             "order_id": order["order_id"],
