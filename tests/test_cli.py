@@ -49,7 +49,7 @@ def test_rebuild_reproduces_the_read_models(database_url: str) -> None:
     code, out, _ = run(database_url, "rebuild")
 
     assert code == 0, out
-    assert "rebuilt 3 read model(s)" in out
+    assert "rebuilt 4 read model(s)" in out
     hub = build(Settings(database_url=database_url))
     try:
         assert {p.name: projection_digest(hub.event_log.read_store, p) for p in hub.projector.projections} == before

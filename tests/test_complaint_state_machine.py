@@ -14,7 +14,7 @@ Runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -142,6 +142,16 @@ def machine_for(settings: Settings) -> type[RuleBasedStateMachine]:
                 )
                 assert (sla["state"], sla["elapsed_s"], sla["paused"]) == (
                     c.state(now).value, int(c.elapsed_s(now)), c.paused_since is not None
+                )
+                first = hub.event_log.read_store.query_one(
+                    "SELECT first_resolved_at, first_resolution_s, first_sla_met FROM rm_complaint WHERE complaint_id = ?",
+                    (complaint_id,),
+                )
+                assert first is not None
+                assert (first["first_resolved_at"], first["first_resolution_s"], first["first_sla_met"]) == (
+                    None if case.first_resolved_at is None else case.first_resolved_at.astimezone(timezone.utc).isoformat(timespec="microseconds"),
+                    case.first_resolution_s,
+                    None if case.first_sla_met is None else int(case.first_sla_met),
                 )
                 self._history_is_legal(seen["history"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from contacthub.adapters.store.database import parse_database_url
 from contacthub.adapters.store.eventlog import CustomerLog
@@ -20,7 +20,11 @@ from contacthub.projections.customer_queries import CustomerQueries
 from contacthub.projections.customer_view import CustomerView
 from contacthub.projections.journey_queries import JourneyQueries
 from contacthub.projections.journey_view import JourneyView
+from contacthub.projections.metrics_queries import MetricsQueries
+from contacthub.projections.metrics_view import MetricsView
 from contacthub.projections.runner import Projector
+from contacthub.jeopardy_watch import JeopardyWatcher
+from contacthub.domain.customer import JeopardyLimits
 from contacthub.sla_watch import SlaWatcher
 
 
@@ -37,8 +41,10 @@ class ContactHub:
     customers: CustomerQueries
     complaints: ComplaintQueries
     journeys: JourneyQueries
+    metrics: MetricsQueries
     sla_policy: SlaPolicy
     sla_watcher: SlaWatcher
+    jeopardy_watcher: JeopardyWatcher
     complaint_actions: ComplaintActions
     clock: Callable[[], datetime]
 
@@ -46,9 +52,12 @@ class ContactHub:
         self.event_log.close()
 
 
-def read_models() -> list[Projection]:
-    # The journey view reads the customer view's timeline (it waits for it: `reads_from`).
-    return [CustomerView(), ComplaintView(), JourneyView()]
+def read_models(zone: tzinfo | None = None) -> list[Projection]:
+    # The journey view reads the customer view's timeline and the metrics view's tier history
+    # (it waits for both: `reads_from`), so it comes last.
+    # The metrics view dates contacts by local day in the operator's time zone.
+    zone = zone or Settings().zone
+    return [CustomerView(), ComplaintView(), MetricsView(zone), JourneyView()]
 
 
 def build(
@@ -60,7 +69,7 @@ def build(
     sla_policy = settings.load_sla_policy()
     event_log = CustomerLog(parse_database_url(settings.database_url))
     migrate(event_log.read_store)
-    projector = Projector(event_log, read_models(), batch_size=settings.projector_batch_size)
+    projector = Projector(event_log, read_models(settings.zone), batch_size=settings.projector_batch_size)
     ingest = IngestService(
         event_log,
         cache_size=settings.customer_cache_size,
@@ -78,10 +87,18 @@ def build(
         customers=customers,
         complaints=customers.complaints,
         journeys=JourneyQueries(event_log.read_store, settings.zone, clock),
+        metrics=MetricsQueries(event_log.read_store, settings.zone, clock),
         sla_policy=sla_policy,
         sla_watcher=SlaWatcher(
             ingest,
             customers.complaints,
+            clock,
+            read_models_current=lambda: projector.wait_for(event_log.head_position(), SLA_WATCH_WAIT_S),
+        ),
+        jeopardy_watcher=JeopardyWatcher(
+            ingest,
+            JourneyQueries(event_log.read_store, settings.zone, clock),
+            JeopardyLimits(days=settings.jeopardy_days, calls=settings.jeopardy_calls),
             clock,
             read_models_current=lambda: projector.wait_for(event_log.head_position(), SLA_WATCH_WAIT_S),
         ),

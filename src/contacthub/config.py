@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -11,6 +12,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contacthub.domain.complaint import SlaPolicy
+
+
+MAX_JEOPARDY_DAYS = 3650
 
 
 class ConfigurationError(ValueError):
@@ -40,7 +44,11 @@ class Settings:
     sla_policy: str = ""
     """Path of the complaint SLA policy file (TOML); empty: the packaged default (sla_policy.toml)."""
     sla_watch_interval_s: float = 30.0
-    """How often the server's SLA watcher looks for warnings and breaches; 0: no watcher in the server."""
+    """How often the server's watchers (SLA, order jeopardy) look for what is due; 0: no watchers in the server."""
+    jeopardy_days: float = 7.0
+    """An order still in progress this many days after it was placed is in jeopardy."""
+    jeopardy_calls: int = 5
+    """An order is in jeopardy at the customer's this-many-th inbound hotline call while it is in progress."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +81,12 @@ class Settings:
             raise ConfigurationError("CONTACTHUB_LOG_FORMAT must be auto, json or console")
         if self.sla_watch_interval_s < 0:
             raise ConfigurationError("CONTACTHUB_SLA_WATCH_INTERVAL_S must be 0 (off) or a number of seconds")
+        if not (math.isfinite(self.jeopardy_days) and 0 < self.jeopardy_days <= MAX_JEOPARDY_DAYS):
+            raise ConfigurationError(
+                f"CONTACTHUB_JEOPARDY_DAYS must be a number of days above 0 and at most {MAX_JEOPARDY_DAYS}"
+            )
+        if self.jeopardy_calls < 1:
+            raise ConfigurationError("CONTACTHUB_JEOPARDY_CALLS must be a whole number of calls, at least 1")
         if not (self.database_url.startswith("sqlite:") or self.database_url.startswith(("postgresql:", "postgres:"))):
             raise ConfigurationError("CONTACTHUB_DATABASE_URL must start with sqlite:/// or postgresql://")
 

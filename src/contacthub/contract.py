@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import orjson
 from pydantic import (
@@ -269,7 +269,18 @@ class ComplaintNoted(_ComplaintStep):
     text: LongText
 
 
-class SlaWarning(_Event):
+class InternalEvent(_Event):
+    """An event ContactHub decides itself (a watcher's), never accepted from a channel.
+
+    NOT_CONTENT: the fields that describe when and how it was noticed rather than what it is
+    about; they are left out of "the same content", so the same fact noticed again (a
+    restart, a second watcher) is a duplicate of the stored one.
+    """
+
+    NOT_CONTENT: ClassVar[frozenset[str]] = frozenset({"occurred_at"})
+
+
+class SlaWarning(InternalEvent):
     """Recorded by ContactHub's SLA watcher, never accepted from a channel. occurred_at: when it was seen."""
 
     type: Literal["complaint.sla_warning"]
@@ -277,7 +288,7 @@ class SlaWarning(_Event):
     clock: StrictInt
 
 
-class SlaBreach(_Event):
+class SlaBreach(InternalEvent):
     """Recorded by ContactHub's SLA watcher, never accepted from a channel. occurred_at: when it was seen."""
 
     type: Literal["complaint.sla_breached"]
@@ -285,8 +296,43 @@ class SlaBreach(_Event):
     clock: StrictInt
 
 
-RESERVED_EVENT_ID_PREFIX = "sla-"
-"""Event ids ContactHub gives its own events (the SLA watcher's); a channel may not use them."""
+class OrderJeopardy(InternalEvent):
+    """Recorded by ContactHub's jeopardy watcher, never accepted from a channel.
+
+    occurred_at: when it was seen; passed_at: when the first limit passed (the stored event's occurred_at).
+    Once per order, so only the order makes its content.
+    """
+
+    NOT_CONTENT: ClassVar[frozenset[str]] = frozenset(
+        {"occurred_at", "passed_at", "reasons", "limit_days", "limit_calls", "calls"}
+    )
+
+    type: Literal["order.jeopardy"]
+    order_id: Identifier
+    reasons: Annotated[list[Literal["days", "calls"]], Field(min_length=1, max_length=2)]
+    limit_days: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    limit_calls: Annotated[StrictInt, Field(ge=1)]
+    calls: Annotated[StrictInt, Field(ge=0)]
+    passed_at: OccurredAt
+
+    @model_validator(mode="after")
+    def _each_reason_once(self) -> OrderJeopardy:
+        if len(set(self.reasons)) != len(self.reasons):
+            raise ValueError("reasons lists a limit twice")
+        return self
+
+    def domain_fields(self) -> dict[str, Any]:
+        fields = super().domain_fields()
+        offset = self.passed_at.utcoffset()
+        fields["passed_at"] = self.passed_at.replace(tzinfo=timezone(offset) if offset else timezone.utc)
+        fields["reasons"] = tuple(self.reasons)
+        return fields
+
+
+SLA_EVENT_ID_PREFIX = "sla-"
+JEOPARDY_EVENT_ID_PREFIX = "jeopardy-"
+RESERVED_EVENT_ID_PREFIXES = (SLA_EVENT_ID_PREFIX, JEOPARDY_EVENT_ID_PREFIX)
+"""Event ids ContactHub gives its own events (the SLA and jeopardy watchers'); a channel may not use them."""
 
 
 IncomingEvent = Annotated[
@@ -362,8 +408,9 @@ def validate_event(index: int, raw: Any) -> tuple[_Event | None, list[FieldError
     """Validate one raw event; return it, or every problem found with it."""
     event_id = raw.get("event_id") if isinstance(raw, dict) else None
     event_id = event_id if isinstance(event_id, str) else None
-    if event_id is not None and event_id.startswith(RESERVED_EVENT_ID_PREFIX):
-        message = f"event ids starting with '{RESERVED_EVENT_ID_PREFIX}' are reserved for ContactHub's own events"
+    if event_id is not None and event_id.startswith(RESERVED_EVENT_ID_PREFIXES):
+        prefix = next(p for p in RESERVED_EVENT_ID_PREFIXES if event_id.startswith(p))
+        message = f"event ids starting with '{prefix}' are reserved for ContactHub's own events"
         return None, [FieldError(index=index, event_id=event_id, field="event_id", message=message)]
     try:
         return _event_adapter.validate_python(raw), []

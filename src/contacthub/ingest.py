@@ -23,6 +23,7 @@ from contacthub.contract import (
     ComplaintOpened,
     CustomerRegistered,
     FieldError,
+    InternalEvent,
     _Event,
     content_digest,
     validate_event,
@@ -55,9 +56,10 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "complaint.cancelled": Customer.cancel_complaint,
     "complaint.rejected": Customer.reject_complaint,
     "complaint.noted": Customer.note_complaint,
-    # Recorded by ContactHub's SLA watcher (record_internal), never posted by a channel.
+    # Recorded by ContactHub's watchers (record_internal), never posted by a channel.
     "complaint.sla_warning": Customer.record_sla_warning,
     "complaint.sla_breached": Customer.record_sla_breach,
+    "order.jeopardy": Customer.record_order_jeopardy,
 }
 
 # Identifiers an event makes its customer's own, unique across all customers.
@@ -167,11 +169,12 @@ class IngestService:
             raw_events = [{k: v for k, v in raw.items() if k not in digest_ignores} for raw in raw_events]
         return self._store(events, [content_digest(raw) for raw in raw_events])
 
-    def record_internal(self, events: Sequence[_Event]) -> IngestOutcome:
-        """Record events ContactHub decides itself (the SLA watcher's), through the same rules and keys."""
-        # The content of such an event is what it is about, not the moment it was noticed:
-        # the same warning noticed again (a restart, a second watcher) is a duplicate.
-        digests = [content_digest(e.model_dump(mode="json", exclude={"occurred_at"})) for e in events]
+    def record_internal(self, events: Sequence[InternalEvent]) -> IngestOutcome:
+        """Record events ContactHub decides itself (the watchers'), through the same rules and keys."""
+        # The content of such an event is what it is about, not the moment or the way it was
+        # noticed (NOT_CONTENT): the same warning or jeopardy noticed again (a restart, a
+        # second watcher) is a duplicate.
+        digests = [content_digest(e.model_dump(mode="json", exclude=set(e.NOT_CONTENT))) for e in events]
         return self._store(list(events), digests)
 
     def _store(self, events: list[_Event], digests: list[str]) -> IngestOutcome:

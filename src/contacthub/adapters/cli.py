@@ -1,4 +1,4 @@
-"""The `contacthub` command: serve, project, rebuild, demo, migrate, sla-watch.
+"""The `contacthub` command: serve, project, rebuild, demo, migrate, watch, sla-watch.
 
 Errors end with one readable line on stderr and a non-zero exit code.
 """
@@ -104,6 +104,30 @@ def rebuild() -> None:
         with tqdm(total=head, unit="ev", desc="rebuild", file=sys.stderr) as bar:
             applied = hub.projector.catch_up(on_progress=bar.update)
         click.echo(f"rebuilt {len(hub.projector.projections)} read model(s) from {applied} events; position {hub.projector.caught_up_to()}")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="One pass of each watcher, then exit (for cron); default: watch until stopped.")
+@click.option("--interval", default=None, type=click.FloatRange(0.1, 3600), help="Seconds between passes (default: CONTACTHUB_SLA_WATCH_INTERVAL_S, or 30).")
+def watch(once: bool, interval: float | None) -> None:
+    """Record complaint SLA warnings and breaches, and orders in jeopardy, as events (each once)."""
+    from contacthub.sla_watch import run_watchers
+
+    settings = _settings()
+    with _hub(settings) as hub:
+        if once:
+            hub.projector.catch_up()  # each pass decides on current read models
+            sla = hub.sla_watcher.run_once()
+            hub.projector.catch_up()
+            jeopardy = hub.jeopardy_watcher.run_once()
+            click.echo(
+                f"watch: {sla.warnings} warning(s), {sla.breaches} breach(es), "
+                f"{jeopardy.flagged} order(s) in jeopardy recorded"
+            )
+            return
+        run_watchers(
+            (hub.sla_watcher, hub.jeopardy_watcher), _stop_on_signals(), interval or settings.sla_watch_interval_s or 30.0
+        )
 
 
 @main.command("sla-watch")

@@ -260,6 +260,11 @@ class ComplaintCase:
     satisfaction: int | None = None  # of the latest follow-up call since the last (re)opening
     owners: list[str] = field(default_factory=list)  # every owner so far, first-contact owner first
     opened_at: datetime = field(default=datetime.min.replace(tzinfo=timezone.utc))
+    first_resolved_at: datetime | None = None
+    first_resolution_s: float | None = None
+    """Seconds from the opening to the first resolution, net of time pending on the customer."""
+    first_sla_met: bool | None = None
+    """Whether the first resolution came within the allowance (the time limit the complaint was accepted with)."""
 
     @classmethod
     def opened(
@@ -348,6 +353,10 @@ class ComplaintCase:
             return
         if after in _STOPS_CLOCK:
             self.clock.stop(at)
+            if after == S.RESOLVED and self.first_resolved_at is None:
+                self.first_resolved_at = at
+                self.first_resolution_s = self.clock.elapsed_s(at)
+                self.first_sla_met = self.first_resolution_s <= self.clock.allowance_s
         elif after == S.PENDING:
             self.clock.pause(at)
         elif before == S.PENDING:

@@ -11,9 +11,9 @@ so code can move without breaking the log.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-
+from datetime import datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, event
@@ -25,12 +25,75 @@ from contacthub.domain.errors import RuleViolation
 @dataclass
 class OrderState:
     services: tuple[str, ...]
+    placed_at: datetime
     activated: set[str] = field(default_factory=set)
     cancelled: bool = False
+    last_activated_at: datetime | None = None  # the latest activation's occurred_at, whatever order they came in
+    cancelled_at: datetime | None = None
+    jeopardy_at: datetime | None = None  # set once the order was flagged in jeopardy (order.jeopardy)
 
     @property
     def finished(self) -> bool:
         return self.cancelled or self.activated.issuperset(self.services)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """Where the order's window ends on event time: its cancellation, or its last activation; None while open."""
+        if self.cancelled:
+            return self.cancelled_at
+        return self.last_activated_at if self.finished else None
+
+
+# --- order jeopardy: in progress past a limit (TMF622's jeopardy alert) ---------------
+
+JEOPARDY_REASONS = ("days", "calls")
+
+
+@dataclass(frozen=True)
+class JeopardyLimits:
+    """An order is in jeopardy once it has been in progress `days` days, or at its customer's `calls`-th inbound hotline call."""
+
+    days: float
+    calls: int
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(days=self.days)
+
+
+@dataclass(frozen=True)
+class Jeopardy:
+    reasons: tuple[str, ...]  # the limits passed while the order was in progress, in JEOPARDY_REASONS order
+    passed_at: datetime  # when the first of them passed
+    calls: int  # inbound hotline calls of the window up to the moment seen (or the window's end)
+
+
+def order_jeopardy(
+    placed_at: datetime,
+    finished_at: datetime | None,
+    call_times: Sequence[datetime],
+    limits: JeopardyLimits,
+    now: datetime,
+) -> Jeopardy | None:
+    """Whether an order was in progress past a limit, on event time, as known at `now`.
+
+    The days limit passes at `placed_at + days`; the calls limit at the `calls`-th inbound
+    hotline call of the order's window (`call_times`: the customer's inbound hotline calls).
+    A limit counts if it passed no later than `now` and while the order was still in
+    progress: at or before `finished_at`, the window being inclusive at both ends like the
+    counts. So an order activated after a limit passed was in jeopardy, even when nobody
+    looked before its activation; one activated within the limits never was.
+    """
+    end = now if finished_at is None else min(now, finished_at)
+    calls = sorted(t for t in call_times if placed_at <= t <= end)
+    passed: dict[str, datetime] = {}
+    if placed_at + limits.duration <= end:
+        passed["days"] = placed_at + limits.duration
+    if len(calls) >= limits.calls:
+        passed["calls"] = calls[limits.calls - 1]
+    if not passed:
+        return None
+    return Jeopardy(tuple(r for r in JEOPARDY_REASONS if r in passed), min(passed.values()), len(calls))
 
 
 class Customer(BaseAggregate[str]):
@@ -89,7 +152,7 @@ class Customer(BaseAggregate[str]):
         services: tuple[str, ...]
 
         def apply(self, customer: Customer) -> None:
-            customer.orders[self.order_id] = OrderState(services=tuple(self.services))
+            customer.orders[self.order_id] = OrderState(services=tuple(self.services), placed_at=self.occurred_at)
 
     @dataclass(frozen=True)
     class ServiceActivated(Event):
@@ -98,7 +161,10 @@ class Customer(BaseAggregate[str]):
         service: str
 
         def apply(self, customer: Customer) -> None:
-            customer.orders[self.order_id].activated.add(self.service)
+            order = customer.orders[self.order_id]
+            order.activated.add(self.service)
+            if order.last_activated_at is None or self.occurred_at > order.last_activated_at:
+                order.last_activated_at = self.occurred_at
 
     @dataclass(frozen=True)
     class OrderCancelled(Event):
@@ -107,7 +173,28 @@ class Customer(BaseAggregate[str]):
         reason: str
 
         def apply(self, customer: Customer) -> None:
-            customer.orders[self.order_id].cancelled = True
+            order = customer.orders[self.order_id]
+            order.cancelled = True
+            order.cancelled_at = self.occurred_at
+
+    @dataclass(frozen=True)
+    class OrderJeopardy(Event):
+        """Recorded by the jeopardy watcher once per order: in progress past a limit (TMF622's jeopardy alert).
+
+        occurred_at is when the first limit passed; observed_at when the watcher saw it. The
+        flag stays as history once the order is activated or cancelled.
+        """
+
+        TOPIC = "order.jeopardy"
+        order_id: str
+        reasons: tuple[str, ...]  # "days" and/or "calls"
+        limit_days: float
+        limit_calls: int
+        calls: int  # inbound hotline calls in the order's window when it was seen
+        observed_at: datetime
+
+        def apply(self, customer: Customer) -> None:
+            customer.orders[self.order_id].jeopardy_at = self.occurred_at
 
     @dataclass(frozen=True)
     class ComplaintOpened(Event):
@@ -482,6 +569,64 @@ class Customer(BaseAggregate[str]):
     def record_sla_breach(self, *, complaint_id: str, clock: int, occurred_at: datetime, **fields: Any) -> None:
         self._record_sla(Customer.SlaBreached, complaint_id, clock, occurred_at, fields)
 
+    def record_order_jeopardy(
+        self,
+        *,
+        order_id: str,
+        reasons: tuple[str, ...],
+        limit_days: float,
+        limit_calls: int,
+        calls: int,
+        passed_at: datetime,
+        occurred_at: datetime,
+        **fields: Any,
+    ) -> None:
+        """`occurred_at` is when the watcher saw it; the event is dated when the first limit passed (`passed_at`).
+
+        Once per order: refused for an unknown order, one already flagged, and one that was no
+        longer in progress when the limit passed (activated or cancelled before it). The calls
+        are not kept here, so their count is taken as the watcher saw it in the customer's timeline.
+        """
+        order = self._order(order_id)
+        if order.jeopardy_at is not None:
+            raise RuleViolation(
+                "order_id",
+                f"order {order_id} was already flagged in jeopardy at {order.jeopardy_at.isoformat()}",
+                code="jeopardy_recorded",
+            )
+        finished_at = order.finished_at
+        if finished_at is not None and passed_at > finished_at:
+            how = "cancelled" if order.cancelled else "activated"
+            raise RuleViolation(
+                "order_id",
+                f"order {order_id} was no longer in progress at {passed_at.isoformat()} ({how} at {finished_at.isoformat()})",
+                code="order_finished",
+            )
+        if not order.placed_at <= passed_at <= occurred_at:
+            raise RuleViolation(
+                "passed_at",
+                f"the jeopardy of order {order_id} must date from between its placing ({order.placed_at.isoformat()}) "
+                f"and when it was seen ({occurred_at.isoformat()})",
+            )
+        days_at = order.placed_at + timedelta(days=limit_days)
+        if "days" in reasons and days_at > min(occurred_at, finished_at or occurred_at):
+            raise RuleViolation(
+                "reasons", f"order {order_id} was not in progress for {limit_days:g} days (that is {days_at.isoformat()})"
+            )
+        if "calls" in reasons and calls < limit_calls:
+            raise RuleViolation("reasons", f"{calls} call(s) do not reach the limit of {limit_calls}")
+        self.trigger_event(
+            Customer.OrderJeopardy,
+            order_id=order_id,
+            reasons=tuple(reasons),
+            limit_days=limit_days,
+            limit_calls=limit_calls,
+            calls=calls,
+            occurred_at=passed_at,
+            observed_at=occurred_at,
+            **fields,
+        )
+
     # --- rule helpers -------------------------------------------------------------
 
     def _order(self, order_id: str) -> OrderState:
@@ -540,6 +685,7 @@ EVENT_TYPES: dict[str, type[Customer.Event]] = {
         Customer.OrderPlaced,
         Customer.ServiceActivated,
         Customer.OrderCancelled,
+        Customer.OrderJeopardy,
         Customer.ComplaintOpened,
         Customer.ComplaintAcknowledged,
         Customer.ComplaintStarted,

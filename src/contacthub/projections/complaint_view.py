@@ -34,7 +34,7 @@ COMPLAINT_COLUMNS = (
     ("escalation_level", N), ("reopen_count", N), ("satisfaction", N), ("resolved_at", T), ("resolution", T),
     ("closed_at", T), ("sla_policy", T), ("clock_no", N), ("clock_started_at", T), ("allowance_s", N),
     ("warning_s", N), ("paused_s", F), ("paused_since", T), ("stopped_at", T), ("warned", N), ("breached", N),
-    ("deadline_at", T), ("warning_at", T),
+    ("deadline_at", T), ("warning_at", T), ("first_resolved_at", T), ("first_resolution_s", F), ("first_sla_met", N),
 )
 EVENT_COLUMNS = (
     ("position", N), ("complaint_id", T), ("customer_id", T), ("type", T), ("event_id", T), ("occurred_at", T),
@@ -83,6 +83,9 @@ def case_from_row(row: Row) -> ComplaintCase:
         satisfaction=None if row["satisfaction"] is None else int(row["satisfaction"]),
         owners=orjson.loads(row["owners"]),
         opened_at=datetime.fromisoformat(row["opened_at"]),
+        first_resolved_at=_moment(row["first_resolved_at"]),
+        first_resolution_s=None if row["first_resolution_s"] is None else float(row["first_resolution_s"]),
+        first_sla_met=None if row["first_sla_met"] is None else bool(row["first_sla_met"]),
     )
 
 
@@ -107,11 +110,15 @@ def write_case(row: Row, case: ComplaintCase) -> None:
         breached=int(clock.breached),
         deadline_at=_text(clock.deadline),
         warning_at=_text(clock.warning_at),
+        first_resolved_at=_text(case.first_resolved_at),
+        first_resolution_s=case.first_resolution_s,
+        first_sla_met=None if case.first_sla_met is None else int(case.first_sla_met),
     )
 
 
 class ComplaintView:
-    name = "complaint_view"
+    # Renamed when its tables change shape so the projector rebuilds it from the log (migrations/0006).
+    name = "complaint_view.v2"
     reads_from: tuple[str, ...] = ()
     tables = (("rm_complaint", "complaint_id"), ("rm_complaint_event", "position"))
 

@@ -14,6 +14,7 @@ from contacthub.adapters.store.database import ReadStore
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import contact_item, local_time
 from contacthub.projections.complaint_queries import ComplaintQueries
+from contacthub.projections.risk_queries import RiskQueries
 
 RECENT_CONTACTS = 10
 _OPEN_ORDER_STATUSES = (OrderStatus.IN_PROGRESS.value, OrderStatus.PARTIALLY_ACTIVATED.value)
@@ -46,6 +47,7 @@ class CustomerQueries:
         self.zone = zone
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.complaints = ComplaintQueries(store, zone, self.clock)
+        self.risk = RiskQueries(store, zone, self.clock)
 
     def _local(self, utc: str | None) -> str | None:
         return local_time(utc, self.zone)
@@ -74,6 +76,7 @@ class CustomerQueries:
             counts = sql.execute(
                 "SELECT channel, contacts FROM rm_channel_count WHERE customer_id = ? ORDER BY channel", (customer_id,)
             ).all()
+            churn_risk = self.risk.for_customer(customer_id, now, sql)
 
         services = []
         open_orders = []
@@ -113,6 +116,7 @@ class CustomerQueries:
             "contact_counts": {c["channel"]: int(c["contacts"]) for c in counts},
             "contact_count": sum(int(c["contacts"]) for c in counts),
             "last_contact_at": self._local(contacts[0]["occurred_at"]) if contacts else None,
+            "churn_risk": churn_risk,
         }
 
     def _contact(self, row: dict[str, Any]) -> dict[str, Any]:

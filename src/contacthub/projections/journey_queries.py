@@ -1,16 +1,48 @@
-"""An order's journey, answered from rm_order_journey and the customer's timeline (journey_view.py)."""
+"""Orders' journeys, answered from rm_order_journey and the customer's timeline (journey_view.py).
+
+Also the jeopardy watcher's question: which orders, not yet flagged, were in progress past
+a limit (`jeopardy_candidates`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
-from contacthub.adapters.store.database import ReadStore
-from contacthub.projections.base import contact_item, local_time
+from contacthub.adapters.store.database import POSTGRESQL, SQLITE, ReadStore, Sql
+from contacthub.domain.customer import Jeopardy, JeopardyLimits, order_jeopardy
+from contacthub.domain.vocabulary import OrderStatus
+from contacthub.projections.base import contact_item, local_time, utc_text
+
+OPEN_STATES = (OrderStatus.IN_PROGRESS.value, OrderStatus.PARTIALLY_ACTIVATED.value)
+FINISHED_STATES = (OrderStatus.ACTIVATED.value, OrderStatus.CANCELLED.value)
+
+# Seconds from an order's placing to the end of its window, for the finished orders' days
+# limit: the one date difference the two backends spell differently. Only a filter: the
+# exact decision is `order_jeopardy` on the rows it lets through.
+_WINDOW_SECONDS = {
+    POSTGRESQL: "EXTRACT(EPOCH FROM CAST(window_end AS timestamptz) - CAST(placed_at AS timestamptz))",
+    SQLITE: "(julianday(window_end) - julianday(placed_at)) * 86400.0",
+}
+
+
+@dataclass(frozen=True)
+class JeopardyCandidate:
+    order_id: str
+    customer_id: str
+    jeopardy: Jeopardy
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    jeopardy: bool | None = None
+    states: tuple[str, ...] = ()
+    customer_id: str | None = None
 
 
 class JourneyQueries:
@@ -21,6 +53,42 @@ class JourneyQueries:
 
     def _local(self, utc: str | None) -> str | None:
         return local_time(utc, self.zone)
+
+    def summary(self, order: dict[str, Any]) -> dict[str, Any]:
+        """One rm_order_journey row as the API shows an order's journey (without its touchpoints)."""
+        services = orjson.loads(order["services"])
+        activated = orjson.loads(order["activated"])
+        end = order["window_end"]
+        seconds = None
+        if order["state"] == OrderStatus.ACTIVATED.value and end is not None:
+            seconds = int((datetime.fromisoformat(end) - datetime.fromisoformat(order["placed_at"])).total_seconds())
+        return {
+            "order_id": order["order_id"],
+            "customer_id": order["customer_id"],
+            "state": order["state"],
+            "services": services,
+            "activated": [s for s in services if s in activated],
+            "pending": [s for s in services if s not in activated and order["state"] != OrderStatus.CANCELLED.value],
+            "placed_at": self._local(order["placed_at"]),
+            "activated_at": self._local(end) if order["state"] == OrderStatus.ACTIVATED.value else None,
+            "cancelled_at": self._local(order["cancelled_at"]),
+            "order_to_activation_s": seconds,
+            "calls_to_activation": int(order["calls"]),
+            "contacts_to_activation": int(order["contacts"]),
+            "technician_visits_to_activation": int(order["visits"]),
+            "jeopardy": self._jeopardy(order),
+        }
+
+    def _jeopardy(self, order: dict[str, Any]) -> dict[str, Any] | None:
+        if order["jeopardy_at"] is None:
+            return None
+        return {
+            "at": self._local(order["jeopardy_at"]),
+            "reasons": orjson.loads(order["jeopardy_reasons"]),
+            "limits": {"days": float(order["jeopardy_limit_days"]), "calls": int(order["jeopardy_limit_calls"])},
+            "calls": int(order["jeopardy_calls"]),
+            "observed_at": self._local(order["jeopardy_observed_at"]),
+        }
 
     def order_journey(self, order_id: str) -> dict[str, Any] | None:
         """The order's counts, and its touchpoints in event time with the running counts after each."""
@@ -36,12 +104,6 @@ class JourneyQueries:
             contacts = sql.execute(
                 f"SELECT * FROM rm_contact WHERE {window} ORDER BY occurred_at, position", params
             ).all()
-        services = orjson.loads(order["services"])
-        activated = orjson.loads(order["activated"])
-        end = order["window_end"]
-        seconds = None
-        if order["state"] == "activated" and end is not None:
-            seconds = int((datetime.fromisoformat(end) - datetime.fromisoformat(order["placed_at"])).total_seconds())
         calls = visits = 0
         touchpoints = []
         for n, c in enumerate(contacts, start=1):
@@ -50,19 +112,69 @@ class JourneyQueries:
             touchpoints.append(
                 {**contact_item(c, self.zone), "calls_so_far": calls, "contacts_so_far": n, "technician_visits_so_far": visits}
             )
-        return {
-            "order_id": order["order_id"],
-            "customer_id": order["customer_id"],
-            "state": order["state"],
-            "services": services,
-            "activated": [s for s in services if s in activated],
-            "pending": [s for s in services if s not in activated and order["state"] != "cancelled"],
-            "placed_at": self._local(order["placed_at"]),
-            "activated_at": self._local(end) if order["state"] == "activated" else None,
-            "cancelled_at": self._local(order["cancelled_at"]),
-            "order_to_activation_s": seconds,
-            "calls_to_activation": int(order["calls"]),
-            "contacts_to_activation": int(order["contacts"]),
-            "technician_visits_to_activation": int(order["visits"]),
-            "touchpoints": touchpoints,
-        }
+        return {**self.summary(order), "touchpoints": touchpoints}
+
+    def orders(self, f: OrderFilter, page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of order journeys matching the filter, newest placing first, and how many match in all."""
+        where: list[str] = []
+        params: list[Any] = []
+        if f.jeopardy is not None:
+            where.append("jeopardy_at IS NOT NULL" if f.jeopardy else "jeopardy_at IS NULL")
+        if f.states:
+            states = sorted(set(f.states))
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            params += states
+        if f.customer_id is not None:
+            where.append("customer_id = ?")
+            params.append(f.customer_id)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self.store.transaction(commit=False) as sql:
+            total = int(sql.execute(f"SELECT COUNT(*) AS n FROM rm_order_journey {clause}", params).one()["n"])  # type: ignore[index]
+            rows = sql.execute(
+                f"SELECT * FROM rm_order_journey {clause} ORDER BY placed_at DESC, order_id DESC LIMIT ? OFFSET ?",
+                (*params, page_size, (page - 1) * page_size),
+            ).all()
+        return [self.summary(r) for r in rows], total
+
+    def jeopardy_candidates(self, now: datetime, limits: JeopardyLimits, limit: int = 10_000) -> list[JeopardyCandidate]:
+        """Orders not yet flagged that were in progress past a limit at `now`, on event time; oldest placing first.
+
+        Open orders placed `limits.days` ago or with `limits.calls` calls; finished orders
+        whose window lasted that long or held that many calls (flagged late, dated when the
+        limit passed). Each is then decided by `order_jeopardy` on its calls, taken from the
+        customer's timeline in event time (ties by event id, so any delivery order agrees).
+        """
+        moment = utc_text(now)
+        cutoff = utc_text(now - limits.duration)
+        with self.store.transaction(commit=False) as sql:  # one snapshot
+            rows = sql.execute(
+                f"SELECT order_id, customer_id, placed_at, window_end FROM rm_order_journey "
+                f"WHERE jeopardy_at IS NULL AND placed_at <= ? AND ("
+                f"  (state IN (?, ?) AND (placed_at <= ? OR calls >= ?))"
+                f"  OR (state IN (?, ?) AND (calls >= ? OR (placed_at <= ? AND {_WINDOW_SECONDS[sql.dialect]} >= ?)))"
+                f") ORDER BY placed_at, order_id LIMIT ?",
+                (
+                    moment, *OPEN_STATES, cutoff, limits.calls,
+                    # one second of slack for floating-point date arithmetic; decided exactly below
+                    *FINISHED_STATES, limits.calls, cutoff, limits.duration.total_seconds() - 1, limit,
+                ),
+            ).all()
+            candidates = []
+            for row in rows:
+                placed_at = datetime.fromisoformat(row["placed_at"])
+                finished_at = datetime.fromisoformat(row["window_end"]) if row["window_end"] else None
+                calls = _call_times(sql, row["customer_id"], row["placed_at"], min(moment, row["window_end"] or moment))
+                jeopardy = order_jeopardy(placed_at, finished_at, calls, limits, now)
+                if jeopardy is not None:
+                    candidates.append(JeopardyCandidate(row["order_id"], row["customer_id"], jeopardy))
+        return candidates
+
+
+def _call_times(sql: Sql, customer_id: str, start: str, end: str) -> Sequence[datetime]:
+    """The customer's inbound hotline calls in [start, end], in event time."""
+    rows = sql.execute(
+        "SELECT occurred_at FROM rm_contact WHERE customer_id = ? AND occurred_at >= ? AND occurred_at <= ? "
+        "AND channel = 'hotline' AND direction = 'inbound' ORDER BY occurred_at, event_id",
+        (customer_id, start, end),
+    ).all()
+    return [datetime.fromisoformat(r["occurred_at"]) for r in rows]

@@ -1,7 +1,7 @@
 """Each order's journey to activation: calls, contacts and technician visits it took, and how long.
 
-Consumes: order.placed, service.activated, order.cancelled, contact.logged.
-Owns: rm_order_journey (migrations/0004_order_journey.sql).
+Consumes: order.placed, service.activated, order.cancelled, order.jeopardy, contact.logged.
+Owns: rm_order_journey (migrations/0004_order_journey.sql, 0005_order_jeopardy.sql).
 Reads: rm_contact, the customer view's timeline: the projector applies a batch here only
 once the customer view has applied it (`reads_from`), also with several projector processes.
 
@@ -16,6 +16,9 @@ The counts are not incremented; they are recounted with one statement per batch 
 order whose window changed or whose customer had contacts in the batch. A recount is
 exact whatever order the events arrived in, which is what makes late and out-of-order
 delivery give the same numbers as in-order delivery.
+
+An order.jeopardy (recorded by the jeopardy watcher) marks the order as flagged; the flag
+stays as history once the order is activated or cancelled.
 """
 
 from __future__ import annotations
@@ -30,11 +33,14 @@ from contacthub.domain.customer import Customer
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import PositionedEvent, utc_text
 
-T = "text"
+T, N, F = "text", "bigint", "double precision"
 JOURNEY_COLUMNS = (
     ("order_id", T), ("customer_id", T), ("placed_at", T), ("services", T), ("activated", T), ("state", T),
     ("last_activated_at", T), ("cancelled_at", T), ("window_end", T),
+    ("jeopardy_at", T), ("jeopardy_reasons", T), ("jeopardy_observed_at", T), ("jeopardy_limit_days", F),
+    ("jeopardy_limit_calls", N), ("jeopardy_calls", N),
 )
+_ORDER_EVENTS = (Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled, Customer.OrderJeopardy)
 
 _RECOUNT = """
 UPDATE rm_order_journey SET
@@ -57,14 +63,32 @@ def order_state(services: Sequence[str], activated: Sequence[str], cancelled: bo
     return OrderStatus.PARTIALLY_ACTIVATED.value if activated else OrderStatus.IN_PROGRESS.value
 
 
+# The customer's tier when the order was placed, from the metrics view's tier history
+# (domain/contact_quality.py `tier_at`: the latest change at or before; before the first, the first).
+_TIER = """
+UPDATE rm_order_journey SET tier = COALESCE(
+    (SELECT h.tier FROM rm_tier_history h WHERE h.customer_id = rm_order_journey.customer_id
+     AND h.effective_at <= rm_order_journey.placed_at ORDER BY h.effective_at DESC, h.event_id DESC LIMIT 1),
+    (SELECT h.tier FROM rm_tier_history h WHERE h.customer_id = rm_order_journey.customer_id
+     ORDER BY h.effective_at, h.event_id LIMIT 1))
+WHERE order_id IN ({orders})
+"""
+
+
 class JourneyView:
-    name = "journey_view"
+    # Renamed when its table changed shape (the tier column) so it is rebuilt from the log (migrations/0006).
+    name = "journey_view.v2"
     tables = (("rm_order_journey", "order_id"),)
-    reads_from = ("customer_view",)  # rm_contact
+    reads_from = ("customer_view", "metrics_view")  # rm_contact; rm_tier_history
 
     def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
-        order_events = [e for _, e in events if isinstance(e, (Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled))]
+        order_events = [e for _, e in events if isinstance(e, _ORDER_EVENTS)]
         contact_customers = {e.originator_id for _, e in events if isinstance(e, Customer.ContactLogged)}
+        retiered = {e.originator_id for _, e in events if isinstance(e, (Customer.Registered, Customer.TierChanged))}
+        if retiered:
+            # A late tier change can change the tier any of the customer's orders was placed at.
+            orders = sorted(r["order_id"] for r in sql.select_where_in("rm_order_journey", "customer_id", sorted(retiered)))
+            self._set_tiers(sql, orders)
         if not order_events and not contact_customers:
             return
         rows: dict[str, dict[str, Any]] = {}
@@ -77,11 +101,19 @@ class JourneyView:
                 rows[e.order_id] = {
                     "order_id": e.order_id, "customer_id": e.originator_id, "placed_at": utc_text(e.occurred_at),
                     "services": orjson.dumps(list(e.services)).decode(), "activated": "[]",
-                    "last_activated_at": None, "cancelled_at": None,
+                    "last_activated_at": None, "cancelled_at": None, "jeopardy_at": None, "jeopardy_reasons": None,
+                    "jeopardy_observed_at": None, "jeopardy_limit_days": None, "jeopardy_limit_calls": None,
+                    "jeopardy_calls": None,
                 }
                 continue
             row = rows[e.order_id]
-            if isinstance(e, Customer.ServiceActivated):
+            if isinstance(e, Customer.OrderJeopardy):
+                row.update(
+                    jeopardy_at=utc_text(e.occurred_at), jeopardy_reasons=orjson.dumps(list(e.reasons)).decode(),
+                    jeopardy_observed_at=utc_text(e.observed_at), jeopardy_limit_days=float(e.limit_days),
+                    jeopardy_limit_calls=e.limit_calls, jeopardy_calls=e.calls,
+                )
+            elif isinstance(e, Customer.ServiceActivated):
                 activated = orjson.loads(row["activated"]) + [e.service]
                 row["activated"] = orjson.dumps(activated).decode()
                 at = utc_text(e.occurred_at)
@@ -100,6 +132,7 @@ class JourneyView:
             "rm_order_journey", JOURNEY_COLUMNS, [tuple(r[c] for c in names) for r in rows.values()],
             f"ON CONFLICT (order_id) DO UPDATE SET {updates}",
         )
+        self._set_tiers(sql, sorted(placed_here))
         # Every order that may have gained a contact or changed its window: recount.
         affected = set(rows)
         if contact_customers:
@@ -111,3 +144,9 @@ class JourneyView:
         for start in range(0, len(ordered), 500):
             chunk = ordered[start : start + 500]
             sql.execute(_RECOUNT.format(window=_WINDOW, orders=sql.in_list(chunk)), chunk)
+
+    @staticmethod
+    def _set_tiers(sql: Sql, orders: Sequence[str]) -> None:
+        for start in range(0, len(orders), 500):
+            chunk = orders[start : start + 500]
+            sql.execute(_TIER.format(orders=sql.in_list(chunk)), chunk)

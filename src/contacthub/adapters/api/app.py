@@ -12,11 +12,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from contacthub import __version__
-from contacthub.adapters.api import complaints, customers, events, orders, status
+from contacthub.adapters.api import complaints, customers, events, metrics, orders, status
 from contacthub.adapters.api.errors import JsonResponse, install_error_handlers
 from contacthub.adapters.web import desk
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import IngestBatch
+from contacthub.sla_watch import run_watchers
 
 log = structlog.get_logger(__name__)
 
@@ -34,8 +35,11 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
             threads.append(threading.Thread(target=hub.projector.run, args=(stop,), name="projector", daemon=True))
         if watch_interval > 0:
             threads.append(
-                threading.Thread(
-                    target=hub.sla_watcher.run, args=(stop, watch_interval), name="sla-watcher", daemon=True
+                threading.Thread(  # the SLA and jeopardy watchers, one pass each per interval
+                    target=run_watchers,
+                    args=((hub.sla_watcher, hub.jeopardy_watcher), stop, watch_interval),
+                    name="watchers",
+                    daemon=True,
                 )
             )
         for thread in threads:
@@ -62,6 +66,7 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     app.state.hub = hub
     install_error_handlers(app)
     app.include_router(events.router)
+    app.include_router(metrics.router)  # before customers: /v1/customers/at-risk is not a customer id
     app.include_router(customers.router)
     app.include_router(complaints.router)
     app.include_router(orders.router)

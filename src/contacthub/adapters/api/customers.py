@@ -55,6 +55,20 @@ class ContactOut(BaseModel):
     complaint_id: str | None
 
 
+class RiskFlagOut(BaseModel):
+    rule: str
+    count: int
+    threshold: int
+    explanation: str
+
+
+class ChurnRiskOut(BaseModel):
+    at_risk: bool
+    as_of: str
+    window_days: int
+    flags: list[RiskFlagOut]
+
+
 class Customer360Out(BaseModel):
     customer_id: str
     name: str
@@ -70,6 +84,7 @@ class Customer360Out(BaseModel):
     contact_counts: dict[str, int]
     contact_count: int
     last_contact_at: str | None
+    churn_risk: ChurnRiskOut
     position: int
 
 

@@ -1,20 +1,24 @@
-"""An order's journey to activation: the touchpoints it took, with running counts."""
+"""Orders' journeys to activation: one order touchpoint by touchpoint with running counts, and lists (orders in jeopardy)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from contacthub.adapters.api.customers import MinPosition, wait_for_read_models
 from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError
+from contacthub.adapters.api.schemas import JeopardyOut
 from contacthub.bootstrap import ContactHub
+from contacthub.domain.vocabulary import OrderStatus
+from contacthub.projections.journey_queries import OrderFilter
 
 router = APIRouter(tags=["orders"])
 
-OrderId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$", description="The order's id")]
+_IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
+OrderId = Annotated[str, Path(pattern=_IDENTIFIER, description="The order's id")]
 
 
 class TouchpointOut(BaseModel):
@@ -32,7 +36,7 @@ class TouchpointOut(BaseModel):
     technician_visits_so_far: int
 
 
-class JourneyOut(BaseModel):
+class JourneySummaryOut(BaseModel):
     order_id: str
     customer_id: str
     state: str
@@ -46,7 +50,19 @@ class JourneyOut(BaseModel):
     calls_to_activation: int
     contacts_to_activation: int
     technician_visits_to_activation: int
+    jeopardy: JeopardyOut | None
+
+
+class JourneyOut(JourneySummaryOut):
     touchpoints: list[TouchpointOut]
+    position: int
+
+
+class OrderListOut(BaseModel):
+    items: list[JourneySummaryOut]
+    page: int
+    page_size: int
+    total: int
     position: int
 
 
@@ -61,5 +77,27 @@ async def get_journey(request: Request, order_id: OrderId, min_position: MinPosi
         if journey is None:
             raise ApiError(404, "order_id", f"no order {order_id}")
         return {**journey, "position": position}
+
+    return await run_in_threadpool(read)
+
+
+@router.get("/v1/orders", response_model=OrderListOut, responses=ERROR_RESPONSES,
+            summary="Order journeys by jeopardy flag, state and customer, newest placing first, paged")
+async def list_orders(
+    request: Request,
+    jeopardy: Annotated[bool | None, Query(description="true: only orders flagged in jeopardy; false: only those never flagged")] = None,
+    state: Annotated[list[OrderStatus] | None, Query(description="Repeatable: inProgress, partiallyActivated, activated, cancelled")] = None,
+    customer_id: Annotated[str | None, Query(pattern=_IDENTIFIER)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    min_position: MinPosition = None,
+) -> Any:
+    hub: ContactHub = request.app.state.hub
+    order_filter = OrderFilter(jeopardy=jeopardy, states=tuple(s.value for s in state or ()), customer_id=customer_id)
+
+    def read() -> dict[str, Any]:
+        position = wait_for_read_models(hub, min_position)
+        items, total = hub.journeys.orders(order_filter, page, page_size)
+        return {"items": items, "page": page, "page_size": page_size, "total": total, "position": position}
 
     return await run_in_threadpool(read)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class SlaOut(BaseModel):
@@ -43,3 +43,18 @@ class ComplaintSummaryOut(BaseModel):
     closed_at: str | None
     allowed_actions: list[str]
     sla: SlaOut
+
+
+class JeopardyLimitsOut(BaseModel):
+    days: float
+    calls: int
+
+
+class JeopardyOut(BaseModel):
+    """An order flagged in jeopardy (order.jeopardy): kept as history once the order is activated or cancelled."""
+
+    at: str = Field(description="When the first limit passed")
+    reasons: list[str] = Field(description="The limits passed while the order was in progress: days, calls")
+    limits: JeopardyLimitsOut = Field(description="The limits in force when it was flagged")
+    calls: int = Field(description="Inbound hotline calls in the order's window when it was flagged")
+    observed_at: str = Field(description="When the jeopardy watcher saw it")

@@ -104,17 +104,27 @@ class Sql:
         """Placeholders for `x IN (...)`."""
         return ",".join("?" * len(values))
 
-    def select_where_in(self, table: str, column: str, values: Sequence[str]) -> list[dict[str, Any]]:
-        """Rows whose `column` is one of `values` (text): one array parameter on PostgreSQL."""
+    def select_where_in(
+        self, table: str, column: str, values: Sequence[str], also: str = "", params: Sequence[Any] = ()
+    ) -> list[dict[str, Any]]:
+        """Rows whose `column` is one of `values` (text): one array parameter on PostgreSQL.
+
+        `also` adds conditions (`AND ...` with `?` placeholders for `params`).
+        """
         if not values:
             return []
         if self.dialect == POSTGRESQL:
-            self.cursor.execute(f"SELECT * FROM {table} WHERE {column} = ANY(%b::text[])", (list(values),))
+            self.cursor.execute(
+                f"SELECT * FROM {table} WHERE {column} = ANY(%b::text[]) {also.replace('?', '%s')}",
+                (list(values), *params),
+            )
             return self.all()
         rows: list[dict[str, Any]] = []
         for start in range(0, len(values), 900):  # SQLite's bound-parameter limit
             chunk = values[start : start + 900]
-            rows += self.execute(f"SELECT * FROM {table} WHERE {column} IN ({self.in_list(chunk)})", chunk).all()
+            rows += self.execute(
+                f"SELECT * FROM {table} WHERE {column} IN ({self.in_list(chunk)}) {also}", (*chunk, *params)
+            ).all()
         return rows
 
     def insert_rows(

@@ -1,0 +1,359 @@
+"""Journey, contact, complaint, channel and value metrics, and the customers at risk of churning.
+
+Every figure is read from read models (never by scanning the log) and comes with the
+counts it is made of. Definitions: docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from contacthub.adapters.api.customers import MinPosition, RiskFlagOut, wait_for_read_models
+from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError
+from contacthub.bootstrap import ContactHub
+from contacthub.domain.churn_risk import RULE_NAMES
+from contacthub.domain.vocabulary import Channel, Tier
+from contacthub.projections.metrics_queries import MetricsFilter
+
+router = APIRouter(tags=["metrics"])
+
+MAX_PERIOD_DAYS = 3660
+DEFAULT_PERIOD_DAYS = 30
+
+From = Annotated[
+    date | None,
+    Query(alias="from", description="First local day of the period (YYYY-MM-DD, operator's time zone); default: 29 days before `to`."),
+]
+To = Annotated[date | None, Query(description="Last local day of the period, inclusive; default: today.")]
+ChannelFilter = Annotated[Channel | None, Query(description="Only this channel.")]
+TierFilter = Annotated[Tier | None, Query(description="Only this tier (the customer's tier at the time of each fact).")]
+Label = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+
+
+# --- response shapes ---------------------------------------------------------------------
+
+
+class PeriodOut(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    time_zone: str
+
+
+class FcrOut(BaseModel):
+    issues: int
+    resolved_first_contact: int
+    rate: float | None
+
+
+class RepeatOut(BaseModel):
+    contacts: int
+    repeated: int
+    rate: float | None
+
+
+class HandlingOut(BaseModel):
+    handled: int
+    handled_s: int
+    average_s: float | None
+
+
+class SelfServiceOut(BaseModel):
+    sessions: int
+    contained: int
+    containment_rate: float | None
+
+
+class ContactQualityOut(BaseModel):
+    contacts: int
+    inbound: int
+    first_contact_resolution: FcrOut
+    repeat_contact: RepeatOut
+    handling: HandlingOut
+    self_service: SelfServiceOut
+
+
+class ChannelQualityOut(ContactQualityOut):
+    channel: str
+
+
+class ReasonQualityOut(ContactQualityOut):
+    reason: str
+
+
+class TierQualityOut(ContactQualityOut):
+    tier: str
+
+
+class ContactMetricsOut(BaseModel):
+    period: PeriodOut
+    filters: dict[str, str | None]
+    totals: ContactQualityOut
+    by_channel: list[ChannelQualityOut]
+    by_reason: list[ReasonQualityOut]
+    by_tier: list[TierQualityOut]
+    position: int
+
+
+class ChannelDayOut(ContactQualityOut):
+    day: str
+    channel: str
+
+
+class ChannelMetricsOut(BaseModel):
+    period: PeriodOut
+    filters: dict[str, str | None]
+    days: list[ChannelDayOut]
+    position: int
+
+
+class SlaComplianceOut(BaseModel):
+    met: int
+    missed: int
+    overdue_unresolved: int
+    compliance: float | None
+
+
+class ResolveTimeOut(BaseModel):
+    resolved: int
+    median: float | None
+    p90: float | None
+    mean: float | None
+
+
+class ReopenOut(BaseModel):
+    resolved: int
+    reopened: int
+    rate: float | None
+
+
+class SatisfactionOut(BaseModel):
+    responses: int
+    satisfied: int
+    csat: float | None
+    mean: float | None
+
+
+class ComplaintQualityOut(BaseModel):
+    complaints: int
+    open: int
+    sla: SlaComplianceOut
+    time_to_resolve_s: ResolveTimeOut
+    reopen: ReopenOut
+    satisfaction: SatisfactionOut
+
+
+class ComplaintChannelOut(ComplaintQualityOut):
+    channel: str
+
+
+class ComplaintCategoryOut(ComplaintQualityOut):
+    category: str
+
+
+class ComplaintTierOut(ComplaintQualityOut):
+    tier: str
+
+
+class ComplaintMetricsOut(BaseModel):
+    period: PeriodOut
+    filters: dict[str, str | None]
+    totals: ComplaintQualityOut
+    by_channel: list[ComplaintChannelOut]
+    by_category: list[ComplaintCategoryOut]
+    by_tier: list[ComplaintTierOut]
+    position: int
+
+
+class SpreadOut(BaseModel):
+    count: int
+    total: float
+    mean: float | None
+    median: float | None
+    p90: float | None
+
+
+class CallsBucketOut(BaseModel):
+    calls: str
+    orders: int
+
+
+class CallsSpreadOut(SpreadOut):
+    distribution: list[CallsBucketOut]
+
+
+class OrderCountsOut(BaseModel):
+    placed: int
+    activated: int
+    partiallyActivated: int
+    inProgress: int
+    cancelled: int
+    flagged_in_jeopardy: int
+    open_in_jeopardy: int
+
+
+class JourneyMetricsOut(BaseModel):
+    period: PeriodOut
+    filters: dict[str, str | None]
+    orders: OrderCountsOut
+    calls_to_activation: CallsSpreadOut
+    contacts_to_activation: SpreadOut
+    technician_visits_to_activation: SpreadOut
+    order_to_activation_s: SpreadOut
+    position: int
+
+
+class ConcentrationOut(BaseModel):
+    top_fraction: float
+    top_customers: int
+    top_arpu: float
+    share: float | None
+
+
+class TierValueOut(BaseModel):
+    tier: str
+    customers: int
+    customers_with_arpu: int
+    arpu_total: float
+
+
+class ValueMetricsOut(BaseModel):
+    as_of: str
+    time_zone: str
+    filters: dict[str, str | None]
+    customers: int
+    customers_with_arpu: int
+    arpu_total: float
+    arpu_mean: float | None
+    concentration: ConcentrationOut
+    by_tier: list[TierValueOut]
+    position: int
+
+
+class AtRiskCustomerOut(BaseModel):
+    customer_id: str
+    tier: str
+    flags: list[RiskFlagOut]
+
+
+class AtRiskOut(BaseModel):
+    as_of: str
+    window_days: int
+    valued_tiers: list[str]
+    total: int
+    page: int
+    page_size: int
+    customers: list[AtRiskCustomerOut]
+    position: int
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+def period_filter(hub: ContactHub, first: date | None, last: date | None, **others: Any) -> MetricsFilter:
+    last = last or hub.metrics.today()
+    first = first or last - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    if first > last:
+        raise ApiError(422, "from", f"the period starts ({first}) after it ends ({last})")
+    if (last - first).days >= MAX_PERIOD_DAYS:
+        raise ApiError(422, "from", f"a period spans at most {MAX_PERIOD_DAYS} days")
+    return MetricsFilter(first_day=first, last_day=last, **{k: (v.value if hasattr(v, "value") else v) for k, v in others.items()})
+
+
+async def _answer(request: Request, min_position: int | None, compute: Any) -> Any:
+    hub: ContactHub = request.app.state.hub
+
+    def read() -> dict[str, Any]:
+        position = wait_for_read_models(hub, min_position)
+        return {**compute(hub), "position": position}
+
+    return await run_in_threadpool(read)
+
+
+@router.get("/v1/metrics/contacts", response_model=ContactMetricsOut, responses=ERROR_RESPONSES,
+            summary="Contact quality: first-contact resolution, repeat contacts, handling time, self-service containment")
+async def contact_metrics(
+    request: Request, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
+    reason: Label = None, min_position: MinPosition = None,
+) -> Any:
+    return await _answer(request, min_position, lambda hub: hub.metrics.contacts(
+        period_filter(hub, first, to, channel=channel, tier=tier, reason=reason)))
+
+
+@router.get("/v1/metrics/channels", response_model=ChannelMetricsOut, responses=ERROR_RESPONSES,
+            summary="Daily volume and quality per channel")
+async def channel_metrics(
+    request: Request, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
+    reason: Label = None, min_position: MinPosition = None,
+) -> Any:
+    return await _answer(request, min_position, lambda hub: hub.metrics.channels(
+        period_filter(hub, first, to, channel=channel, tier=tier, reason=reason)))
+
+
+@router.get("/v1/metrics/complaints", response_model=ComplaintMetricsOut, responses=ERROR_RESPONSES,
+            summary="Complaint quality: SLA compliance, time to resolve, reopen rate, satisfaction")
+async def complaint_metrics(
+    request: Request, first: From = None, to: To = None,
+    channel: Annotated[Channel | None, Query(description="Only complaints opened through this channel.")] = None,
+    tier: Annotated[Tier | None, Query(description="Only complaints accepted at this tier.")] = None,
+    category: Label = None, min_position: MinPosition = None,
+) -> Any:
+    return await _answer(request, min_position, lambda hub: hub.metrics.complaints(
+        period_filter(hub, first, to, channel=channel, tier=tier, category=category)))
+
+
+@router.get("/v1/metrics/journeys", response_model=JourneyMetricsOut, responses=ERROR_RESPONSES,
+            summary="Order journeys placed in the period: calls, contacts and visits to activation, time to activate")
+async def journey_metrics(
+    request: Request, first: From = None, to: To = None,
+    channel: Annotated[str | None, Query(description="Not applicable: journeys count every channel (422).")] = None,
+    tier: Annotated[Tier | None, Query(description="Only orders placed while the customer had this tier.")] = None,
+    min_position: MinPosition = None,
+) -> Any:
+    if channel is not None:
+        raise ApiError(422, "channel", "journey metrics count every channel; use /v1/metrics/contacts?channel= for one channel")
+    return await _answer(request, min_position, lambda hub: hub.metrics.journeys(period_filter(hub, first, to, tier=tier)))
+
+
+@router.get("/v1/metrics/value", response_model=ValueMetricsOut, responses=ERROR_RESPONSES,
+            summary="Customer value: latest ARPU by the end of `to`, and the share held by the top 20% of customers")
+async def value_metrics(
+    request: Request,
+    first: Annotated[str | None, Query(alias="from", description="Not applicable: value is a stock, read as of `to` (422).")] = None,
+    to: Annotated[date | None, Query(description="As of the end of this local day; default: now.")] = None,
+    channel: Annotated[str | None, Query(description="Not applicable (422).")] = None,
+    tier: Annotated[Tier | None, Query(description="Only customers whose tier (as of `to`) is this one.")] = None,
+    min_position: MinPosition = None,
+) -> Any:
+    if first is not None:
+        raise ApiError(422, "from", "value is read as of the end of `to`; a start does not apply")
+    if channel is not None:
+        raise ApiError(422, "channel", "customer value is not split by channel")
+
+    def compute(hub: ContactHub) -> dict[str, Any]:
+        today = hub.metrics.today()
+        last = to or today
+        return hub.metrics.value(period_filter(hub, last, last, tier=tier), as_of_today=last >= today)
+
+    return await _answer(request, min_position, compute)
+
+
+@router.get("/v1/customers/at-risk", response_model=AtRiskOut, responses=ERROR_RESPONSES, tags=["customers"],
+            summary="Customers with early churn-risk signals, each flag naming the rule that fired")
+async def customers_at_risk(
+    request: Request,
+    as_of: Annotated[datetime | None, Query(description="Count the 30 days before this moment (RFC 3339 with offset); default: now.")] = None,
+    tier: TierFilter = None,
+    rule: Annotated[Literal[RULE_NAMES] | None, Query(description="Only customers this rule flags.")] = None,  # type: ignore[valid-type]
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    min_position: MinPosition = None,
+) -> Any:
+    if as_of is not None and as_of.tzinfo is None:
+        raise ApiError(422, "as_of", "give a time zone offset, e.g. 2026-11-23T09:00:00+08:00")
+    return await _answer(request, min_position, lambda hub: hub.customers.risk.at_risk(
+        as_of, tier.value if tier else None, rule, page, page_size))

@@ -1,0 +1,333 @@
+"""The metrics endpoints' answers, read from read models only (never from the log).
+
+Every figure comes with the counts it is made of, so a reader can check each ratio.
+Definitions: docs/metrics.md. Periods are whole local days in the operator's time zone,
+`first_day` to `last_day` inclusive, and a fact belongs to the day of its `occurred_at`
+(an order to the day it was placed, a complaint to the day it was opened).
+
+Percentiles use the nearest-rank method: the p-th percentile of n sorted values is the
+value at rank ceil(p/100 * n) (the median of an even count is the lower middle value).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from contacthub.adapters.store.database import ReadStore
+from contacthub.domain.complaint import OPEN_STATUSES
+from contacthub.projections.base import utc_text
+
+TOP_SHARE = 0.2
+"""Value concentration: the share of ARPU held by this top fraction of customers."""
+CALLS_BUCKETS = (0, 1, 2, 3, 4, 5, 6, 8, 11, 16, 21)
+"""Lower bounds of the calls-to-activation distribution's buckets (the last is open-ended)."""
+
+
+@dataclass(frozen=True)
+class MetricsFilter:
+    first_day: date
+    last_day: date
+    channel: str | None = None
+    tier: str | None = None
+    reason: str | None = None
+    category: str | None = None
+
+
+def ratio(part: int, whole: int) -> float | None:
+    return None if whole == 0 else round(part / whole, 4)
+
+
+def percentile(ordered: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile of already sorted values."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def spread(values: Iterable[float]) -> dict[str, Any]:
+    ordered = sorted(values)
+    total = sum(ordered)
+    return {
+        "count": len(ordered),
+        "total": total,
+        "mean": None if not ordered else round(total / len(ordered), 2),
+        "median": percentile(ordered, 50),
+        "p90": percentile(ordered, 90),
+    }
+
+
+# --- contact quality ------------------------------------------------------------------
+
+_CONTACT_SUMS = (
+    "contacts", "inbound", "handled", "handled_s", "issues", "fcr", "repeated", "self_service", "contained", "assisted",
+)
+
+
+def contact_quality(sums: dict[str, int]) -> dict[str, Any]:
+    """The contact-quality block for one group of rm_contact_daily sums."""
+    return {
+        "contacts": sums["contacts"],
+        "inbound": sums["inbound"],
+        "first_contact_resolution": {
+            "issues": sums["issues"], "resolved_first_contact": sums["fcr"], "rate": ratio(sums["fcr"], sums["issues"]),
+        },
+        "repeat_contact": {
+            "contacts": sums["inbound"], "repeated": sums["repeated"], "rate": ratio(sums["repeated"], sums["inbound"]),
+        },
+        "handling": {
+            "handled": sums["handled"], "handled_s": sums["handled_s"],
+            "average_s": None if sums["handled"] == 0 else round(sums["handled_s"] / sums["handled"], 1),
+        },
+        "self_service": {
+            "sessions": sums["self_service"], "contained": sums["contained"],
+            "containment_rate": ratio(sums["contained"], sums["self_service"]),
+        },
+    }
+
+
+def _add(into: dict[str, int], row: dict[str, Any]) -> None:
+    for name in _CONTACT_SUMS:
+        into[name] = into.get(name, 0) + int(row[name])
+
+
+def _zero() -> dict[str, int]:
+    return dict.fromkeys(_CONTACT_SUMS, 0)
+
+
+class MetricsQueries:
+    def __init__(self, store: ReadStore, zone: ZoneInfo, clock: Callable[[], datetime] | None = None) -> None:
+        self.store = store
+        self.zone = zone
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    def today(self) -> date:
+        return self.clock().astimezone(self.zone).date()
+
+    def _bounds(self, f: MetricsFilter) -> tuple[str, str]:
+        """The period as UTC text bounds [start, end) for comparing stored moments."""
+        start = datetime.combine(f.first_day, time(0), self.zone)
+        end = datetime.combine(f.last_day + timedelta(days=1), time(0), self.zone)
+        return utc_text(start), utc_text(end)
+
+    def _period(self, f: MetricsFilter) -> dict[str, Any]:
+        return {"from": f.first_day.isoformat(), "to": f.last_day.isoformat(), "time_zone": str(self.zone)}
+
+    def _filters(self, f: MetricsFilter, *names: str) -> dict[str, Any]:
+        return {n: getattr(f, n) for n in names}
+
+    # --- contacts and channels ------------------------------------------------------
+
+    def _daily(self, f: MetricsFilter, group: str) -> list[dict[str, Any]]:
+        where = ["day >= ?", "day <= ?"]
+        params: list[Any] = [f.first_day.isoformat(), f.last_day.isoformat()]
+        for column in ("channel", "tier", "reason"):
+            if getattr(f, column) is not None:
+                where.append(f"{column} = ?")
+                params.append(getattr(f, column))
+        sums = ", ".join(f"SUM({c}) AS {c}" for c in _CONTACT_SUMS)
+        return self.store.query(
+            f"SELECT {group}, {sums} FROM rm_contact_daily WHERE {' AND '.join(where)} GROUP BY {group} ORDER BY {group}",
+            params,
+        )
+
+    def contacts(self, f: MetricsFilter) -> dict[str, Any]:
+        rows = self._daily(f, "channel, reason, tier")
+        total = _zero()
+        groups: dict[str, dict[str, dict[str, int]]] = {"channel": {}, "reason": {}, "tier": {}}
+        for row in rows:
+            _add(total, row)
+            for name, by in groups.items():
+                _add(by.setdefault(row[name], _zero()), row)
+        return {
+            "period": self._period(f),
+            "filters": self._filters(f, "channel", "tier", "reason"),
+            "totals": contact_quality(total),
+            **{
+                f"by_{name}": [{name: key, **contact_quality(sums)} for key, sums in sorted(by.items())]
+                for name, by in groups.items()
+            },
+        }
+
+    def channels(self, f: MetricsFilter) -> dict[str, Any]:
+        rows = self._daily(f, "day, channel")
+        return {
+            "period": self._period(f),
+            "filters": self._filters(f, "channel", "tier", "reason"),
+            "days": [{"day": r["day"], "channel": r["channel"], **contact_quality(r)} for r in rows],
+        }
+
+    # --- complaints ---------------------------------------------------------------------
+
+    def complaints(self, f: MetricsFilter) -> dict[str, Any]:
+        start, end = self._bounds(f)
+        where = ["opened_at >= ?", "opened_at < ?"]
+        params: list[Any] = [start, end]
+        for column in ("channel", "tier", "category"):
+            if getattr(f, column) is not None:
+                where.append(f"{column} = ?")
+                params.append(getattr(f, column))
+        rows = self.store.query(
+            "SELECT channel, category, tier, status, reopen_count, satisfaction, first_resolution_s, first_sla_met, "
+            f"breached, deadline_at FROM rm_complaint WHERE {' AND '.join(where)}",
+            params,
+        )
+        now = utc_text(self.clock())
+        groups: dict[str, dict[str, list[dict[str, Any]]]] = {"channel": {}, "category": {}, "tier": {}}
+        for row in rows:
+            row["tier"] = row["tier"] or "unknown"  # complaints recorded before catalogue v2 carry no tier
+            for name, by in groups.items():
+                by.setdefault(row[name], []).append(row)
+        return {
+            "period": self._period(f),
+            "filters": self._filters(f, "channel", "tier", "category"),
+            "totals": complaint_quality(rows, now),
+            **{
+                f"by_{name}": [{name: key, **complaint_quality(members, now)} for key, members in sorted(by.items())]
+                for name, by in groups.items()
+            },
+        }
+
+    # --- journeys -----------------------------------------------------------------------
+
+    def journeys(self, f: MetricsFilter) -> dict[str, Any]:
+        start, end = self._bounds(f)
+        where = ["placed_at >= ?", "placed_at < ?"]
+        params: list[Any] = [start, end]
+        if f.tier is not None:
+            where.append("tier = ?")
+            params.append(f.tier)
+        rows = self.store.query(
+            "SELECT state, placed_at, window_end, calls, contacts, visits, jeopardy_at "
+            f"FROM rm_order_journey WHERE {' AND '.join(where)}",
+            params,
+        )
+        states: dict[str, int] = defaultdict(int)
+        activated = []
+        for row in rows:
+            states[row["state"]] += 1
+            if row["state"] == "activated":
+                activated.append(row)
+        calls = [int(r["calls"]) for r in activated]
+        distribution = []
+        for i, low in enumerate(CALLS_BUCKETS):
+            high = CALLS_BUCKETS[i + 1] - 1 if i + 1 < len(CALLS_BUCKETS) else None
+            label = str(low) if high == low else (f"{low}+" if high is None else f"{low}-{high}")
+            count = sum(1 for c in calls if c >= low and (high is None or c <= high))
+            distribution.append({"calls": label, "orders": count})
+        durations = [
+            (datetime.fromisoformat(r["window_end"]) - datetime.fromisoformat(r["placed_at"])).total_seconds()
+            for r in activated
+        ]
+        return {
+            "period": self._period(f),
+            "filters": self._filters(f, "tier"),
+            "orders": {
+                "placed": len(rows),
+                **{state: states.get(state, 0) for state in ("activated", "partiallyActivated", "inProgress", "cancelled")},
+                "flagged_in_jeopardy": sum(1 for r in rows if r["jeopardy_at"] is not None),
+                "open_in_jeopardy": sum(
+                    1 for r in rows if r["jeopardy_at"] is not None and r["state"] in ("inProgress", "partiallyActivated")
+                ),
+            },
+            "calls_to_activation": {**spread(calls), "distribution": distribution},
+            "contacts_to_activation": spread(int(r["contacts"]) for r in activated),
+            "technician_visits_to_activation": spread(int(r["visits"]) for r in activated),
+            "order_to_activation_s": spread(int(d) for d in durations),
+        }
+
+    # --- value ----------------------------------------------------------------------------
+
+    def value(self, f: MetricsFilter, as_of_today: bool) -> dict[str, Any]:
+        """Each customer's latest ARPU known by the end of `last_day`, and how concentrated it is."""
+        if as_of_today:
+            rows = self.store.query("SELECT customer_id, tier, arpu FROM rm_customer_value")
+        else:
+            _, end = self._bounds(f)
+            rows = self._value_as_of(end)
+        if f.tier is not None:
+            rows = [r for r in rows if r["tier"] == f.tier]
+        priced = sorted((float(r["arpu"]) for r in rows if r["arpu"] is not None), reverse=True)
+        top_n = math.ceil(TOP_SHARE * len(priced))
+        total, top = sum(priced), sum(priced[:top_n])
+        tiers: dict[str, list[float | None]] = defaultdict(list)
+        for r in rows:
+            tiers[r["tier"]].append(None if r["arpu"] is None else float(r["arpu"]))
+        return {
+            "as_of": f.last_day.isoformat(),
+            "time_zone": str(self.zone),
+            "filters": self._filters(f, "tier"),
+            "customers": len(rows),
+            "customers_with_arpu": len(priced),
+            "arpu_total": round(total, 2),
+            "arpu_mean": None if not priced else round(total / len(priced), 2),
+            "concentration": {
+                "top_fraction": TOP_SHARE,
+                "top_customers": top_n,
+                "top_arpu": round(top, 2),
+                "share": None if total == 0 else round(top / total, 4),
+            },
+            "by_tier": [
+                {
+                    "tier": tier,
+                    "customers": len(values),
+                    "customers_with_arpu": sum(1 for v in values if v is not None),
+                    "arpu_total": round(sum(v for v in values if v is not None), 2),
+                }
+                for tier, values in sorted(tiers.items())
+            ],
+        }
+
+    def _value_as_of(self, end: str) -> list[dict[str, Any]]:
+        rows = self.store.query(
+            "SELECT customer_id, effective_at, event_id, tier, arpu FROM rm_tier_history WHERE effective_at < ? "
+            "ORDER BY customer_id, effective_at, event_id",
+            (end,),
+        )
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            now = latest.setdefault(row["customer_id"], {"customer_id": row["customer_id"], "arpu": None})
+            now["tier"] = row["tier"]
+            if row["arpu"] is not None:
+                now["arpu"] = row["arpu"]
+        return list(latest.values())
+
+
+def complaint_quality(rows: Sequence[dict[str, Any]], now: str) -> dict[str, Any]:
+    """The complaint-quality block for a group of rm_complaint rows."""
+    open_statuses = {s.value for s in OPEN_STATUSES}
+    met = sum(1 for r in rows if r["first_sla_met"] is not None and int(r["first_sla_met"]) == 1)
+    missed = sum(1 for r in rows if r["first_sla_met"] is not None and int(r["first_sla_met"]) == 0)
+    overdue = sum(
+        1 for r in rows
+        if r["first_sla_met"] is None and r["status"] in open_statuses
+        and (int(r["breached"]) == 1 or (r["deadline_at"] is not None and r["deadline_at"] < now))
+    )
+    resolved = [r for r in rows if r["first_resolution_s"] is not None]
+    reopened = sum(1 for r in resolved if int(r["reopen_count"]) > 0)
+    scores = [int(r["satisfaction"]) for r in rows if r["satisfaction"] is not None]
+    satisfied = sum(1 for s in scores if s >= 4)
+    times = spread(float(r["first_resolution_s"]) for r in resolved)
+    return {
+        "complaints": len(rows),
+        "open": sum(1 for r in rows if r["status"] in open_statuses),
+        "sla": {
+            "met": met, "missed": missed, "overdue_unresolved": overdue,
+            "compliance": ratio(met, met + missed + overdue),
+        },
+        "time_to_resolve_s": {
+            "resolved": times["count"], "median": times["median"], "p90": times["p90"],
+            "mean": times["mean"],
+        },
+        "reopen": {"resolved": len(resolved), "reopened": reopened, "rate": ratio(reopened, len(resolved))},
+        "satisfaction": {
+            "responses": len(scores), "satisfied": satisfied, "csat": ratio(satisfied, len(scores)),
+            "mean": None if not scores else round(sum(scores) / len(scores), 2),
+        },
+    }

@@ -1,0 +1,198 @@
+"""Contact quality and customer value: the facts the metrics endpoints add up.
+
+Consumes: customer.registered, customer.tier_changed, contact.logged.
+Owns: rm_tier_history, rm_customer_value, rm_contact_fact, rm_contact_daily
+(migrations/0006_metrics_view.sql).
+
+Each contact gets a verdict from the domain's rules (domain/contact_quality.py: issue
+start, repeated, resolved at first contact, self-service contained, handled) and the
+customer's tier at that moment. A late contact can change the verdicts of the customer's
+contacts up to 7 days either side of it, and a late tier change the tier of every contact
+after it; so for each customer a batch touches, the contacts near the new ones (all of
+them after a tier change) are judged again from the stored facts, and wherever a verdict
+changed, the daily totals are corrected by the difference. The totals therefore always
+equal the sum of the current facts, whatever order the events arrived in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+from typing import Any
+
+from contacthub.adapters.store.database import Sql
+from contacthub.domain.contact_quality import (
+    TierChange,
+    Touchpoint,
+    affected_span,
+    context_span,
+    judge,
+    latest,
+)
+from contacthub.domain.customer import Customer
+from contacthub.projections.base import PositionedEvent, utc_text
+
+Row = dict[str, Any]
+T, N, F = "text", "bigint", "double precision"
+
+FACT_COLUMNS = (
+    ("event_id", T), ("customer_id", T), ("occurred_at", T), ("day", T), ("channel", T), ("direction", T),
+    ("reason", T), ("handled_by", T), ("outcome", T), ("duration_s", N), ("tier", T), ("inbound", N),
+    ("self_service", N), ("assisted", N), ("issue_start", N), ("repeated", N), ("fcr", N), ("contained", N),
+    ("handled", N),
+)
+DAILY_KEY = ("day", "channel", "reason", "tier")
+DAILY_SUMS = (
+    "contacts", "inbound", "handled", "handled_s", "issues", "fcr", "repeated", "self_service", "contained", "assisted",
+)
+HISTORY_COLUMNS = (("customer_id", T), ("effective_at", T), ("event_id", T), ("tier", T), ("arpu", F))
+VALUE_COLUMNS = (("customer_id", T), ("tier", T), ("arpu", F), ("effective_at", T))
+
+
+def _touchpoint(row: Row) -> Touchpoint:
+    return Touchpoint(
+        event_id=row["event_id"],
+        occurred_at=datetime.fromisoformat(row["occurred_at"]),
+        channel=row["channel"],
+        direction=row["direction"],
+        reason=row["reason"],
+        handled_by=row["handled_by"],
+        outcome=row["outcome"],
+        duration_s=int(row["duration_s"]),
+    )
+
+
+def _contribution(fact: Row) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    key = tuple(fact[k] for k in DAILY_KEY)
+    handled = int(fact["handled"])
+    return key, (
+        1, int(fact["inbound"]), handled, int(fact["duration_s"]) if handled else 0, int(fact["issue_start"]),
+        int(fact["fcr"]), int(fact["repeated"]), int(fact["self_service"]), int(fact["contained"]),
+        int(fact["assisted"]),
+    )
+
+
+def _same(a: Row, b: Row) -> bool:
+    return all(a[c] == b[c] for c, _ in FACT_COLUMNS)
+
+
+class MetricsView:
+    name = "metrics_view"
+    reads_from: tuple[str, ...] = ()
+    tables = (
+        ("rm_tier_history", "customer_id, effective_at, event_id"),
+        ("rm_customer_value", "customer_id"),
+        ("rm_contact_fact", "event_id"),
+        ("rm_contact_daily", "day, channel, reason, tier"),
+    )
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+
+    def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
+        history_rows: list[tuple[Any, ...]] = []
+        new_contacts: dict[str, list[Touchpoint]] = defaultdict(list)
+        for _, e in events:
+            if isinstance(e, Customer.Registered):
+                history_rows.append((e.customer_id, utc_text(e.occurred_at), e.event_id, e.tier, None))
+            elif isinstance(e, Customer.TierChanged):
+                history_rows.append((e.originator_id, utc_text(e.occurred_at), e.event_id, e.tier, e.arpu))
+            elif isinstance(e, Customer.ContactLogged):
+                new_contacts[e.originator_id].append(
+                    Touchpoint(
+                        event_id=e.event_id, occurred_at=e.occurred_at, channel=e.channel, direction=e.direction,
+                        reason=e.reason, handled_by=e.handled_by, outcome=e.outcome, duration_s=e.duration_s,
+                    )
+                )
+        if not history_rows and not new_contacts:
+            return
+        sql.insert_rows("rm_tier_history", HISTORY_COLUMNS, history_rows, "ON CONFLICT DO NOTHING")
+        retiered = sorted({r[0] for r in history_rows})
+        customers = sorted(set(retiered) | set(new_contacts))
+
+        histories: dict[str, list[TierChange]] = defaultdict(list)
+        for row in sql.select_where_in("rm_tier_history", "customer_id", customers):
+            histories[row["customer_id"]].append(
+                TierChange(
+                    effective_at=datetime.fromisoformat(row["effective_at"]), event_id=row["event_id"],
+                    tier=row["tier"], arpu=None if row["arpu"] is None else float(row["arpu"]),
+                )
+            )
+        self._write_values(sql, retiered, histories)
+
+        stored: dict[str, dict[str, Row]] = defaultdict(dict)
+        for row in sql.select_where_in("rm_contact_fact", "customer_id", retiered):
+            stored[row["customer_id"]][row["event_id"]] = row
+        only_contacts = sorted(set(new_contacts) - set(retiered))
+        if only_contacts:
+            # One window around every new contact of the batch: the context each customer needs.
+            low, high = context_span(affected_span(t.occurred_at for ts in new_contacts.values() for t in ts))
+            for row in sql.select_where_in(
+                "rm_contact_fact", "customer_id", only_contacts,
+                "AND occurred_at >= ? AND occurred_at <= ?", (utc_text(low), utc_text(high)),
+            ):
+                stored[row["customer_id"]][row["event_id"]] = row
+
+        retiered_set = set(retiered)
+        changed: list[Row] = []
+        deltas: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0] * len(DAILY_SUMS))
+        for customer_id in customers:
+            old = stored.get(customer_id, {})
+            arriving = [t for t in new_contacts.get(customer_id, []) if t.event_id not in old]
+            context = [_touchpoint(r) for r in old.values()] + arriving
+            if not context:
+                continue
+            verdicts = judge(context, histories[customer_id])
+            if customer_id in retiered_set:
+                rejudged = context  # a tier change can reach every contact after it
+            else:
+                low, high = affected_span(t.occurred_at for t in arriving) if arriving else (None, None)
+                rejudged = [t for t in context if low is not None and low <= t.occurred_at <= high]  # type: ignore[operator]
+            for t in rejudged:
+                v = verdicts[t.event_id]
+                fact = {
+                    "event_id": t.event_id, "customer_id": customer_id, "occurred_at": utc_text(t.occurred_at),
+                    "day": t.occurred_at.astimezone(self.zone).date().isoformat(), "channel": t.channel,
+                    "direction": t.direction, "reason": t.reason, "handled_by": t.handled_by, "outcome": t.outcome,
+                    "duration_s": t.duration_s, "tier": v.tier, "inbound": int(v.inbound),
+                    "self_service": int(v.self_service), "assisted": int(v.assisted), "issue_start": int(v.issue_start),
+                    "repeated": int(v.repeated), "fcr": int(v.first_contact_resolved), "contained": int(v.contained),
+                    "handled": int(v.handled),
+                }
+                before = old.get(t.event_id)
+                if before is not None and _same(before, fact):
+                    continue
+                changed.append(fact)
+                if before is not None:
+                    key, amounts = _contribution(before)
+                    deltas[key] = [d - a for d, a in zip(deltas[key], amounts)]
+                key, amounts = _contribution(fact)
+                deltas[key] = [d + a for d, a in zip(deltas[key], amounts)]
+
+        names = [c for c, _ in FACT_COLUMNS]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in names[1:])
+        sql.insert_rows(
+            "rm_contact_fact", FACT_COLUMNS, [tuple(f[c] for c in names) for f in changed],
+            f"ON CONFLICT (event_id) DO UPDATE SET {updates}",
+        )
+        moved = [(*key, *amounts) for key, amounts in deltas.items() if any(amounts)]
+        sums = ", ".join(f"{c} = rm_contact_daily.{c} + excluded.{c}" for c in DAILY_SUMS)
+        sql.insert_rows(
+            "rm_contact_daily", tuple((k, T) for k in DAILY_KEY) + tuple((s, N) for s in DAILY_SUMS), moved,
+            f"ON CONFLICT (day, channel, reason, tier) DO UPDATE SET {sums}",
+        )
+        if any(amounts[0] < 0 for amounts in deltas.values()):
+            # A contact moved to another tier: its old row may now count nothing.
+            sql.execute("DELETE FROM rm_contact_daily WHERE contacts = 0")
+
+    def _write_values(self, sql: Sql, customers: Sequence[str], histories: dict[str, list[TierChange]]) -> None:
+        rows = []
+        for customer_id in customers:
+            history = histories[customer_id]
+            now = latest(history)
+            priced = [h for h in history if h.arpu is not None]
+            arpu = latest(priced).arpu if priced else None  # registration gives a tier, not an ARPU
+            rows.append((customer_id, now.tier, arpu, utc_text(now.effective_at)))
+        updates = ", ".join(f"{c} = excluded.{c}" for c, _ in VALUE_COLUMNS[1:])
+        sql.insert_rows("rm_customer_value", VALUE_COLUMNS, rows, f"ON CONFLICT (customer_id) DO UPDATE SET {updates}")
