@@ -102,7 +102,7 @@ class JourneyQueries:
                 window += " AND occurred_at <= ?"
                 params.append(order["window_end"])
             contacts = sql.execute(
-                f"SELECT * FROM rm_contact WHERE {window} ORDER BY occurred_at, position", params
+                f"SELECT * FROM rm_contact WHERE {window} ORDER BY occurred_at, event_id", params
             ).all()
         calls = visits = 0
         touchpoints = []
