@@ -45,6 +45,11 @@ NOT_HANDLED = frozenset({Outcome.ABANDONED.value, Outcome.NO_ANSWER.value})
 IVR_PREFIX = "ivr"
 
 
+_INBOUND = Direction.INBOUND.value
+_HOTLINE = Channel.HOTLINE.value
+_RESOLVED = Outcome.RESOLVED.value
+
+
 @dataclass(frozen=True)
 class Touchpoint:
     """What the rules need of one contact."""
@@ -65,19 +70,19 @@ class Touchpoint:
 
     @property
     def inbound(self) -> bool:
-        return self.direction == Direction.INBOUND.value
+        return self.direction == _INBOUND
 
     @property
     def self_service(self) -> bool:
-        if not self.inbound:
+        if self.direction != _INBOUND:
             return False
         if self.channel in SELF_SERVICE_CHANNELS:
             return True
-        return self.channel == Channel.HOTLINE.value and self.handled_by.lower().startswith(IVR_PREFIX)
+        return self.channel == _HOTLINE and self.handled_by[: len(IVR_PREFIX)].lower() == IVR_PREFIX
 
     @property
     def assisted(self) -> bool:
-        return self.inbound and self.channel in ASSISTED_CHANNELS and not self.self_service
+        return self.direction == _INBOUND and self.channel in ASSISTED_CHANNELS and not self.self_service
 
 
 @dataclass(frozen=True)
@@ -129,40 +134,49 @@ def judge(contacts: Iterable[Touchpoint], history: Sequence[TierChange]) -> dict
     """A verdict for every contact of one customer, by event id.
 
     Needs every contact within 7 days (same reason) and 24 hours (any reason) of the ones
-    whose verdicts the caller keeps; `contacts_window` gives the bounds.
+    whose verdicts the caller keeps; `affected_span` and `context_span` give the bounds.
     """
-    ordered = sorted(contacts, key=lambda c: c.key)
-    history = sorted(history, key=lambda h: h.key)
+    ordered = sorted(contacts, key=lambda c: (c.occurred_at, c.event_id))
+    changes = sorted(history, key=lambda h: h.key)
+    if not changes:
+        raise ValueError("a customer always has a tier from registration")
+    change_times = [h.effective_at for h in changes]
+    inbound = [c.direction == _INBOUND for c in ordered]
+    self_service = [c.self_service for c in ordered]
+    assisted = [i and not s and c.channel in ASSISTED_CHANNELS for c, i, s in zip(ordered, inbound, self_service)]
     by_reason: dict[str, list[Touchpoint]] = {}
-    for c in ordered:
-        if c.inbound:
+    for c, i in zip(ordered, inbound):
+        if i:
             by_reason.setdefault(c.reason, []).append(c)
     issue_start: set[str] = set()
     repeated: set[str] = set()
     for same in by_reason.values():
-        for i, c in enumerate(same):
-            if i == 0 or same[i - 1].occurred_at < c.occurred_at - REPEAT_WINDOW:
+        previous: Touchpoint | None = None
+        for n, c in enumerate(same):
+            if previous is None or previous.occurred_at < c.occurred_at - REPEAT_WINDOW:
                 issue_start.add(c.event_id)
-            if i + 1 < len(same) and same[i + 1].occurred_at <= c.occurred_at + REPEAT_WINDOW:
+            if n + 1 < len(same) and same[n + 1].occurred_at <= c.occurred_at + REPEAT_WINDOW:
                 repeated.add(c.event_id)
-    assisted_keys = [c.key for c in ordered if c.assisted]
+            previous = c
+    assisted_times = [c.occurred_at for c, a in zip(ordered, assisted) if a]
+    assisted_keys = [(c.occurred_at, c.event_id) for c, a in zip(ordered, assisted) if a]
     verdicts: dict[str, ContactVerdict] = {}
-    for c in ordered:
+    for c, i, s, a in zip(ordered, inbound, self_service, assisted):
         contained = False
-        if c.self_service:
-            nxt = bisect_right(assisted_keys, c.key)
-            contained = nxt == len(assisted_keys) or assisted_keys[nxt][0] > c.occurred_at + CONTAINMENT_WINDOW
+        if s:
+            nxt = bisect_right(assisted_keys, (c.occurred_at, c.event_id))
+            contained = nxt == len(assisted_keys) or assisted_times[nxt] > c.occurred_at + CONTAINMENT_WINDOW
         starts = c.event_id in issue_start
         again = c.event_id in repeated
         verdicts[c.event_id] = ContactVerdict(
             event_id=c.event_id,
-            tier=tier_at(history, c.occurred_at),
-            inbound=c.inbound,
-            self_service=c.self_service,
-            assisted=c.assisted,
+            tier=changes[max(bisect_right(change_times, c.occurred_at) - 1, 0)].tier,
+            inbound=i,
+            self_service=s,
+            assisted=a,
             issue_start=starts,
             repeated=again,
-            first_contact_resolved=starts and not again and c.outcome == Outcome.RESOLVED.value,
+            first_contact_resolved=starts and not again and c.outcome == _RESOLVED,
             contained=contained,
             handled=c.outcome not in NOT_HANDLED,
         )

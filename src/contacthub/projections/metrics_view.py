@@ -23,6 +23,8 @@ from typing import Any
 
 from contacthub.adapters.store.database import Sql
 from contacthub.domain.contact_quality import (
+    CONTAINMENT_WINDOW,
+    REPEAT_WINDOW,
     TierChange,
     Touchpoint,
     affected_span,
@@ -140,27 +142,31 @@ class MetricsView:
         for customer_id in customers:
             old = stored.get(customer_id, {})
             arriving = [t for t in new_contacts.get(customer_id, []) if t.event_id not in old]
-            context = [_touchpoint(r) for r in old.values()] + arriving
-            if not context:
-                continue
-            verdicts = judge(context, histories[customer_id])
             if customer_id in retiered_set:
-                rejudged = context  # a tier change can reach every contact after it
+                # A tier change can reach every contact after it: judge them all, whole.
+                context = [_touchpoint(r) for r in old.values()] + arriving
+                verdicts = judge(context, histories[customer_id]) if context else {}
+                updates = [(t, "all") for t in context]
             else:
-                low, high = affected_span(t.occurred_at for t in arriving) if arriving else (None, None)
-                rejudged = [t for t in context if low is not None and low <= t.occurred_at <= high]  # type: ignore[operator]
-            for t in rejudged:
+                updates, verdicts = self._rejudge(old, arriving, histories[customer_id])
+            for t, part in updates:
                 v = verdicts[t.event_id]
-                fact = {
+                before = old.get(t.event_id)
+                fact = dict(before) if before is not None else {
                     "event_id": t.event_id, "customer_id": customer_id, "occurred_at": utc_text(t.occurred_at),
                     "day": t.occurred_at.astimezone(self.zone).date().isoformat(), "channel": t.channel,
                     "direction": t.direction, "reason": t.reason, "handled_by": t.handled_by, "outcome": t.outcome,
-                    "duration_s": t.duration_s, "tier": v.tier, "inbound": int(v.inbound),
-                    "self_service": int(v.self_service), "assisted": int(v.assisted), "issue_start": int(v.issue_start),
-                    "repeated": int(v.repeated), "fcr": int(v.first_contact_resolved), "contained": int(v.contained),
-                    "handled": int(v.handled),
+                    "duration_s": t.duration_s,
                 }
-                before = old.get(t.event_id)
+                if part in ("all", "reason", "both"):
+                    fact.update(issue_start=int(v.issue_start), repeated=int(v.repeated), fcr=int(v.first_contact_resolved))
+                if part in ("all", "containment", "both"):
+                    fact["contained"] = int(v.contained)
+                if part == "all":
+                    fact.update(
+                        tier=v.tier, inbound=int(v.inbound), self_service=int(v.self_service), assisted=int(v.assisted),
+                        handled=int(v.handled),
+                    )
                 if before is not None and _same(before, fact):
                     continue
                 changed.append(fact)
@@ -185,6 +191,52 @@ class MetricsView:
         if any(amounts[0] < 0 for amounts in deltas.values()):
             # A contact moved to another tier: its old row may now count nothing.
             sql.execute("DELETE FROM rm_contact_daily WHERE contacts = 0")
+
+    @staticmethod
+    def _rejudge(
+        old: dict[str, Row], arriving: list[Touchpoint], history: list[TierChange]
+    ) -> tuple[list[tuple[Touchpoint, str]], dict[str, Any]]:
+        """Which stored verdicts new contacts can change, judged on just the context they need.
+
+        A new customer contact can change the issue and repeat verdicts of the customer's
+        contacts on its reason within 7 days of it (judging those needs 14 days); a new
+        assisted contact can change the containment of self-service sessions in the 24
+        hours before it (judging those needs 24 hours either side). Only those parts are
+        rewritten; the new contacts get every part.
+        """
+        if not arriving:
+            return [], {}
+        reason_span: dict[str, tuple[datetime, datetime]] = {}
+        for t in arriving:
+            if t.inbound:
+                low, high = reason_span.get(t.reason, (t.occurred_at, t.occurred_at))
+                reason_span[t.reason] = (min(low, t.occurred_at), max(high, t.occurred_at))
+        assisted = [t.occurred_at for t in arriving if t.assisted]
+        both = [t.occurred_at for t in arriving if t.assisted or t.self_service]
+        box = (utc_text(min(both) - CONTAINMENT_WINDOW), utc_text(max(both) + CONTAINMENT_WINDOW)) if both else None
+        judged = {r: (utc_text(a - REPEAT_WINDOW), utc_text(b + REPEAT_WINDOW)) for r, (a, b) in reason_span.items()}
+        needed = {r: (utc_text(a - 2 * REPEAT_WINDOW), utc_text(b + 2 * REPEAT_WINDOW)) for r, (a, b) in reason_span.items()}
+        sessions = (utc_text(min(assisted) - CONTAINMENT_WINDOW), utc_text(max(assisted))) if assisted else None
+        context_rows = []
+        parts: dict[str, str] = {}
+        for row in old.values():
+            at, reason = row["occurred_at"], row["reason"]
+            span = needed.get(reason)
+            if (span is not None and span[0] <= at <= span[1]) or (box is not None and box[0] <= at <= box[1]):
+                context_rows.append(row)
+            part = ""
+            span = judged.get(reason)
+            if span is not None and int(row["inbound"]) and span[0] <= at <= span[1]:
+                part = "reason"
+            if sessions is not None and int(row["self_service"]) and sessions[0] <= at <= sessions[1]:
+                part = "both" if part else "containment"
+            if part:
+                parts[row["event_id"]] = part
+        context = [_touchpoint(r) for r in context_rows] + arriving
+        verdicts = judge(context, history)
+        touched = {t.event_id: t for t in context}
+        updates = [(touched[e], part) for e, part in parts.items()] + [(t, "all") for t in arriving]
+        return updates, verdicts
 
     def _write_values(self, sql: Sql, customers: Sequence[str], histories: dict[str, list[TierChange]]) -> None:
         rows = []
