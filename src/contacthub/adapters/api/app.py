@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from contacthub import __version__
 from contacthub.adapters.api import complaints, customers, events, metrics, orders, status
 from contacthub.adapters.api.errors import JsonResponse, install_error_handlers
-from contacthub.adapters.web import desk
+from contacthub.adapters.web import analytics, desk
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import IngestBatch
 from contacthub.sla_watch import run_watchers
@@ -72,6 +72,7 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     app.include_router(orders.router)
     app.include_router(status.router)
     app.include_router(desk.router)
+    app.include_router(analytics.router)
     app.mount("/desk/static", desk.static, name="desk-static")
 
     def openapi() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Every word the clerk's desk shows, in Simplified Chinese (the default) and English.
+"""Every word the clerk's desk and the analytics page show, in Simplified Chinese (the default) and English.
 
 One dictionary, `TEXT`: page labels, and the operator's closed vocabularies (statuses,
 tiers, channels, SLA states, actions, ...) under `<kind>.<value>` keys. Free text that
@@ -199,6 +199,7 @@ TEXT: dict[str, dict[str, str]] = {
     "tier.silver": {"zh": "银卡", "en": "Silver"},
     "tier.vip": {"zh": "贵宾", "en": "VIP"},
     "tier.ordinary": {"zh": "普通", "en": "Ordinary"},
+    "tier.unknown": {"zh": "未记录", "en": "Not recorded"},
     "segment.individual": {"zh": "个人客户", "en": "Individual"},
     "segment.corporate": {"zh": "政企客户", "en": "Corporate"},
     "channel.hotline": {"zh": "热线", "en": "Hotline"},
@@ -274,6 +275,125 @@ TEXT: dict[str, dict[str, str]] = {
     "detail.from_owner": {"zh": "原处理人", "en": "from"},
     "detail.satisfaction": {"zh": "满意度", "en": "satisfaction"},
     "detail.elapsed_s": {"zh": "已用时", "en": "elapsed"},
+    # --- navigation --------------------------------------------------------------------
+    "nav.label": {"zh": "页面", "en": "Pages"},
+    "nav.desk": {"zh": "服务台", "en": "Desk"},
+    "nav.analytics": {"zh": "运营分析", "en": "Analytics"},
+    # --- the analytics page (/analytics) -------------------------------------------------
+    "analytics.title": {"zh": "运营分析", "en": "Analytics"},
+    "analytics.intro": {
+        "zh": "按事件发生时间统计，日期为 {zone} 时间；每张图旁的表格列出准确数字。",
+        "en": "Counted on event time, by local day in {zone}; the table beside each chart gives the exact numbers.",
+    },
+    "analytics.period_text": {
+        "zh": "统计期：{first} 至 {last}（{days} 天）", "en": "Period: {first} to {last} ({days} days)",
+    },
+    "analytics.tier_text": {"zh": "客户等级：{tier}", "en": "Tier: {tier}"},
+    "analytics.from": {"zh": "开始日期", "en": "From"},
+    "analytics.to": {"zh": "结束日期", "en": "To"},
+    "analytics.tier": {"zh": "客户等级", "en": "Tier"},
+    "analytics.all_tiers": {"zh": "全部等级", "en": "All tiers"},
+    "analytics.show": {"zh": "查看", "en": "Show"},
+    "analytics.bad_date": {"zh": "「{value}」不是有效的日期。", "en": '"{value}" is not a valid date.'},
+    "analytics.bad_tier": {"zh": "「{value}」不是客户等级。", "en": '"{value}" is not a customer tier.'},
+    "analytics.reversed": {
+        "zh": "开始日期（{first}）晚于结束日期（{last}）。",
+        "en": "The period starts ({first}) after it ends ({last}).",
+    },
+    "analytics.too_long": {"zh": "统计期最长 {days} 天。", "en": "A period spans at most {days} days."},
+    "analytics.period_hint": {
+        "zh": "日期格式为 YYYY-MM-DD（例如 2026-11-02），年份在 {low} 到 {high} 之间；不填则为截至今天的 {days} 天。",
+        "en": "Dates are YYYY-MM-DD (e.g. 2026-11-02), years {low} to {high}; left empty, the {days} days up to today.",
+    },
+    "analytics.empty": {"zh": "统计期内暂无数据", "en": "Nothing in this period"},
+    "analytics.all": {"zh": "合计", "en": "All"},
+    "kpi.contacts": {"zh": "接触次数", "en": "Contacts"},
+    "kpi.orders": {"zh": "新下订单", "en": "Orders placed"},
+    "kpi.activated": {"zh": "其中已开通", "en": "of which activated"},
+    "kpi.jeopardy": {"zh": "其中曾被预警", "en": "of which flagged in jeopardy"},
+    "kpi.complaints": {"zh": "受理投诉", "en": "Complaints opened"},
+    "kpi.sla": {"zh": "投诉按时办结率", "en": "Complaint SLA compliance"},
+    "unit.granularity.day": {"zh": "日", "en": "day"},
+    "unit.granularity.week": {"zh": "周", "en": "week"},
+    "unit.granularity.month": {"zh": "月", "en": "month"},
+    "volume.heading": {"zh": "各渠道接触量（按{unit}）", "en": "Contacts per channel, by {unit}"},
+    "volume.y": {"zh": "接触次数", "en": "Contacts"},
+    "volume.totals": {"zh": "统计期合计", "en": "Totals for the period"},
+    "volume.details": {"zh": "逐{unit}明细", "en": "Per {unit}"},
+    "volume.col.day": {"zh": "日期", "en": "Day"},
+    "volume.col.week": {"zh": "周（起始日）", "en": "Week from"},
+    "volume.col.month": {"zh": "月份（起始日）", "en": "Month from"},
+    "volume.col.contacts": {"zh": "接触次数", "en": "Contacts"},
+    "volume.col.share": {"zh": "占比", "en": "Share"},
+    "volume.note": {
+        "zh": "所有渠道的接触记录（客户发起及我方发起），按发生日计入。",
+        "en": "Every contact in every channel (inbound and outbound), on the day it happened.",
+    },
+    "calls.heading": {"zh": "开通前热线来电次数分布", "en": "Calls to activation"},
+    "calls.x": {"zh": "开通前客户热线来电次数", "en": "Inbound hotline calls before activation"},
+    "calls.y": {"zh": "已开通订单数", "en": "Activated orders"},
+    "calls.col.calls": {"zh": "来电次数", "en": "Calls"},
+    "calls.col.orders": {"zh": "订单数", "en": "Orders"},
+    "calls.activated": {"zh": "已开通订单", "en": "Activated orders"},
+    "calls.total": {"zh": "来电总数", "en": "Calls in all"},
+    "calls.mean": {"zh": "平均", "en": "Mean"},
+    "calls.median": {"zh": "中位数", "en": "Median"},
+    "calls.p90": {"zh": "90 分位", "en": "90th percentile"},
+    "calls.note": {
+        "zh": "统计期内下单、现已全部开通的订单；来电指从下单到最后一项业务开通期间客户的热线呼入。",
+        "en": "Orders placed in the period and now fully activated; calls are the customer's inbound hotline "
+              "calls from the placing to the last activation.",
+    },
+    "compliance.heading": {"zh": "各等级投诉按时办结率", "en": "Complaint SLA compliance by tier"},
+    "compliance.y": {"zh": "按时办结率", "en": "Met the deadline"},
+    "compliance.none": {"zh": "无", "en": "none"},
+    "compliance.col.complaints": {"zh": "投诉数", "en": "Complaints"},
+    "compliance.col.met": {"zh": "按时办结", "en": "Met"},
+    "compliance.col.missed": {"zh": "超时办结", "en": "Missed"},
+    "compliance.col.overdue": {"zh": "超时未结", "en": "Overdue"},
+    "compliance.col.rate": {"zh": "达成率", "en": "Compliance"},
+    "compliance.note": {
+        "zh": "统计期内受理的投诉（按受理时的客户等级）。"
+              "达成率 = 按时办结 ÷（按时办结 + 超时办结 + 超时未结）；尚未到期的未结投诉不计入。",
+        "en": "Complaints opened in the period, by the tier at opening. Compliance = met ÷ (met + missed + overdue "
+              "and unresolved); open complaints not yet due are not counted.",
+    },
+    "jeopardy.heading": {"zh": "预警订单（在途）", "en": "Open orders in jeopardy"},
+    "jeopardy.x": {"zh": "下单至今天数", "en": "Days since the order was placed"},
+    "jeopardy.calls_note": {"zh": "{n} 次来电", "en": "{n} calls"},
+    "jeopardy.calls_note_one": {"zh": "1 次来电", "en": "1 call"},
+    "jeopardy.none": {"zh": "目前没有预警中的在途订单", "en": "No open order is in jeopardy"},
+    "jeopardy.rule": {
+        "zh": "预警标准：下单后 {days} 天仍未全部开通，或期间客户热线来电达 {calls} 次。",
+        "en": "In jeopardy: not fully activated {days} days after the placing, or at the customer's {calls}th "
+              "inbound hotline call meanwhile.",
+    },
+    "jeopardy.now": {
+        "zh": "当前所有等级的在途预警订单，不受统计期限制，等待最久的在前。",
+        "en": "Every open order in jeopardy now, of every tier and whatever the period; longest waiting first.",
+    },
+    "jeopardy.showing": {
+        "zh": "显示等待最久的 {shown} 个，共 {total} 个。", "en": "Showing the {shown} longest waiting of {total}.",
+    },
+    "jeopardy.in_period": {
+        "zh": "统计期内下单的订单中：{flagged} 个曾被预警，{open} 个仍在途。",
+        "en": "Of the orders placed in the period, {flagged} were flagged in jeopardy and {open} of them are "
+              "still open.",
+    },
+    "jeopardy.col.order": {"zh": "订单号", "en": "Order"},
+    "jeopardy.col.customer": {"zh": "客户", "en": "Customer"},
+    "jeopardy.col.state": {"zh": "状态", "en": "State"},
+    "jeopardy.col.placed_at": {"zh": "下单时间", "en": "Placed"},
+    "jeopardy.col.waiting": {"zh": "已等待", "en": "Waiting"},
+    "jeopardy.col.calls": {"zh": "来电", "en": "Calls"},
+    "jeopardy.col.contacts": {"zh": "接触", "en": "Contacts"},
+    "jeopardy.col.visits": {"zh": "装维上门", "en": "Visits"},
+    "jeopardy.col.pending": {"zh": "待开通业务", "en": "Pending services"},
+    "jeopardy.col.reasons": {"zh": "预警原因", "en": "Why"},
+    "jeopardy.col.flagged_at": {"zh": "预警时间", "en": "Flagged"},
+    "jeopardy.journey_link": {"zh": "订单旅程（JSON）", "en": "The order's journey (JSON)"},
+    "jeopardy_reason.days": {"zh": "等待超时", "en": "too long"},
+    "jeopardy_reason.calls": {"zh": "来电过多", "en": "too many calls"},
 }
 
 
