@@ -2,7 +2,8 @@
 
 `ingest`: posts contact batches to POST /v1/events over keep-alive connections from a few
 threads and reports events/s. `read`: fetches 360-degree views of random customers one
-after another and reports latency percentiles.
+after another and reports latency percentiles. `metrics`: each metrics endpoint in turn, latency
+percentiles per endpoint.
 """
 
 from __future__ import annotations
@@ -77,9 +78,45 @@ def read(port: int, requests: int, customers: int, seed: int) -> dict[str, float
     }
 
 
+METRICS_PATHS = [
+    "/v1/metrics/journeys?from=2026-09-01&to=2026-10-31",
+    "/v1/metrics/contacts?from=2026-09-01&to=2026-10-31",
+    "/v1/metrics/contacts?from=2026-09-01&to=2026-10-31&tier=gold&channel=hotline",
+    "/v1/metrics/complaints?from=2026-09-01&to=2026-10-31",
+    "/v1/metrics/channels?from=2026-09-01&to=2026-10-31",
+    "/v1/metrics/value",
+    "/v1/metrics/value?to=2026-10-15",
+    "/v1/customers/at-risk?as_of=2026-10-31T00:00:00%2B08:00",
+]
+
+
+def metrics(port: int, requests: int) -> dict[str, dict[str, float]]:
+    """Each metrics endpoint `requests` times in turn; latency percentiles per path."""
+    conn = _connection(port)
+    results = {}
+    for path in METRICS_PATHS:
+        latencies = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            latencies.append(time.perf_counter() - started)
+            if response.status != 200:
+                raise SystemExit(f"GET {path} answered {response.status}")
+        latencies.sort()
+        results[path] = {
+            "requests": requests,
+            "p50_ms": latencies[len(latencies) // 2] * 1000,
+            "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+            "max_ms": latencies[-1] * 1000,
+        }
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["ingest", "read"])
+    parser.add_argument("mode", choices=["ingest", "read", "metrics"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--customers", type=int, required=True)
@@ -90,6 +127,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode == "ingest":
         result = ingest(args.port, args.events, args.customers, args.batch_size, args.threads, args.seed)
+    elif args.mode == "metrics":
+        result = metrics(args.port, args.requests)  # type: ignore[assignment]
     else:
         result = read(args.port, args.requests, args.customers, args.seed)
     sys.stdout.write(orjson.dumps(result).decode() + "\n")

@@ -10,6 +10,8 @@ Measures, per backend:
  (4) 360-degree read latency over HTTP, p50/p99
  (5) the same stored rows inserted raw with executemany (the physical reference), rows/s,
      and the ratio of (1) to it.
+ (6) every metrics endpoint over HTTP, p50/p99, after orders, complaints and tier changes
+     are added to the contacts (so the log holds more than --events events).
 PostgreSQL runs as a throwaway local server with fsync on (durable commits).
 """
 
@@ -36,7 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the throwaway PostgreSQL server helpe
 sys.path.insert(0, str(HERE))
 
 from support.pgserver import ThrowawayPostgres  # noqa: E402
-from workload import contacts, registrations  # noqa: E402
+from workload import contacts, journeys, registrations  # noqa: E402
 
 from contacthub.bootstrap import build  # noqa: E402
 from contacthub.config import Settings  # noqa: E402
@@ -47,6 +49,7 @@ TARGETS = {
     "http_ingest_events_per_s": ">= 8000 (PostgreSQL)",
     "projection_catch_up_events_per_s": ">= 15000 (PostgreSQL)",
     "read_360_p99_ms": "< 20 (PostgreSQL)",
+    "metrics_p99_ms": "< 200 (each endpoint, 1,000,000 events)",
 }
 # Durable and production-like: fsync on; memory and WAL sized for a bulk workload.
 PG_SETTINGS = {
@@ -127,7 +130,11 @@ def raw_reference(backend: str, url: str, hub: Any, batch_size: int) -> dict[str
 
 
 def serve(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CONTACTHUB_DATABASE_URL": url, "CONTACTHUB_LOG_LEVEL": "warning", "CONTACTHUB_LOG_FORMAT": "json"}
+    # No watchers: the reads are measured alone, not beside the SLA and jeopardy events they would record.
+    env = {
+        **os.environ, "CONTACTHUB_DATABASE_URL": url, "CONTACTHUB_LOG_LEVEL": "warning", "CONTACTHUB_LOG_FORMAT": "json",
+        "CONTACTHUB_SLA_WATCH_INTERVAL_S": "0",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "contacthub.adapters.cli", "serve", "--port", str(port), "--no-projector"], env=env
     )
@@ -169,10 +176,17 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
             lambda: [hub.ingest.ingest(b) for b in contacts("bench-domain", args.events, args.customers, args.batch_size, 1)],
         )
         results["raw_executemany"] = raw_reference(backend, url, hub, args.batch_size)
+        orders, complaints = args.customers * 3 // 10, args.customers // 5
+        extra = list(journeys(args.customers, orders, complaints, args.batch_size, 2))
+        results["journeys_ingest"] = timed(
+            f"{backend} orders, complaints and tier changes", sum(len(b) for b in extra),
+            lambda: [hub.ingest.ingest(b) for b in extra],
+        )
         results["domain_to_raw_ratio"] = round(results["domain_ingest"]["per_s"] / results["raw_executemany"]["per_s"], 3)
 
         head = hub.event_log.head_position()
         hub.projector.reset()
+        results["log_events"] = head
         results["projection_catch_up"] = timed(f"{backend} (3) projection catch-up", head, hub.projector.catch_up)
         hub.close()
 
@@ -182,6 +196,10 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
             client("read", port, requests=200, customers=args.customers, seed=3)  # warm the connection pool
             results["read_360"] = client("read", port, requests=args.reads, customers=args.customers, seed=5)
             log(f"{backend} (4) 360 read: p50 {results['read_360']['p50_ms']:.2f} ms, p99 {results['read_360']['p99_ms']:.2f} ms")
+            client("metrics", port, requests=5, customers=args.customers)  # warm
+            results["metrics"] = client("metrics", port, requests=args.metrics_reads, customers=args.customers)
+            for path, r in results["metrics"].items():
+                log(f"{backend} (6) {path}: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
             results["http_ingest"] = client(
                 "ingest", port, events=args.http_events, customers=args.customers, batch_size=500,
                 threads=args.http_threads, seed=7,
@@ -204,6 +222,12 @@ def table(all_results: dict[str, dict[str, Any]]) -> str:
         ("(3) projection catch-up from zero, events/s", lambda r: f"{r['projection_catch_up']['per_s']:,}", TARGETS["projection_catch_up_events_per_s"]),
         ("(4) 360 read over HTTP, p50 ms", lambda r: f"{r['read_360']['p50_ms']:.2f}", ""),
         ("(4) 360 read over HTTP, p99 ms", lambda r: f"{r['read_360']['p99_ms']:.2f}", TARGETS["read_360_p99_ms"]),
+        *[
+            (f"(6) GET {path}, p50 / p99 ms",
+             lambda r, path=path: f"{r['metrics'][path]['p50_ms']:.1f} / {r['metrics'][path]['p99_ms']:.1f}",
+             TARGETS["metrics_p99_ms"] if i == 0 else "")
+            for i, path in enumerate(next(iter(all_results.values()))["metrics"])
+        ],
         ("(5) raw executemany, rows/s", lambda r: f"{r['raw_executemany']['per_s']:,}", ""),
         ("(1) / (5)", lambda r: f"{r['domain_to_raw_ratio']:.2f}", ">= 0.25"),
         ("registration, customers/s", lambda r: f"{r['registration']['per_s']:,}", ""),
@@ -222,6 +246,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=1000, help="batch size for (1) and (5)")
     parser.add_argument("--reads", type=int, default=5000)
+    parser.add_argument("--metrics-reads", type=int, default=200, help="requests per metrics endpoint for (6)")
     parser.add_argument("--http-threads", type=int, default=2, help="concurrent client connections for (2)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args()
