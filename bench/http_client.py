@@ -56,6 +56,17 @@ def ingest(port: int, events: int, customers: int, batch_size: int, threads: int
     return {"events": events, "seconds": elapsed, "events_per_s": events / elapsed}
 
 
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    """p50, p99 and max of request latencies (seconds), in milliseconds."""
+    latencies = sorted(latencies)
+    return {
+        "requests": len(latencies),
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+        "max_ms": latencies[-1] * 1000,
+    }
+
+
 def read(port: int, requests: int, customers: int, seed: int) -> dict[str, float]:
     rng = random.Random(seed)
     conn = _connection(port)
@@ -69,13 +80,7 @@ def read(port: int, requests: int, customers: int, seed: int) -> dict[str, float
         latencies.append(time.perf_counter() - started)
         if response.status != 200:
             raise SystemExit(f"GET {path} answered {response.status}")
-    latencies.sort()
-    return {
-        "requests": requests,
-        "p50_ms": latencies[len(latencies) // 2] * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "max_ms": latencies[-1] * 1000,
-    }
+    return percentiles(latencies)
 
 
 METRICS_PATHS = [
@@ -104,13 +109,7 @@ def metrics(port: int, requests: int) -> dict[str, dict[str, float]]:
             latencies.append(time.perf_counter() - started)
             if response.status != 200:
                 raise SystemExit(f"GET {path} answered {response.status}")
-        latencies.sort()
-        results[path] = {
-            "requests": requests,
-            "p50_ms": latencies[len(latencies) // 2] * 1000,
-            "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
-            "max_ms": latencies[-1] * 1000,
-        }
+        results[path] = percentiles(latencies)
     return results
 
 

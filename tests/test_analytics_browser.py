@@ -23,13 +23,11 @@ from typing import Any
 
 import pytest
 import uvicorn
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from test_desk_browser import CHROMEDRIVER, CHROMIUM, free_port
+from support.browser import headless_chromium
+from test_desk_browser import free_port
 
 from contacthub.adapters.api.app import create_app
 from contacthub.adapters.demo import DEFAULT_END, DemoPlan, generate_batches
@@ -97,28 +95,8 @@ def server(settings: Settings) -> Iterator[str]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        pytest.fail(
-            f"{' and '.join(missing)} not found: the analytics page is tested in headless Chromium. "
-            "`.ci/run` installs it (apt-get install chromium chromium-driver fonts-wqy-microhei)."
-        )
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        # Without these Chromium keeps calling home, which floods a closed network.
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1280,2700", "--lang=zh-CN",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(15)
-    try:
+    with headless_chromium(tmp_path / "chromium", "the analytics page", "1280,2700", extra=('--hide-scrollbars', '--lang=zh-CN')) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def charts_shown(browser: WebDriver) -> list[str]:

@@ -23,20 +23,17 @@ from typing import Any
 
 import pytest
 import uvicorn
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+
+from support.browser import headless_chromium
 
 from contacthub.adapters.api.app import create_app
 from contacthub.bootstrap import build
 from contacthub.config import Settings
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "desk.png"
 CLERK = "store-0571-03"
 
@@ -72,27 +69,8 @@ def server(settings: Settings) -> Iterator[str]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        pytest.fail(
-            f"{' and '.join(missing)} not found: the desk is tested in headless Chromium. "
-            "`.ci/run` installs it (apt-get install chromium chromium-driver fonts-wqy-microhei)."
-        )
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        # Without these Chromium keeps calling home, which floods a closed network.
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1280,1600", f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(15)
-    try:
+    with headless_chromium(tmp_path / "chromium", "the desk", "1280,1600") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 # --- the HTTP API, as the hotline uses it ---------------------------------------------------------------
