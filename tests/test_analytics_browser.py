@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,12 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from support.browser import headless_chromium
-from test_desk_browser import free_port
+from support.browser import headless_chromium, serving
 
 from contacthub.adapters.api.app import create_app
 from contacthub.adapters.demo import DEFAULT_END, DemoPlan, generate_batches
@@ -74,22 +70,13 @@ def server(settings: Settings) -> Iterator[str]:
     for batch in generate_batches(DemoPlan(customers=800, months=2, seed=3), 1000):
         hub.ingest.ingest(batch)
     hub.ingest.ingest(stuck_orders())
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        assert hub.projector.wait_for(hub.event_log.head_position(), 30)  # the embedded projector caught up
-        assert hub.jeopardy_watcher.run_once().flagged >= STUCK
-        assert hub.projector.wait_for(hub.event_log.head_position(), 10)
-        yield f"http://127.0.0.1:{port}"
+        with serving(create_app(hub)) as url:
+            assert hub.projector.wait_for(hub.event_log.head_position(), 30)  # the embedded projector caught up
+            assert hub.jeopardy_watcher.run_once().flagged >= STUCK
+            assert hub.projector.wait_for(hub.event_log.head_position(), 10)
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         hub.close()
 
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -22,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from support.browser import headless_chromium
+from support.browser import headless_chromium, serving
 
 from contacthub.adapters.api.app import create_app
 from contacthub.bootstrap import build
@@ -41,29 +37,14 @@ CLERK = "store-0571-03"
 # --- the real server and a real browser ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
     """`contacthub serve` in a thread: uvicorn, the app, its embedded projector; the base URL."""
     hub = build(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
+        with serving(create_app(hub)) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         hub.close()
 
 

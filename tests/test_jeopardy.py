@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from helpers import contact, event, registered
 from support.clock import ManualClock
+from support.rivals import race
 
 from contacthub.adapters.api.app import create_app
 from contacthub.adapters.cli import main
@@ -88,26 +89,13 @@ def stored_jeopardies(hub: ContactHub) -> list[dict[str, Any]]:
 
 def race_watchers(settings: Settings, clock: ManualClock, count: int) -> None:
     """`count` separate ContactHub instances (as separate servers would be) run a jeopardy pass at the same moment."""
-    rivals = [build(settings, clock=clock) for _ in range(count)]
-    for rival in rivals:
+
+    def decide_regardless(rival: ContactHub) -> None:
         # Decide even when another rival's event has made the read models lag (nobody projects
         # here): the customer's rules and the event id alone must keep it to one event.
         rival.jeopardy_watcher.read_models_current = lambda: True
-    try:
-        barrier = threading.Barrier(count)
 
-        def race(hub: ContactHub) -> None:
-            barrier.wait()
-            hub.jeopardy_watcher.run_once()
-
-        threads = [threading.Thread(target=race, args=(r,)) for r in rivals]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        for r in rivals:
-            r.close()
+    race(settings, clock, count, lambda hub: hub.jeopardy_watcher.run_once(), prepare=decide_regardless)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi.testclient import TestClient
 from helpers import complaint_opened, registered
 from support.clock import ManualClock
+from support.rivals import race
 
 from contacthub.adapters.api.app import create_app
 from contacthub.bootstrap import ContactHub, build
@@ -59,22 +60,7 @@ def watch(hub: ContactHub) -> tuple[int, int]:
 
 def race_watchers(settings: Settings, clock: ManualClock, count: int) -> None:
     """`count` separate ContactHub instances (as separate servers would be) run a watcher pass at the same moment."""
-    rivals = [build(settings, clock=clock) for _ in range(count)]
-    try:
-        barrier = threading.Barrier(count)
-
-        def race(hub: ContactHub) -> None:
-            barrier.wait()
-            hub.sla_watcher.run_once()
-
-        threads = [threading.Thread(target=race, args=(r,)) for r in rivals]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        for r in rivals:
-            r.close()
+    race(settings, clock, count, lambda hub: hub.sla_watcher.run_once())
 
 
 def test_the_clock_stops_while_pending_on_the_customer_and_the_deadline_moves_by_the_pause(

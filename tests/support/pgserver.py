@@ -77,7 +77,7 @@ def find_bindir() -> Path:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     # Binding to port 0 lets the kernel pick an unused port.  It could be taken
     # again before postgres binds it, which is acceptable for a test helper.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -121,7 +121,7 @@ class ThrowawayPostgres:
         try:
             self._socket_dir.mkdir()
             self._chown_to_postgres(self._base, self._socket_dir)
-            self._port = _free_port()
+            self._port = free_port()
             self._initdb()
             self._start_server()
         except BaseException:

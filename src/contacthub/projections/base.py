@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Protocol
 
@@ -54,6 +54,18 @@ def contact_item(row: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
         "order_id": row["order_id"],
         "complaint_id": row["complaint_id"],
     }
+
+
+class ReadQueries:
+    """What every set of read-model questions shares: the store, the operator's zone, "now"."""
+
+    def __init__(self, store: ReadStore, zone: tzinfo, clock: Callable[[], datetime] | None = None) -> None:
+        self.store = store
+        self.zone = zone
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    def _local(self, utc: str | None) -> str | None:
+        return local_time(utc, self.zone)
 
 
 def table_digest(store: ReadStore, table: str, key: str) -> str:

@@ -6,18 +6,17 @@ out here, at read time, by the domain's own clock (`SlaClock.state`), from the s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 
-from contacthub.adapters.store.database import ReadStore, Sql
+from contacthub.adapters.store.database import Sql
 from contacthub.domain.complaint import OPEN_STATUSES, RUNNING
 from contacthub.domain.vocabulary import ComplaintStatus
-from contacthub.projections.base import contact_item, local_time, utc_text
+from contacthub.projections.base import ReadQueries, contact_item, utc_text
 from contacthub.projections.complaint_view import case_from_row
 
 QUEUE_SLA_FILTERS = ("due_soon", "breached", "paused", "on_track")
@@ -47,15 +46,7 @@ class SlaCandidate:
     kinds: tuple[str, ...]  # "warning" and/or "breached", in that order
 
 
-class ComplaintQueries:
-    def __init__(self, store: ReadStore, zone: ZoneInfo, clock: Callable[[], datetime] | None = None) -> None:
-        self.store = store
-        self.zone = zone
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
-
-    def _local(self, utc: str | None) -> str | None:
-        return local_time(utc, self.zone)
-
+class ComplaintQueries(ReadQueries):
     # --- one complaint ----------------------------------------------------------------
 
     def summary(self, row: dict[str, Any], now: datetime) -> dict[str, Any]:

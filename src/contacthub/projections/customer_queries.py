@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,7 @@ import orjson
 
 from contacthub.adapters.store.database import ReadStore
 from contacthub.domain.vocabulary import OrderStatus
-from contacthub.projections.base import contact_item, local_time
+from contacthub.projections.base import ReadQueries, contact_item
 from contacthub.projections.complaint_queries import ComplaintQueries
 from contacthub.projections.risk_queries import RiskQueries
 
@@ -41,16 +41,11 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
         raise BadCursor("not a cursor this API returned") from None
 
 
-class CustomerQueries:
+class CustomerQueries(ReadQueries):
     def __init__(self, store: ReadStore, zone: ZoneInfo, clock: Any = None) -> None:
-        self.store = store
-        self.zone = zone
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        super().__init__(store, zone, clock)
         self.complaints = ComplaintQueries(store, zone, self.clock)
         self.risk = RiskQueries(store, zone, self.clock)
-
-    def _local(self, utc: str | None) -> str | None:
-        return local_time(utc, self.zone)
 
     def _age_s(self, utc_text: str) -> int:
         return max(0, int((self.clock() - datetime.fromisoformat(utc_text)).total_seconds()))

@@ -6,18 +6,17 @@ a limit (`jeopardy_candidates`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 
-from contacthub.adapters.store.database import POSTGRESQL, SQLITE, ReadStore, Sql
+from contacthub.adapters.store.database import POSTGRESQL, SQLITE, Sql
 from contacthub.domain.customer import Jeopardy, JeopardyLimits, order_jeopardy
 from contacthub.domain.vocabulary import OrderStatus
-from contacthub.projections.base import contact_item, local_time, utc_text
+from contacthub.projections.base import ReadQueries, contact_item, utc_text
 
 OPEN_STATES = (OrderStatus.IN_PROGRESS.value, OrderStatus.PARTIALLY_ACTIVATED.value)
 FINISHED_STATES = (OrderStatus.ACTIVATED.value, OrderStatus.CANCELLED.value)
@@ -45,15 +44,7 @@ class OrderFilter:
     customer_id: str | None = None
 
 
-class JourneyQueries:
-    def __init__(self, store: ReadStore, zone: ZoneInfo, clock: Callable[[], datetime] | None = None) -> None:
-        self.store = store
-        self.zone = zone
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
-
-    def _local(self, utc: str | None) -> str | None:
-        return local_time(utc, self.zone)
-
+class JourneyQueries(ReadQueries):
     def summary(self, order: dict[str, Any]) -> dict[str, Any]:
         """One rm_order_journey row as the API shows an order's journey (without its touchpoints)."""
         services = orjson.loads(order["services"])

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from contacthub.adapters.store.database import ReadStore
 from contacthub.domain.complaint import OPEN_STATUSES
-from contacthub.projections.base import utc_text
+from contacthub.projections.base import ReadQueries, utc_text
 
 TOP_SHARE = 0.2
 """Value concentration: the share of ARPU held by this top fraction of customers."""
@@ -101,12 +99,7 @@ def _zero() -> dict[str, int]:
     return dict.fromkeys(_CONTACT_SUMS, 0)
 
 
-class MetricsQueries:
-    def __init__(self, store: ReadStore, zone: ZoneInfo, clock: Callable[[], datetime] | None = None) -> None:
-        self.store = store
-        self.zone = zone
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
-
+class MetricsQueries(ReadQueries):
     def today(self) -> date:
         return self.clock().astimezone(self.zone).date()
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from contacthub.adapters.store.database import ReadStore, Sql
 from contacthub.domain.churn_risk import VALUED_TIERS, RiskEvidence, RiskFlag, RiskRules, risk_flags
 from contacthub.domain.complaint import OPEN_STATUSES
-from contacthub.projections.base import utc_text
+from contacthub.projections.base import ReadQueries, utc_text
 
 _OPEN = tuple(sorted(s.value for s in OPEN_STATUSES))
 # Each rule's count, for the customers selected by {who}; `?` parameters: start, end (+ who's).
@@ -35,13 +35,11 @@ def flag_out(flag: RiskFlag) -> dict[str, Any]:
     return asdict(flag)
 
 
-class RiskQueries:
+class RiskQueries(ReadQueries):
     def __init__(
         self, store: ReadStore, zone: ZoneInfo, clock: Callable[[], datetime] | None = None, rules: RiskRules = RiskRules()
     ) -> None:
-        self.store = store
-        self.zone = zone
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        super().__init__(store, zone, clock)
         self.rules = rules
 
     def _window(self, as_of: datetime | None) -> tuple[datetime, str, str]:
