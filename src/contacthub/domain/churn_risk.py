@@ -46,30 +46,47 @@ class RiskFlag:
     explanation: str
 
 
-RULE_NAMES = ("repeat_complaints", "valued_tier_sla_breach", "repeated_unresolved_contacts", "frequent_service_calls")
+@dataclass(frozen=True)
+class RiskRule:
+    """One rule: it fires when the evidence field `counts` reaches `threshold` (for `tiers` only, if given)."""
+
+    name: str
+    counts: str
+    threshold: int
+    tiers: frozenset[str] | None
+    says: str
+    """The explanation; formatted with count, threshold, days and tier."""
+
+    def fires(self, evidence: RiskEvidence) -> bool:
+        return getattr(evidence, self.counts) >= self.threshold and (self.tiers is None or evidence.tier in self.tiers)
+
+
+def rule_book(rules: RiskRules = RiskRules()) -> tuple[RiskRule, ...]:
+    """The rules in the order their flags are listed. The at-risk list evaluates this same
+    book in SQL (projections/risk_queries.py), so a rule is defined here once."""
+    return (
+        RiskRule("repeat_complaints", "complaints", rules.complaints, None,
+                 "{count} complaints opened in {days} days (threshold {threshold})"),
+        RiskRule("valued_tier_sla_breach", "sla_breaches", 1, VALUED_TIERS,
+                 "{count} complaint time limit(s) missed in {days} days for a {tier} customer"),
+        RiskRule("repeated_unresolved_contacts", "unresolved_contacts", rules.unresolved_contacts, None,
+                 "{count} contacts not resolved in {days} days (threshold {threshold})"),
+        RiskRule("frequent_service_calls", "service_calls", rules.service_calls, None,
+                 "{count} hotline calls in {days} days (threshold {threshold})"),
+    )
+
+
+RULE_NAMES = tuple(rule.name for rule in rule_book())
+EVIDENCE_COUNTS = ("complaints", "sla_breaches", "unresolved_contacts", "service_calls")
 
 
 def risk_flags(evidence: RiskEvidence, rules: RiskRules = RiskRules()) -> list[RiskFlag]:
-    days = rules.window_days
     flags: list[RiskFlag] = []
-    if evidence.complaints >= rules.complaints:
-        flags.append(RiskFlag(
-            "repeat_complaints", evidence.complaints, rules.complaints,
-            f"{evidence.complaints} complaints opened in {days} days (threshold {rules.complaints})",
-        ))
-    if evidence.tier in VALUED_TIERS and evidence.sla_breaches >= 1:
-        flags.append(RiskFlag(
-            "valued_tier_sla_breach", evidence.sla_breaches, 1,
-            f"{evidence.sla_breaches} complaint time limit(s) missed in {days} days for a {evidence.tier} customer",
-        ))
-    if evidence.unresolved_contacts >= rules.unresolved_contacts:
-        flags.append(RiskFlag(
-            "repeated_unresolved_contacts", evidence.unresolved_contacts, rules.unresolved_contacts,
-            f"{evidence.unresolved_contacts} contacts not resolved in {days} days (threshold {rules.unresolved_contacts})",
-        ))
-    if evidence.service_calls >= rules.service_calls:
-        flags.append(RiskFlag(
-            "frequent_service_calls", evidence.service_calls, rules.service_calls,
-            f"{evidence.service_calls} hotline calls in {days} days (threshold {rules.service_calls})",
-        ))
+    for rule in rule_book(rules):
+        if rule.fires(evidence):
+            count = getattr(evidence, rule.counts)
+            flags.append(RiskFlag(
+                rule.name, count, rule.threshold,
+                rule.says.format(count=count, threshold=rule.threshold, days=rules.window_days, tier=evidence.tier),
+            ))
     return flags

@@ -67,6 +67,11 @@ class ReadQueries:
     def _local(self, utc: str | None) -> str | None:
         return local_time(utc, self.zone)
 
+    def _report_rows(self, statement: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a query that adds up many rows (ReadStore.report)."""
+        with self.store.report() as sql:
+            return sql.execute(statement, params).all()
+
 
 def table_digest(store: ReadStore, table: str, key: str) -> str:
     """A digest of a table's whole content, in primary-key order: equal content, equal digest."""

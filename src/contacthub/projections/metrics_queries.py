@@ -125,7 +125,7 @@ class MetricsQueries(ReadQueries):
                 where.append(f"{column} = ?")
                 params.append(getattr(f, column))
         sums = ", ".join(f"SUM({c}) AS {c}" for c in _CONTACT_SUMS)
-        return self.store.query(
+        return self._report_rows(
             f"SELECT {group}, {sums} FROM rm_contact_daily WHERE {' AND '.join(where)} GROUP BY {group} ORDER BY {group}",
             params,
         )
@@ -166,7 +166,7 @@ class MetricsQueries(ReadQueries):
             if getattr(f, column) is not None:
                 where.append(f"{column} = ?")
                 params.append(getattr(f, column))
-        rows = self.store.query(
+        rows = self._report_rows(
             "SELECT channel, category, tier, status, reopen_count, satisfaction, first_resolution_s, first_sla_met, "
             f"breached, deadline_at FROM rm_complaint WHERE {' AND '.join(where)}",
             params,
@@ -196,7 +196,7 @@ class MetricsQueries(ReadQueries):
         if f.tier is not None:
             where.append("tier = ?")
             params.append(f.tier)
-        rows = self.store.query(
+        rows = self._report_rows(
             "SELECT state, placed_at, window_end, calls, contacts, visits, jeopardy_at "
             f"FROM rm_order_journey WHERE {' AND '.join(where)}",
             params,
@@ -238,28 +238,43 @@ class MetricsQueries(ReadQueries):
     # --- value ----------------------------------------------------------------------------
 
     def value(self, f: MetricsFilter, as_of_today: bool) -> dict[str, Any]:
-        """Each customer's latest ARPU known by the end of `last_day`, and how concentrated it is."""
+        """Each customer's latest ARPU known by the end of `last_day`, and how concentrated it is.
+
+        Added up in SQL: the customers' values are never read into the service, only one row
+        per tier and the sum of the top `TOP_SHARE` of ARPUs (read in ARPU order).
+        """
+        params: list[Any] = []
         if as_of_today:
-            rows = self.store.query("SELECT customer_id, tier, arpu FROM rm_customer_value")
+            source = "SELECT customer_id, tier, arpu FROM rm_customer_value"
         else:
             _, end = self._bounds(f)
-            rows = self._value_as_of(end)
-        if f.tier is not None:
-            rows = [r for r in rows if r["tier"] == f.tier]
-        priced = sorted((float(r["arpu"]) for r in rows if r["arpu"] is not None), reverse=True)
-        top_n = math.ceil(TOP_SHARE * len(priced))
-        total, top = sum(priced), sum(priced[:top_n])
-        tiers: dict[str, list[float | None]] = defaultdict(list)
-        for r in rows:
-            tiers[r["tier"]].append(None if r["arpu"] is None else float(r["arpu"]))
+            source, params = _VALUE_AS_OF, [end, end]
+        where, tier_params = ("WHERE tier = ?", [f.tier]) if f.tier is not None else ("", [])
+        with self.store.report() as sql:
+            by_tier = sql.execute(
+                f"SELECT tier, COUNT(*) AS customers, COUNT(arpu) AS priced, SUM(arpu) AS total "
+                f"FROM ({source}) AS v {where} GROUP BY tier ORDER BY tier",
+                (*params, *tier_params),
+            ).all()
+            priced = sum(int(r["priced"]) for r in by_tier)
+            top_n = math.ceil(TOP_SHARE * priced)
+            top_row = sql.execute(
+                f"SELECT SUM(arpu) AS top FROM (SELECT arpu FROM ({source}) AS v "
+                f"WHERE arpu IS NOT NULL {'AND tier = ?' if f.tier is not None else ''} "
+                f"ORDER BY arpu DESC LIMIT ?) AS t",
+                (*params, *tier_params, top_n),
+            ).one()
+        total = sum(float(r["total"] or 0) for r in by_tier)
+        top = float(top_row["top"] or 0) if top_row else 0.0
+        customers = sum(int(r["customers"]) for r in by_tier)
         return {
             "as_of": f.last_day.isoformat(),
             "time_zone": str(self.zone),
             "filters": self._filters(f, "tier"),
-            "customers": len(rows),
-            "customers_with_arpu": len(priced),
+            "customers": customers,
+            "customers_with_arpu": priced,
             "arpu_total": round(total, 2),
-            "arpu_mean": None if not priced else round(total / len(priced), 2),
+            "arpu_mean": None if not priced else round(total / priced, 2),
             "concentration": {
                 "top_fraction": TOP_SHARE,
                 "top_customers": top_n,
@@ -268,28 +283,21 @@ class MetricsQueries(ReadQueries):
             },
             "by_tier": [
                 {
-                    "tier": tier,
-                    "customers": len(values),
-                    "customers_with_arpu": sum(1 for v in values if v is not None),
-                    "arpu_total": round(sum(v for v in values if v is not None), 2),
+                    "tier": r["tier"],
+                    "customers": int(r["customers"]),
+                    "customers_with_arpu": int(r["priced"]),
+                    "arpu_total": round(float(r["total"] or 0), 2),
                 }
-                for tier, values in sorted(tiers.items())
+                for r in by_tier
             ],
         }
 
-    def _value_as_of(self, end: str) -> list[dict[str, Any]]:
-        rows = self.store.query(
-            "SELECT customer_id, effective_at, event_id, tier, arpu FROM rm_tier_history WHERE effective_at < ? "
-            "ORDER BY customer_id, effective_at, event_id",
-            (end,),
-        )
-        latest: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            now = latest.setdefault(row["customer_id"], {"customer_id": row["customer_id"], "arpu": None})
-            now["tier"] = row["tier"]
-            if row["arpu"] is not None:
-                now["arpu"] = row["arpu"]
-        return list(latest.values())
+
+_VALUE_AS_OF = (
+    "SELECT customer_id, tier, arpu_in_force AS arpu FROM rm_tier_history "
+    "WHERE effective_at < ? AND (superseded_at IS NULL OR superseded_at >= ?)"
+)
+"""Every customer known by a moment, with the tier and ARPU in force then; params: the moment twice."""
 
 
 def complaint_quality(rows: Sequence[dict[str, Any]], now: str) -> dict[str, Any]:

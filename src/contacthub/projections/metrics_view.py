@@ -49,6 +49,7 @@ DAILY_SUMS = (
     "contacts", "inbound", "handled", "handled_s", "issues", "fcr", "repeated", "self_service", "contained", "assisted",
 )
 HISTORY_COLUMNS = (("customer_id", T), ("effective_at", T), ("event_id", T), ("tier", T), ("arpu", F))
+HISTORY_SPAN_COLUMNS = (*HISTORY_COLUMNS, ("superseded_at", T), ("arpu_in_force", F))
 VALUE_COLUMNS = (("customer_id", T), ("tier", T), ("arpu", F), ("effective_at", T))
 
 
@@ -114,6 +115,7 @@ class MetricsView:
         customers = sorted(set(retiered) | set(new_contacts))
 
         histories: dict[str, list[TierChange]] = defaultdict(list)
+        in_force: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         for row in sql.select_where_in("rm_tier_history", "customer_id", customers):
             histories[row["customer_id"]].append(
                 TierChange(
@@ -121,7 +123,11 @@ class MetricsView:
                     tier=row["tier"], arpu=None if row["arpu"] is None else float(row["arpu"]),
                 )
             )
-        self._write_values(sql, retiered, histories)
+            key = (row["customer_id"], row["effective_at"], row["event_id"])
+            in_force[key] = (row["superseded_at"], None if row["arpu_in_force"] is None else float(row["arpu_in_force"]))
+        for history in histories.values():
+            history.sort(key=lambda h: h.key)
+        self._write_values(sql, retiered, histories, in_force)
 
         stored: dict[str, dict[str, Row]] = defaultdict(dict)
         for row in sql.select_where_in("rm_contact_fact", "customer_id", retiered):
@@ -238,13 +244,31 @@ class MetricsView:
         updates = [(touched[e], part) for e, part in parts.items()] + [(t, "all") for t in arriving]
         return updates, verdicts
 
-    def _write_values(self, sql: Sql, customers: Sequence[str], histories: dict[str, list[TierChange]]) -> None:
+    def _write_values(
+        self, sql: Sql, customers: Sequence[str], histories: dict[str, list[TierChange]],
+        stored: dict[tuple[str, str, str], tuple[Any, Any]],
+    ) -> None:
+        """Each re-tiered customer's current value, and on each history row when it was
+        superseded and the ARPU in force from it (so a value as of any day is one range scan)."""
         rows = []
+        spans = []
         for customer_id in customers:
             history = histories[customer_id]
+            arpu_in_force = None
+            for entry, following in zip(history, [*history[1:], None], strict=True):
+                arpu_in_force = entry.arpu if entry.arpu is not None else arpu_in_force
+                superseded_at = None if following is None else utc_text(following.effective_at)
+                key = (customer_id, utc_text(entry.effective_at), entry.event_id)
+                if stored.get(key) != (superseded_at, arpu_in_force):
+                    spans.append((*key, entry.tier, entry.arpu, superseded_at, arpu_in_force))
             now = latest(history)
             priced = [h for h in history if h.arpu is not None]
             arpu = latest(priced).arpu if priced else None  # registration gives a tier, not an ARPU
             rows.append((customer_id, now.tier, arpu, utc_text(now.effective_at)))
         updates = ", ".join(f"{c} = excluded.{c}" for c, _ in VALUE_COLUMNS[1:])
         sql.insert_rows("rm_customer_value", VALUE_COLUMNS, rows, f"ON CONFLICT (customer_id) DO UPDATE SET {updates}")
+        sql.insert_rows(
+            "rm_tier_history", HISTORY_SPAN_COLUMNS, spans,
+            "ON CONFLICT (customer_id, effective_at, event_id) DO UPDATE SET "
+            "superseded_at = excluded.superseded_at, arpu_in_force = excluded.arpu_in_force",
+        )

@@ -9,7 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from contacthub.adapters.store.database import ReadStore, Sql
-from contacthub.domain.churn_risk import VALUED_TIERS, RiskEvidence, RiskFlag, RiskRules, risk_flags
+from contacthub.domain.churn_risk import (
+    EVIDENCE_COUNTS, VALUED_TIERS, RiskEvidence, RiskFlag, RiskRule, RiskRules, risk_flags, rule_book,
+)
 from contacthub.domain.complaint import OPEN_STATUSES
 from contacthub.projections.base import ReadQueries, utc_text
 
@@ -71,38 +73,74 @@ class RiskQueries(ReadQueries):
         self, as_of: datetime | None = None, tier: str | None = None, rule: str | None = None, page: int = 1,
         page_size: int = 50,
     ) -> dict[str, Any]:
-        """Every customer with at least one flag, most flags first."""
+        """Every customer with at least one flag, most flags first.
+
+        Counted, judged, sorted and paged in SQL (the rule book evaluated there), so only the
+        page's customers are read into the service, however many are at risk.
+        """
         end, start, stop = self._window(as_of)
-        rules = self.rules
-        counts: dict[str, dict[str, int]] = {}
-        with self.store.transaction(commit=False) as sql:
-            for name, statement, threshold in (
-                ("complaints", _COMPLAINTS, rules.complaints), ("sla_breaches", _BREACHES, 1),
-                ("unresolved_contacts", _UNRESOLVED, rules.unresolved_contacts),
-                ("service_calls", _CALLS, rules.service_calls),
-            ):
-                for row in sql.execute(statement.format(who="") + " HAVING COUNT(*) >= ?", (start, stop, threshold)).all():
-                    counts.setdefault(row["customer_id"], {})[name] = int(row["n"])
-            tiers = {
-                r["customer_id"]: r["tier"] for r in sql.select_where_in("rm_customer_value", "customer_id", sorted(counts))
-            }
-        found = []
-        found = []
-        for customer_id, seen in counts.items():
-            customer_tier = tiers.get(customer_id, "ordinary")
-            if tier is not None and customer_tier != tier:
-                continue
-            flags = risk_flags(RiskEvidence(tier=customer_tier, **seen), rules)
-            if flags and (rule is None or any(f.rule == rule for f in flags)):
-                found.append({"customer_id": customer_id, "tier": customer_tier, "flags": [flag_out(f) for f in flags]})
-        found.sort(key=lambda c: (-len(c["flags"]), c["customer_id"]))
+        book = rule_book(self.rules)
+        where = ["flags > 0"]
+        params: list[Any] = [start, stop, start, stop, start, stop]
+        if tier is not None:
+            where.append("tier = ?")
+            params.append(tier)
+        if rule is not None:
+            where.append(next(_fires(r) for r in book if r.name == rule))
+        statement = _AT_RISK.format(flags=" + ".join(f"(CASE WHEN {_fires(r)} THEN 1 ELSE 0 END)" for r in book))
         first = (page - 1) * page_size
+        with self.store.report() as sql:
+            rows = sql.execute(
+                f"{statement} SELECT *, COUNT(*) OVER () AS total FROM judged WHERE {' AND '.join(where)} "
+                "ORDER BY flags DESC, customer_id LIMIT ? OFFSET ?",
+                (*params, page_size, first),
+            ).all()
+            if rows:
+                total = int(rows[0]["total"])
+            else:  # past the last page: the count alone
+                row = sql.execute(f"{statement} SELECT COUNT(*) AS n FROM judged WHERE {' AND '.join(where)}", params).one()
+                total = 0 if row is None else int(row["n"])
+        customers = []
+        for row in rows:
+            evidence = RiskEvidence(tier=row["tier"], **{name: int(row[name]) for name in EVIDENCE_COUNTS})
+            customers.append(
+                {"customer_id": row["customer_id"], "tier": row["tier"],
+                 "flags": [flag_out(f) for f in risk_flags(evidence, self.rules)]}
+            )
         return {
             "as_of": end.astimezone(self.zone).isoformat(),
-            "window_days": rules.window_days,
+            "window_days": self.rules.window_days,
             "valued_tiers": sorted(VALUED_TIERS),
-            "total": len(found),
+            "total": total,
             "page": page,
             "page_size": page_size,
-            "customers": found[first : first + page_size],
+            "customers": customers,
         }
+
+
+def _fires(rule: RiskRule) -> str:
+    """The rule as a SQL condition on the `evidence` columns (names and numbers from the rule book only)."""
+    condition = f"{rule.counts} >= {int(rule.threshold)}"
+    if rule.tiers is not None:
+        assert all(t.isalnum() for t in rule.tiers)
+        condition += f" AND tier IN ({', '.join(repr(t) for t in sorted(rule.tiers))})"
+    return f"({condition})"
+
+
+_AT_RISK = (
+    "WITH contacts AS ("
+    "SELECT customer_id, SUM(CASE WHEN outcome <> 'resolved' THEN 1 ELSE 0 END) AS unresolved_contacts, "
+    "SUM(CASE WHEN channel = 'hotline' THEN 1 ELSE 0 END) AS service_calls "
+    "FROM rm_contact_fact WHERE occurred_at >= ? AND occurred_at < ? AND inbound = 1 GROUP BY customer_id), "
+    f"opened AS ({_COMPLAINTS.format(who='')}), "
+    f"missed AS ({_BREACHES.format(who='')}), "
+    "who AS (SELECT customer_id FROM contacts UNION SELECT customer_id FROM opened UNION SELECT customer_id FROM missed), "
+    "evidence AS (SELECT who.customer_id, COALESCE(v.tier, 'ordinary') AS tier, "
+    "COALESCE(o.n, 0) AS complaints, COALESCE(m.n, 0) AS sla_breaches, "
+    "COALESCE(c.unresolved_contacts, 0) AS unresolved_contacts, COALESCE(c.service_calls, 0) AS service_calls "
+    "FROM who LEFT JOIN contacts c ON c.customer_id = who.customer_id "
+    "LEFT JOIN opened o ON o.customer_id = who.customer_id LEFT JOIN missed m ON m.customer_id = who.customer_id "
+    "LEFT JOIN rm_customer_value v ON v.customer_id = who.customer_id), "
+    "judged AS (SELECT evidence.*, {flags} AS flags FROM evidence)"
+)
+"""Each customer's evidence in the window and how many rules fire; params: (start, stop) x 3."""
