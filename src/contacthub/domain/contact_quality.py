@@ -134,7 +134,7 @@ def judge(contacts: Iterable[Touchpoint], history: Sequence[TierChange]) -> dict
     """A verdict for every contact of one customer, by event id.
 
     Needs every contact within 7 days (same reason) and 24 hours (any reason) of the ones
-    whose verdicts the caller keeps; `affected_span` and `context_span` give the bounds.
+    whose verdicts the caller keeps (projections/metrics_view.py `_reach` loads just those).
     """
     ordered = sorted(contacts, key=lambda c: (c.occurred_at, c.event_id))
     changes = sorted(history, key=lambda h: h.key)
@@ -181,14 +181,3 @@ def judge(contacts: Iterable[Touchpoint], history: Sequence[TierChange]) -> dict
             handled=c.outcome not in NOT_HANDLED,
         )
     return verdicts
-
-
-def affected_span(moments: Iterable[datetime]) -> tuple[datetime, datetime]:
-    """Contacts whose verdicts a new contact at any of `moments` can change lie in this span."""
-    times = list(moments)
-    return min(times) - REPEAT_WINDOW, max(times) + REPEAT_WINDOW
-
-
-def context_span(span: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
-    """The contacts `judge` needs to see to judge every contact in `span` correctly."""
-    return span[0] - REPEAT_WINDOW, span[1] + REPEAT_WINDOW

@@ -27,8 +27,6 @@ from contacthub.domain.contact_quality import (
     REPEAT_WINDOW,
     TierChange,
     Touchpoint,
-    affected_span,
-    context_span,
     judge,
     latest,
 )
@@ -78,6 +76,46 @@ def _contribution(fact: Row) -> tuple[tuple[str, ...], tuple[int, ...]]:
 
 def _same(a: Row, b: Row) -> bool:
     return all(a[c] == b[c] for c, _ in FACT_COLUMNS)
+
+
+
+Span = tuple[str, str]
+"""A stretch of event time as two stored (UTC text) moments, both included."""
+Reach = tuple[dict[str, Span], dict[str, Span], Span | None, Span | None]
+
+
+def _reach(arriving: Sequence[Touchpoint]) -> Reach:
+    """Where new contacts reach among a customer's stored contacts (see MetricsView._rejudge).
+
+    judged: per reason of the new customer contacts, the span whose issue and repeat verdicts
+    they can change (7 days either side); needed: what judging those needs (14 days either
+    side); box: any reason within 24 hours of new assisted or self-service contacts (what
+    containment needs); sessions: the span of self-service sessions whose containment new
+    assisted contacts can change.
+    """
+    reason_span: dict[str, tuple[datetime, datetime]] = {}
+    for t in arriving:
+        if t.inbound:
+            low, high = reason_span.get(t.reason, (t.occurred_at, t.occurred_at))
+            reason_span[t.reason] = (min(low, t.occurred_at), max(high, t.occurred_at))
+    assisted = [t.occurred_at for t in arriving if t.assisted]
+    both = [t.occurred_at for t in arriving if t.assisted or t.self_service]
+    box = (utc_text(min(both) - CONTAINMENT_WINDOW), utc_text(max(both) + CONTAINMENT_WINDOW)) if both else None
+    judged = {r: (utc_text(a - REPEAT_WINDOW), utc_text(b + REPEAT_WINDOW)) for r, (a, b) in reason_span.items()}
+    needed = {r: (utc_text(a - 2 * REPEAT_WINDOW), utc_text(b + 2 * REPEAT_WINDOW)) for r, (a, b) in reason_span.items()}
+    sessions = (utc_text(min(assisted) - CONTAINMENT_WINDOW), utc_text(max(assisted))) if assisted else None
+    return judged, needed, box, sessions
+
+
+def _neighbourhood(arriving: Sequence[Touchpoint], reach: Reach) -> list[tuple[str, str, str]]:
+    """(reason, or '' for any, from, to): the stored contacts a customer's new contacts need
+    loaded, the new contacts themselves included (should one be stored already)."""
+    _, needed, box, _ = reach
+    spans = [(reason, low, high) for reason, (low, high) in needed.items()]
+    if box is not None:
+        spans.append(("", *box))
+    spans += [(t.reason, utc_text(t.occurred_at), utc_text(t.occurred_at)) for t in arriving]
+    return spans
 
 
 class MetricsView:
@@ -132,15 +170,19 @@ class MetricsView:
         stored: dict[str, dict[str, Row]] = defaultdict(dict)
         for row in sql.select_where_in("rm_contact_fact", "customer_id", retiered):
             stored[row["customer_id"]][row["event_id"]] = row
-        only_contacts = sorted(set(new_contacts) - set(retiered))
-        if only_contacts:
-            # One window around every new contact of the batch: the context each customer needs.
-            low, high = context_span(affected_span(t.occurred_at for ts in new_contacts.values() for t in ts))
-            for row in sql.select_where_in(
-                "rm_contact_fact", "customer_id", only_contacts,
-                "AND occurred_at >= ? AND occurred_at <= ?", (utc_text(low), utc_text(high)),
-            ):
-                stored[row["customer_id"]][row["event_id"]] = row
+        # The others: only the stored contacts their new contacts can affect or that judging those needs.
+        reaches = {c: _reach(new_contacts[c]) for c in sorted(set(new_contacts) - set(retiered))}
+        windows = [
+            (customer_id, reason, low, high)
+            for customer_id, reach in reaches.items()
+            for reason, low, high in _neighbourhood(new_contacts[customer_id], reach)
+        ]
+        for row in sql.select_joined(
+            "rm_contact_fact", ("customer_id", "reason", "low", "high"), windows,
+            "t.customer_id = w.customer_id AND t.occurred_at >= w.low AND t.occurred_at <= w.high "
+            "AND (w.reason = '' OR t.reason = w.reason)",
+        ):
+            stored[row["customer_id"]][row["event_id"]] = row
 
         retiered_set = set(retiered)
         changed: list[Row] = []
@@ -154,7 +196,8 @@ class MetricsView:
                 verdicts = judge(context, histories[customer_id]) if context else {}
                 updates = [(t, "all") for t in context]
             else:
-                updates, verdicts = self._rejudge(old, arriving, histories[customer_id])
+                reach = reaches[customer_id] if len(arriving) == len(new_contacts[customer_id]) else _reach(arriving)
+                updates, verdicts = self._rejudge(old, arriving, histories[customer_id], reach)
             for t, part in updates:
                 v = verdicts[t.event_id]
                 before = old.get(t.event_id)
@@ -200,7 +243,7 @@ class MetricsView:
 
     @staticmethod
     def _rejudge(
-        old: dict[str, Row], arriving: list[Touchpoint], history: list[TierChange]
+        old: dict[str, Row], arriving: list[Touchpoint], history: list[TierChange], reach: Reach
     ) -> tuple[list[tuple[Touchpoint, str]], dict[str, Any]]:
         """Which stored verdicts new contacts can change, judged on just the context they need.
 
@@ -212,17 +255,7 @@ class MetricsView:
         """
         if not arriving:
             return [], {}
-        reason_span: dict[str, tuple[datetime, datetime]] = {}
-        for t in arriving:
-            if t.inbound:
-                low, high = reason_span.get(t.reason, (t.occurred_at, t.occurred_at))
-                reason_span[t.reason] = (min(low, t.occurred_at), max(high, t.occurred_at))
-        assisted = [t.occurred_at for t in arriving if t.assisted]
-        both = [t.occurred_at for t in arriving if t.assisted or t.self_service]
-        box = (utc_text(min(both) - CONTAINMENT_WINDOW), utc_text(max(both) + CONTAINMENT_WINDOW)) if both else None
-        judged = {r: (utc_text(a - REPEAT_WINDOW), utc_text(b + REPEAT_WINDOW)) for r, (a, b) in reason_span.items()}
-        needed = {r: (utc_text(a - 2 * REPEAT_WINDOW), utc_text(b + 2 * REPEAT_WINDOW)) for r, (a, b) in reason_span.items()}
-        sessions = (utc_text(min(assisted) - CONTAINMENT_WINDOW), utc_text(max(assisted))) if assisted else None
+        judged, needed, box, sessions = reach
         context_rows = []
         parts: dict[str, str] = {}
         for row in old.values():

@@ -130,6 +130,33 @@ class Sql:
             ).all()
         return rows
 
+    def select_joined(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[str]], on: str
+    ) -> list[dict[str, Any]]:
+        """Rows of `table` (as `t`) matching any of the given text `rows` (as `w`, with `columns`) by `on`.
+
+        One statement over typed arrays on PostgreSQL; a VALUES list per chunk on SQLite. A row of
+        `table` matching several given rows comes back once per match.
+        """
+        if not rows:
+            return []
+        names = ", ".join(columns)
+        if self.dialect == POSTGRESQL:
+            arrays = [list(column) for column in zip(*rows, strict=True)]
+            unnest = ", ".join("%b::text[]" for _ in columns)
+            self.cursor.execute(f"SELECT t.* FROM unnest({unnest}) AS w({names}) JOIN {table} t ON {on}", arrays)
+            return self.all()
+        found: list[dict[str, Any]] = []
+        per_chunk = 900 // len(columns)  # SQLite's bound-parameter limit
+        for start in range(0, len(rows), per_chunk):
+            chunk = rows[start : start + per_chunk]
+            values = ", ".join(f"({', '.join('?' * len(columns))})" for _ in chunk)
+            found += self.execute(
+                f"WITH w({names}) AS (VALUES {values}) SELECT t.* FROM w JOIN {table} t ON {on}",
+                [v for row in chunk for v in row],
+            ).all()
+        return found
+
     def insert_rows(
         self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], on_conflict: str = ""
     ) -> None:
