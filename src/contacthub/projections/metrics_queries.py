@@ -172,17 +172,24 @@ class MetricsQueries(ReadQueries):
             params,
         )
         now = utc_text(self.clock())
-        groups: dict[str, dict[str, list[dict[str, Any]]]] = {"channel": {}, "category": {}, "tier": {}}
+        open_statuses = frozenset(s.value for s in OPEN_STATUSES)
+        totals = _ComplaintTally()
+        groups: dict[str, dict[str, _ComplaintTally]] = {"channel": {}, "category": {}, "tier": {}}
         for row in rows:
             row["tier"] = row["tier"] or "unknown"  # complaints recorded before catalogue v2 carry no tier
+            facts = _complaint_facts(row, now, open_statuses)
+            totals.add(facts)
             for name, by in groups.items():
-                by.setdefault(row[name], []).append(row)
+                tally = by.get(row[name])
+                if tally is None:
+                    tally = by[row[name]] = _ComplaintTally()
+                tally.add(facts)
         return {
             "period": self._period(f),
             "filters": self._filters(f, "channel", "tier", "category"),
-            "totals": complaint_quality(rows, now),
+            "totals": totals.block(),
             **{
-                f"by_{name}": [{name: key, **complaint_quality(members, now)} for key, members in sorted(by.items())]
+                f"by_{name}": [{name: key, **tally.block()} for key, tally in sorted(by.items())]
                 for name, by in groups.items()
             },
         }
@@ -300,35 +307,63 @@ _VALUE_AS_OF = (
 """Every customer known by a moment, with the tier and ARPU in force then; params: the moment twice."""
 
 
-def complaint_quality(rows: Sequence[dict[str, Any]], now: str) -> dict[str, Any]:
-    """The complaint-quality block for a group of rm_complaint rows."""
-    open_statuses = {s.value for s in OPEN_STATUSES}
-    met = sum(1 for r in rows if r["first_sla_met"] is not None and int(r["first_sla_met"]) == 1)
-    missed = sum(1 for r in rows if r["first_sla_met"] is not None and int(r["first_sla_met"]) == 0)
-    overdue = sum(
-        1 for r in rows
-        if r["first_sla_met"] is None and r["status"] in open_statuses
-        and (int(r["breached"]) == 1 or (r["deadline_at"] is not None and r["deadline_at"] < now))
+def _complaint_facts(row: dict[str, Any], now: str, open_statuses: frozenset[str]) -> tuple[Any, ...]:
+    """One rm_complaint row reduced to what the complaint-quality block counts, worked out once."""
+    met = row["first_sla_met"]
+    is_open = row["status"] in open_statuses
+    overdue = met is None and is_open and (
+        int(row["breached"]) == 1 or (row["deadline_at"] is not None and row["deadline_at"] < now)
     )
-    resolved = [r for r in rows if r["first_resolution_s"] is not None]
-    reopened = sum(1 for r in resolved if int(r["reopen_count"]) > 0)
-    scores = [int(r["satisfaction"]) for r in rows if r["satisfaction"] is not None]
-    satisfied = sum(1 for s in scores if s >= 4)
-    times = spread(float(r["first_resolution_s"]) for r in resolved)
-    return {
-        "complaints": len(rows),
-        "open": sum(1 for r in rows if r["status"] in open_statuses),
-        "sla": {
-            "met": met, "missed": missed, "overdue_unresolved": overdue,
-            "compliance": ratio(met, met + missed + overdue),
-        },
-        "time_to_resolve_s": {
-            "resolved": times["count"], "median": times["median"], "p90": times["p90"],
-            "mean": times["mean"],
-        },
-        "reopen": {"resolved": len(resolved), "reopened": reopened, "rate": ratio(reopened, len(resolved))},
-        "satisfaction": {
-            "responses": len(scores), "satisfied": satisfied, "csat": ratio(satisfied, len(scores)),
-            "mean": None if not scores else round(sum(scores) / len(scores), 2),
-        },
-    }
+    resolution = row["first_resolution_s"]
+    return (
+        is_open,
+        met is not None and int(met) == 1,
+        met is not None and int(met) == 0,
+        overdue,
+        None if resolution is None else float(resolution),
+        int(row["reopen_count"]) > 0,
+        None if row["satisfaction"] is None else int(row["satisfaction"]),
+    )
+
+
+class _ComplaintTally:
+    """The complaint-quality block of a group, added up in one pass over its complaints."""
+
+    def __init__(self) -> None:
+        self.complaints = self.open = self.met = self.missed = self.overdue = self.reopened = 0
+        self.times: list[float] = []
+        self.scores: list[int] = []
+
+    def add(self, facts: tuple[Any, ...]) -> None:
+        is_open, met, missed, overdue, resolution, reopened, score = facts
+        self.complaints += 1
+        self.open += is_open
+        self.met += met
+        self.missed += missed
+        self.overdue += overdue
+        if resolution is not None:
+            self.times.append(resolution)
+            self.reopened += reopened
+        if score is not None:
+            self.scores.append(score)
+
+    def block(self) -> dict[str, Any]:
+        times = spread(self.times)
+        satisfied = sum(1 for s in self.scores if s >= 4)
+        resolved = len(self.times)
+        return {
+            "complaints": self.complaints,
+            "open": self.open,
+            "sla": {
+                "met": self.met, "missed": self.missed, "overdue_unresolved": self.overdue,
+                "compliance": ratio(self.met, self.met + self.missed + self.overdue),
+            },
+            "time_to_resolve_s": {
+                "resolved": times["count"], "median": times["median"], "p90": times["p90"], "mean": times["mean"],
+            },
+            "reopen": {"resolved": resolved, "reopened": self.reopened, "rate": ratio(self.reopened, resolved)},
+            "satisfaction": {
+                "responses": len(self.scores), "satisfied": satisfied, "csat": ratio(satisfied, len(self.scores)),
+                "mean": None if not self.scores else round(sum(self.scores) / len(self.scores), 2),
+            },
+        }
