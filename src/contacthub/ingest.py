@@ -361,7 +361,7 @@ class IngestService:
         if isinstance(event, CustomerRegistered):
             if customer_id in customers:
                 raise RuleViolation("customer_id", f"customer {customer_id} is already registered")
-            return Customer(**fields)  # the library's creation path stamps its own recorded time
+            return Customer.register(recorded_at=recorded_at, **fields)
         fields["timestamp"] = recorded_at
         if isinstance(event, ComplaintOpened):
             fields["sla_policy"] = self.sla_policy

@@ -450,6 +450,12 @@ class Customer(BaseAggregate[str]):
         self.complaints: dict[str, ComplaintCase] = {}
         self.contact_count = 0
 
+    @classmethod
+    def register(cls, *, recorded_at: datetime, **fields: Any) -> Customer:
+        """A new customer, its registration stamped with the batch's recorded time like every
+        other event (the library's own creation path would stamp its own clock)."""
+        return cls._create(cls.Registered, timestamp=recorded_at, **fields)
+
     # --- commands: check the rule, then record the fact -------------------------
     # Each takes the event's own fields as keyword arguments (event_id, occurred_at, ...).
 
