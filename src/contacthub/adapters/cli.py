@@ -1,4 +1,4 @@
-"""The `contacthub` command: serve, project, rebuild, demo, migrate, watch, sla-watch.
+"""The `contacthub` command: serve, project, rebuild, demo, migrate, watch, sla-watch, replay.
 
 Errors end with one readable line on stderr and a non-zero exit code.
 """
@@ -185,6 +185,77 @@ def demo(customers: int, months: int, seed: int, batch_size: int) -> None:
                 bar.update(len(batch))
         _catch_up(hub, "project")
         click.echo(f"demo loaded: {recorded} events recorded, {duplicates} already stored; log position {hub.event_log.head_position()}")
+
+
+def _moment(option: str, value: str | None) -> Any:
+    """An RFC 3339 moment with its offset, or one readable line saying what is wrong."""
+    from datetime import datetime
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Failure(f"{option}: {value!r} is not a moment like 2026-05-03T14:03:00+08:00") from None
+    if moment.tzinfo is None:
+        raise _Failure(f"{option}: {value!r} needs a time zone offset, e.g. +08:00") from None
+    return moment
+
+
+def _summary(payload: dict[str, Any]) -> str:
+    """The few fields that say what an event was about, for the replay timeline."""
+    keys = ("channel", "direction", "reason", "outcome", "order_id", "service", "complaint_id", "status", "tier",
+            "by", "handled_by", "satisfaction", "resolution")
+    return " ".join(f"{k}={payload[k]}" for k in keys if payload.get(k) not in (None, "", []))
+
+
+@main.command()
+@click.argument("customer_id")
+@click.option("--as-of", help="As ContactHub knew it at this moment (recorded time), e.g. 2026-05-03T14:03:00+08:00.")
+@click.option("--as-of-position", type=click.IntRange(0), help="As ContactHub knew it at this log position.")
+@click.option("--occurred-before", help="What had happened by this moment, as known today.")
+@click.option("--json", "as_json", is_flag=True, help="Print the replayed state as JSON instead of a timeline.")
+def replay(customer_id: str, as_of: str | None, as_of_position: int | None, occurred_before: str | None,
+           as_json: bool) -> None:
+    """A customer's history and state as of a moment, rebuilt from the event log alone."""
+    import orjson
+
+    from contacthub.audit import UnknownCustomer, history_item, state_as_of
+    from contacthub.projections.replay import Moment
+
+    try:
+        moment = Moment(as_of=_moment("--as-of", as_of), as_of_position=as_of_position,
+                        occurred_before=_moment("--occurred-before", occurred_before))
+    except ValueError as problem:
+        raise _Failure(str(problem)) from None
+    with _hub(_settings()) as hub:
+        try:
+            state = state_as_of(hub, customer_id, moment)
+        except UnknownCustomer:
+            raise _Failure(f"no customer {customer_id}") from None
+        if state is None:
+            raise _Failure(f"customer {customer_id} was not yet registered at that moment")
+        events = state.pop("events")
+        if as_json:
+            click.echo(orjson.dumps(state, option=orjson.OPT_INDENT_2).decode())
+            return
+        zone = hub.settings.zone
+        view = state["customer"]
+        basis = {"recorded": "as ContactHub knew it at", "occurred": "as it had happened by", "now": "now,"}[state["basis"]]
+        click.echo(f"{customer_id} {view.get('name', '')} — {basis} {state['moment']} "
+                   f"({state['events_applied']} events, last log position {state['last_position']})")
+        click.echo(f"{'position':>9}  {'recorded':<25}  {'occurred':<25}  event")
+        for position, event in events:
+            item = history_item(position, event, zone)
+            click.echo(f"{position:>9}  {item['recorded_at']:<25}  {item['occurred_at']:<25}  "
+                       f"{item['type']} {item['event_id']}  {_summary(item['payload'])}")
+        click.echo(f"tier: {view.get('tier')}  msisdns: {', '.join(view.get('msisdns', []))}")
+        for order in view.get("open_orders", []):
+            click.echo(f"open order {order['order_id']}: {order['status']}, pending {', '.join(order['pending']) or '-'}")
+        for complaint in state["complaints"]:
+            sla = complaint.get("sla") or {}
+            click.echo(f"complaint {complaint['complaint_id']}: {complaint['status']}, owner {complaint['owner']}, "
+                       f"SLA {sla.get('state', '-')}")
 
 
 def _catch_up(hub: Any, desc: str) -> None:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from contacthub import __version__
-from contacthub.adapters.api import complaints, customers, events, metrics, orders, status
+from contacthub.adapters.api import audit, complaints, customers, events, metrics, orders, status
 from contacthub.adapters.api.errors import JsonResponse, install_error_handlers
 from contacthub.adapters.web import analytics, desk
 from contacthub.bootstrap import ContactHub
@@ -67,6 +67,7 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     install_error_handlers(app)
     app.include_router(events.router)
     app.include_router(metrics.router)  # before customers: /v1/customers/at-risk is not a customer id
+    app.include_router(audit.router)  # before customers: its paths are longer
     app.include_router(customers.router)
     app.include_router(complaints.router)
     app.include_router(orders.router)

@@ -330,5 +330,21 @@ class CustomerLog(Application[str]):
     def read_notifications(self, after: int, limit: int) -> Sequence[Notification]:
         return self.recorder.select_notifications(after, limit, inclusive_of_start=False)
 
+    def customer_history(self, customer_id: str) -> list[tuple[int, Customer.Event]]:
+        """The customer's stored events with their log positions, in log order (upcast on read)."""
+        position = "notification_id" if self.dialect == POSTGRESQL else "rowid"
+        rows = self.read_store.query(
+            f"SELECT {position} AS position, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table} WHERE originator_id = ? ORDER BY originator_version",
+            (customer_id,),
+        )
+        to_domain_event = self.mapper.to_domain_event
+        return [
+            (int(r["position"]), to_domain_event(
+                StoredEvent(r["originator_id"], int(r["originator_version"]), r["topic"], bytes(r["state"]))
+            ))
+            for r in rows
+        ]
+
     def customer_events(self, customer_id: str) -> list[Customer.Event]:
         return list(self.events.get(customer_id))  # type: ignore[arg-type]

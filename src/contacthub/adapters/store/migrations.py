@@ -45,7 +45,7 @@ def _serialise_migrators(sql: Sql) -> None:
         sql.execute("SELECT pg_advisory_xact_lock(4242001)")
 
 
-def migrate(store: ReadStore, folder: Path | None = None) -> list[str]:
+def migrate(store: ReadStore, folder: Path | None = None, *, announce: bool = True) -> list[str]:
     """Apply what is pending; return the names applied now."""
     with store.transaction(commit=True) as sql:
         _serialise_migrators(sql)
@@ -63,6 +63,7 @@ def migrate(store: ReadStore, folder: Path | None = None) -> list[str]:
                 "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
                 (path.name, datetime.now(timezone.utc).isoformat()),
             )
-        log.info("migration_applied", migration=path.name)
+        if announce:
+            log.info("migration_applied", migration=path.name)
         done.append(path.name)
     return done

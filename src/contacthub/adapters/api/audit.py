@@ -1,0 +1,142 @@
+"""The auditor's API: a customer's stored history, and the state rebuilt from it as of any moment.
+
+Both read the event log itself, never the read models (projections/replay.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from contacthub.adapters.api.complaints import ComplaintOut
+from contacthub.adapters.api.customers import Customer360Out, CustomerId
+from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError
+from contacthub.audit import (
+    EVENT_TYPES,
+    UnknownCustomer,
+    history_item,
+    known_events,
+    state_as_of,
+)
+from contacthub.bootstrap import ContactHub
+from contacthub.projections.replay import Moment
+
+router = APIRouter(tags=["audit"])
+
+AsOf = Annotated[
+    datetime | None,
+    Query(description="What ContactHub had recorded by this moment (RFC 3339 with offset): recorded time."),
+]
+AsOfPosition = Annotated[
+    int | None, Query(ge=0, le=2**62, description="What ContactHub had recorded up to this log position.")
+]
+
+
+class HistoryEventOut(BaseModel):
+    position: int
+    version: int
+    type: str
+    event_id: str
+    recorded_at: str
+    occurred_at: str
+    payload: dict[str, Any]
+
+
+class HistoryOut(BaseModel):
+    customer_id: str
+    events: list[HistoryEventOut]
+    next_after: int | None
+    """Pass as `after` for the next page; null on the last page."""
+
+
+class ReplayedStateOut(BaseModel):
+    customer_id: str
+    basis: str
+    """`recorded` (as ContactHub knew it then), `occurred` (as it had happened, known today) or `now`."""
+    moment: str | None
+    as_of_position: int | None
+    events_applied: int
+    last_position: int | None
+    customer: Customer360Out
+    complaints: list[ComplaintOut]
+
+
+def _aware(value: datetime | None, field: str) -> None:
+    if value is not None and value.tzinfo is None:
+        raise ApiError(422, field, "give a time zone offset, e.g. 2026-05-03T14:03:00+08:00")
+
+
+def _unknown(customer_id: str) -> ApiError:
+    return ApiError(404, "customer_id", f"no customer {customer_id}")
+
+
+@router.get("/v1/customers/{customer_id}/history", response_model=HistoryOut, responses=ERROR_RESPONSES,
+            summary="The customer's stored events in log order, as recorded")
+async def customer_history(
+    request: Request,
+    customer_id: CustomerId,
+    as_of: AsOf = None,
+    as_of_position: AsOfPosition = None,
+    type: Annotated[list[str] | None, Query(description=f"Only these event types (repeatable): {', '.join(EVENT_TYPES)}")] = None,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Only events after this log position (paging).")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> Any:
+    hub: ContactHub = request.app.state.hub
+    _aware(as_of, "as_of")
+    if as_of is not None and as_of_position is not None:
+        raise ApiError(422, "as_of_position", "give either as_of or as_of_position, not both")
+    for t in type or ():
+        if t not in EVENT_TYPES:
+            raise ApiError(422, "type", f"unknown event type {t!r}; one of {', '.join(EVENT_TYPES)}")
+    moment = Moment(as_of=as_of, as_of_position=as_of_position)
+
+    def read() -> dict[str, Any]:
+        try:
+            known = known_events(hub, customer_id, moment)
+        except UnknownCustomer:
+            raise _unknown(customer_id) from None
+        chosen = [(p, e) for p, e in known if p > after and (not type or e.TOPIC in type)]
+        page = chosen[:limit]
+        return {
+            "customer_id": customer_id,
+            "events": [history_item(p, e, hub.settings.zone) for p, e in page],
+            "next_after": page[-1][0] if len(chosen) > limit else None,
+        }
+
+    return await run_in_threadpool(read)
+
+
+@router.get("/v1/customers/{customer_id}/state", response_model=ReplayedStateOut, responses=ERROR_RESPONSES,
+            summary="The 360° view and complaint statuses rebuilt from the events alone, as of a moment")
+async def customer_state(
+    request: Request,
+    customer_id: CustomerId,
+    as_of: AsOf = None,
+    as_of_position: AsOfPosition = None,
+    occurred_before: Annotated[
+        datetime | None,
+        Query(description="What had happened (at the channels) before this moment, including events learned later."),
+    ] = None,
+) -> Any:
+    hub: ContactHub = request.app.state.hub
+    _aware(as_of, "as_of")
+    _aware(occurred_before, "occurred_before")
+    try:
+        moment = Moment(as_of=as_of, as_of_position=as_of_position, occurred_before=occurred_before)
+    except ValueError as problem:
+        raise ApiError(422, "as_of", str(problem)) from None
+
+    def read() -> dict[str, Any]:
+        try:
+            state = state_as_of(hub, customer_id, moment)
+        except UnknownCustomer:
+            raise _unknown(customer_id) from None
+        if state is None:
+            raise ApiError(404, "customer_id", f"customer {customer_id} was not yet registered at that moment")
+        return state
+
+    return await run_in_threadpool(read)
