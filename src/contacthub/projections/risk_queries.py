@@ -122,7 +122,8 @@ def _fires(rule: RiskRule) -> str:
     """The rule as a SQL condition on the `evidence` columns (names and numbers from the rule book only)."""
     condition = f"{rule.counts} >= {int(rule.threshold)}"
     if rule.tiers is not None:
-        assert all(t.isalnum() for t in rule.tiers)
+        if not all(t.isalnum() for t in rule.tiers):
+            raise ValueError(f"rule {rule.name}: tier names must be plain words to be written into SQL")
         condition += f" AND tier IN ({', '.join(repr(t) for t in sorted(rule.tiers))})"
     return f"({condition})"
 

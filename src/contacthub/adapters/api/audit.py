@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from contacthub.adapters.api.complaints import ComplaintOut
 from contacthub.adapters.api.customers import Customer360Out, CustomerId
-from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError
+from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError, require_offset
 from contacthub.audit import (
     EVENT_TYPES,
     UnknownCustomer,
@@ -65,11 +65,6 @@ class ReplayedStateOut(BaseModel):
     complaints: list[ComplaintOut]
 
 
-def _aware(value: datetime | None, field: str) -> None:
-    if value is not None and value.tzinfo is None:
-        raise ApiError(422, field, "give a time zone offset, e.g. 2026-05-03T14:03:00+08:00")
-
-
 def _unknown(customer_id: str) -> ApiError:
     return ApiError(404, "customer_id", f"no customer {customer_id}")
 
@@ -86,7 +81,7 @@ async def customer_history(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Any:
     hub: ContactHub = request.app.state.hub
-    _aware(as_of, "as_of")
+    require_offset(as_of, "as_of")
     if as_of is not None and as_of_position is not None:
         raise ApiError(422, "as_of_position", "give either as_of or as_of_position, not both")
     for t in type or ():
@@ -123,8 +118,8 @@ async def customer_state(
     ] = None,
 ) -> Any:
     hub: ContactHub = request.app.state.hub
-    _aware(as_of, "as_of")
-    _aware(occurred_before, "occurred_before")
+    require_offset(as_of, "as_of")
+    require_offset(occurred_before, "occurred_before")
     try:
         moment = Moment(as_of=as_of, as_of_position=as_of_position, occurred_before=occurred_before)
     except ValueError as problem:

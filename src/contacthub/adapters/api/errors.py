@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from typing import Any
 
 import orjson
@@ -41,6 +43,12 @@ class ApiError(Exception):
         self.status_code = status_code
         self.items = [{"field": field, "message": message}]
         self.headers = headers
+
+
+def require_offset(value: datetime | None, field: str) -> None:
+    """A moment in a query must say its time zone: 422 naming the field otherwise."""
+    if value is not None and value.tzinfo is None:
+        raise ApiError(422, field, "give a time zone offset, e.g. 2026-11-23T09:00:00+08:00")
 
 
 def error_response(status_code: int, items: list[dict[str, Any]], headers: dict[str, str] | None = None) -> JsonResponse:

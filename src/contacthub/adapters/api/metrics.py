@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from contacthub.adapters.api.customers import MinPosition, RiskFlagOut, wait_for_read_models
-from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError
+from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError, require_offset
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.churn_risk import RULE_NAMES
 from contacthub.domain.vocabulary import Channel, Tier
@@ -353,7 +353,6 @@ async def customers_at_risk(
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     min_position: MinPosition = None,
 ) -> Any:
-    if as_of is not None and as_of.tzinfo is None:
-        raise ApiError(422, "as_of", "give a time zone offset, e.g. 2026-11-23T09:00:00+08:00")
+    require_offset(as_of, "as_of")
     return await _answer(request, min_position, lambda hub: hub.customers.risk.at_risk(
         as_of, tier.value if tier else None, rule, page, page_size))
