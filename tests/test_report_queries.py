@@ -148,7 +148,7 @@ def test_migration_0007_fills_the_value_columns_of_rows_stored_before_it(
                 [(e["customer_id"], utc_text(datetime.fromisoformat(e["occurred_at"])), e["event_id"], e["tier"],
                   e.get("arpu")) for e in events],
             )
-        assert migrate(log.read_store) == ["0007_value_as_of.sql"]
+        assert migrate(log.read_store)[0] == "0007_value_as_of.sql"
         queries = MetricsQueries(log.read_store, SHANGHAI)
         for offset in range(0, 8):
             day = date(2026, 8, 31) + timedelta(days=offset)

@@ -1,16 +1,22 @@
 """The auditor's questions about one customer, answered from the event log alone.
 
-Shared by the HTTP API (adapters/api/audit.py) and the CLI (`contacthub replay`).
+Shared by the HTTP API (adapters/api/audit.py) and the CLI (`contacthub replay`, `contacthub audit`).
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
+from contacthub.adapters.store.chain import EventChain
 from contacthub.domain.customer import Customer
-from contacthub.projections.base import PositionedEvent
+from contacthub.domain.event_chain import Finding, verify_chain
+from contacthub.projections.base import PositionedEvent, tables_digest
 from contacthub.projections.replay import Moment, events_known, replay_state
 
 if TYPE_CHECKING:
@@ -81,3 +87,129 @@ def state_as_of(hub: ContactHub, customer_id: str, moment: Moment) -> dict[str, 
         "complaints": [{**c, "position": last} for c in state["complaints"]],
         "events": known,
     }
+
+
+# --- tamper evidence -------------------------------------------------------------------
+
+EXPORT_FORMAT = "contacthub-customer-export/1"
+LINK_FORMULA = (
+    "link = SHA-256(previous link as 32 bytes | len8(customer_id) | version as int64 | position as int64 "
+    "| len8(topic) | len8(state)), len8(x) = 8-byte big-endian length of x followed by x (UTF-8); "
+    "the first previous link is 32 zero bytes"
+)
+
+
+def _finding_item(finding: Finding) -> dict[str, Any]:
+    return {"version": finding.version, "position": finding.position or None, "problem": finding.problem,
+            "detail": finding.detail}
+
+
+def verify_customer(hub: ContactHub, customer_id: str) -> dict[str, Any]:
+    """One customer's chain checked against the stored events: what an auditor gets per customer."""
+    chain = EventChain(hub.event_log.read_store).customer(customer_id)
+    if not chain.records and not chain.links:
+        raise UnknownCustomer(customer_id)
+    findings = verify_chain(customer_id, chain.records, chain.links)
+    head = chain.head
+    return {
+        "customer_id": customer_id,
+        "intact": not findings,
+        "events": len(chain.records),
+        "head": None if head is None else {"version": head.version, "hash": head.hash},
+        "findings": [_finding_item(f) for f in findings],
+    }
+
+
+def _state_field(state: bytes | None) -> dict[str, str | None]:
+    """The stored bytes as text (they are UTF-8 JSON); bytes that are not UTF-8 (an edit) in base64."""
+    if state is None:
+        return {"state": None}
+    try:
+        return {"state": state.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"state_base64": base64.b64encode(state).decode("ascii")}
+
+
+def export_lines(hub: ContactHub, customer_id: str, exported_at: datetime) -> list[bytes]:
+    """A self-contained JSON Lines bundle: a header, then each version's stored event and chain link,
+    exactly as stored (the event's bytes as UTF-8 text), for scripts/verify_export.py."""
+    chain = EventChain(hub.event_log.read_store).customer(customer_id)
+    if not chain.records and not chain.links:
+        raise UnknownCustomer(customer_id)
+    records = {r.version: r for r in chain.records}
+    links = {link.version: link for link in chain.links}
+    head = chain.head
+    lines = [orjson.dumps({
+        "format": EXPORT_FORMAT,
+        "customer_id": customer_id,
+        "exported_at": exported_at.astimezone(hub.settings.zone).isoformat(),
+        "versions": len(records.keys() | links.keys()),
+        "head": None if head is None else {"version": head.version, "hash": head.hash},
+        "link_formula": LINK_FORMULA,
+    })]
+    for version in sorted(records.keys() | links.keys()):
+        record, link = records.get(version), links.get(version)
+        lines.append(orjson.dumps({
+            "version": version,
+            "position": record.position if record else None,
+            "topic": record.topic if record else None,
+            **_state_field(record.state if record else None),
+            "link": link.hash if link else None,
+        }))
+    return lines
+
+
+# --- read-model drift --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadModelComparison:
+    name: str
+    position: int
+    """The log position the live read model had applied; the rebuild stops at the same one."""
+    live: dict[str, str]
+    rebuilt: dict[str, str]
+
+    @property
+    def differing_tables(self) -> list[str]:
+        return sorted(t for t in self.live if self.live[t] != self.rebuilt.get(t))
+
+
+def compare_read_models(hub: ContactHub, on_progress: Callable[[int], Any] = lambda _n: None) -> list[ReadModelComparison]:
+    """Rebuild every read model from the log into a scratch area and compare digests with the live ones.
+
+    The live digests and positions are read in one snapshot (the projector may go on
+    meanwhile); each read model is then rebuilt through exactly the position it had.
+    """
+    from contacthub.adapters.store.database import POSTGRESQL
+    from contacthub.adapters.store.scratch import scratch_area
+    from contacthub.bootstrap import read_models
+
+    live_store = hub.event_log.read_store
+    with live_store.transaction(commit=False) as sql:
+        if live_store.dialect == POSTGRESQL:
+            sql.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        tracked = {r["application_name"]: int(r["notification_id"]) for r in sql.execute(
+            f"SELECT application_name, notification_id FROM {hub.projector.tracking_table}").all()}
+        positions = {p.name: tracked.get(p.name, 0) for p in hub.projector.projections}
+        live = {p.name: tables_digest(sql, p) for p in hub.projector.projections}
+    fresh = read_models(hub.settings.zone)
+    to_domain_event = hub.event_log.mapper.to_domain_event
+    target = max(positions.values(), default=0)
+    with scratch_area(live_store) as scratch:
+        after = 0
+        while after < target:
+            notifications = [n for n in hub.event_log.read_notifications(after, 2000) if n.id <= target]
+            if not notifications:
+                break
+            events = [(n.id, to_domain_event(n)) for n in notifications]
+            with scratch.transaction(commit=True) as sql:
+                for projection in fresh:
+                    mine = [e for e in events if e[0] <= positions[projection.name]]
+                    if mine:
+                        projection.apply(sql, mine)
+            after = notifications[-1].id
+            on_progress(len(notifications))
+        with scratch.transaction(commit=False) as sql:
+            rebuilt = {p.name: tables_digest(sql, p) for p in fresh}
+    return [ReadModelComparison(p.name, positions[p.name], live[p.name], rebuilt[p.name]) for p in fresh]

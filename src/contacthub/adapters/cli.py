@@ -1,4 +1,4 @@
-"""The `contacthub` command: serve, project, rebuild, demo, migrate, watch, sla-watch, replay.
+"""The `contacthub` command: serve, project, rebuild, demo, migrate, watch, sla-watch, replay, audit.
 
 Errors end with one readable line on stderr and a non-zero exit code.
 """
@@ -266,6 +266,10 @@ def _catch_up(hub: Any, desc: str) -> None:
         update: Callable[[int], Any] = bar.update
         hub.projector.catch_up(on_progress=update)
 
+
+from contacthub.adapters.cli_audit import audit  # noqa: E402  (it imports this module's helpers)
+
+main.add_command(audit)
 
 if __name__ == "__main__":
     main()

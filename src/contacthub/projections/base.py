@@ -73,14 +73,21 @@ class ReadQueries:
             return sql.execute(statement, params).all()
 
 
-def table_digest(store: ReadStore, table: str, key: str) -> str:
+def table_digest(sql: Sql, table: str, key: str) -> str:
     """A digest of a table's whole content, in primary-key order: equal content, equal digest."""
     digest = hashlib.sha256()
-    with store.transaction(commit=False) as sql:
-        for row in sql.execute(f"SELECT * FROM {table} ORDER BY {key}").all():
+    sql.execute(f"SELECT * FROM {table} ORDER BY {key}")
+    for rows in sql.batches():
+        for row in rows:
             digest.update(orjson.dumps(row, option=orjson.OPT_SORT_KEYS, default=str))
     return digest.hexdigest()
 
 
+def tables_digest(sql: Sql, projection: Projection) -> dict[str, str]:
+    """A digest per table of one read model, read in the caller's transaction."""
+    return {table: table_digest(sql, table, key) for table, key in projection.tables}
+
+
 def projection_digest(store: ReadStore, projection: Projection) -> dict[str, str]:
-    return {table: table_digest(store, table, key) for table, key in projection.tables}
+    with store.transaction(commit=False) as sql:
+        return tables_digest(sql, projection)

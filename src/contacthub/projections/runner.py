@@ -61,6 +61,11 @@ class Projector:
 
     # --- positions ----------------------------------------------------------------
 
+    @property
+    def tracking_table(self) -> str:
+        """Where each read model's position is kept (application_name, notification_id)."""
+        return self._tracking_table
+
     def position(self, name: str) -> int:
         return int(self.tracker.max_tracking_id(name) or 0)
 

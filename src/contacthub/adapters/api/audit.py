@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from contacthub.adapters.api.complaints import ComplaintOut
@@ -18,9 +19,11 @@ from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError, require_of
 from contacthub.audit import (
     EVENT_TYPES,
     UnknownCustomer,
+    export_lines,
     history_item,
     known_events,
     state_as_of,
+    verify_customer,
 )
 from contacthub.bootstrap import ContactHub
 from contacthub.projections.replay import Moment
@@ -63,6 +66,29 @@ class ReplayedStateOut(BaseModel):
     last_position: int | None
     customer: Customer360Out
     complaints: list[ComplaintOut]
+
+
+class ChainHeadOut(BaseModel):
+    version: int
+    hash: str
+
+
+class FindingOut(BaseModel):
+    version: int
+    position: int | None
+    """The event's log position (null when the event is gone and its link did not record one)."""
+    problem: str
+    """`changed`, `removed` or `inserted`."""
+    detail: str
+
+
+class VerifyOut(BaseModel):
+    customer_id: str
+    intact: bool
+    events: int
+    head: ChainHeadOut | None
+    """The last link of the customer's chain: compare it with an anchored or exported head."""
+    findings: list[FindingOut]
 
 
 def _unknown(customer_id: str) -> ApiError:
@@ -135,3 +161,39 @@ async def customer_state(
         return state
 
     return await run_in_threadpool(read)
+
+
+@router.get("/v1/customers/{customer_id}/verify", response_model=VerifyOut, responses=ERROR_RESPONSES,
+            summary="Check the customer's hash chain against the stored events; pinpoint any edit")
+async def customer_verify(request: Request, customer_id: CustomerId) -> Any:
+    hub: ContactHub = request.app.state.hub
+
+    def read() -> dict[str, Any]:
+        try:
+            return verify_customer(hub, customer_id)
+        except UnknownCustomer:
+            raise _unknown(customer_id) from None
+
+    return await run_in_threadpool(read)
+
+
+@router.get(
+    "/v1/customers/{customer_id}/export",
+    responses={**ERROR_RESPONSES, 200: {"content": {"application/x-ndjson": {}},
+                                        "description": "A header line, then one line per version: event and link"}},
+    response_class=Response,
+    summary="The customer's events and chain as a self-contained JSON Lines bundle (verify it offline)",
+)
+async def customer_export(request: Request, customer_id: CustomerId) -> Response:
+    hub: ContactHub = request.app.state.hub
+
+    def read() -> bytes:
+        try:
+            return b"\n".join(export_lines(hub, customer_id, hub.clock())) + b"\n"
+        except UnknownCustomer:
+            raise _unknown(customer_id) from None
+
+    body = await run_in_threadpool(read)
+    return Response(body, media_type="application/x-ndjson", headers={
+        "Content-Disposition": f'attachment; filename="{customer_id}.chain.jsonl"',
+    })

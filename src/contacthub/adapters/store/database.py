@@ -99,6 +99,12 @@ class Sql:
     def all(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.cursor.fetchall()]
 
+    def batches(self, size: int = 5000) -> Iterator[list[dict[str, Any]]]:
+        """The last statement's rows, `size` at a time (for results too big to hold at once)."""
+        cursor = getattr(self.cursor, "sqlite_cursor", self.cursor)  # eventsourcing's SQLite wrapper lacks fetchmany
+        while rows := cursor.fetchmany(size):
+            yield [dict(r) for r in rows]
+
     def one(self) -> dict[str, Any] | None:
         row = self.cursor.fetchone()
         return dict(row) if row is not None else None

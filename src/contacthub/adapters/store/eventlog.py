@@ -5,8 +5,9 @@ optimistic concurrency on (customer, version), the notification log with its Pos
 table lock (commit order equals position order), and upcasting on read.
 
 What this module adds:
-- recorders that write the idempotency keys and identifier claims in the same
-  transaction as the events they describe (so a key exists if and only if its event does);
+- recorders that write the idempotency keys, identifier claims and hash-chain links in
+  the same transaction as the events they describe (so a key or link exists if and only if
+  its event does);
 - loading many customers in one query (the write path loads a whole batch's customers at once);
 - an orjson transcoder with a typed mapper (about ten times faster than the stdlib JSON one).
 """
@@ -29,7 +30,8 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
-from contacthub.adapters.store.database import POSTGRESQL, SQLITE, DatabaseTarget, ReadStore
+from contacthub.adapters.store.chain import link_new_events
+from contacthub.adapters.store.database import POSTGRESQL, SQLITE, DatabaseTarget, ReadStore, Sql
 from contacthub.domain.customer import Customer
 
 
@@ -121,7 +123,9 @@ class SQLiteCustomerRecorder(SQLiteApplicationRecorder):
             c.executemany(
                 _INSERT_KEY, [(k.event_id, k.digest, k.customer_id, k.customer_version) for k in keys]
             )
-        return super()._insert_events(c, stored_events, **kwargs)
+        positions = super()._insert_events(c, stored_events, **kwargs) or []
+        link_new_events(Sql(c, SQLITE), stored_events, positions)
+        return positions
 
     def select_customer_streams(self, customer_ids: Sequence[str]) -> list[StoredEvent]:
         rows: list[StoredEvent] = []
@@ -201,7 +205,11 @@ class PostgresCustomerRecorder(PostgresApplicationRecorder):
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int]:
         # SQL does not promise RETURNING rows in input order: match them up by (customer, version).
         ids = {(r["originator_id"], r["originator_version"]): r["notification_id"] for r in curs.fetchall()}
-        return [ids[(e.originator_id, e.originator_version)] for e in stored_events]
+        positions = [ids[(e.originator_id, e.originator_version)] for e in stored_events]
+        # Still inside the events' transaction, with the table lock held: links are written
+        # one writer at a time, each after the previous writer's links.
+        link_new_events(Sql(curs, POSTGRESQL), stored_events, positions)
+        return positions
 
     def select_customer_streams(self, customer_ids: Sequence[str]) -> list[StoredEvent]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

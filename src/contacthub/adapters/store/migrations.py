@@ -1,22 +1,30 @@
 """Apply migrations/NNNN_name.sql in order, once each, recorded in schema_migrations.
 
 Statements are written in the SQL that SQLite and PostgreSQL share and use IF NOT EXISTS,
-so a migration that was interrupted half-way can simply run again.
+so a migration that was interrupted half-way can simply run again. A migration whose data
+change SQL cannot express (hashing, say) names a Python step in DATA_STEPS, run in the same
+transaction right after its statements.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
 import structlog
 
+from contacthub.adapters.store.chain import seal_existing_events
 from contacthub.adapters.store.database import POSTGRESQL, ReadStore, Sql
 
 log = structlog.get_logger(__name__)
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+DATA_STEPS: Mapping[str, Callable[[Sql], None]] = {
+    "0008_event_chain.sql": seal_existing_events,
+}
 
 
 def migrations_dir() -> Path:
@@ -59,6 +67,8 @@ def migrate(store: ReadStore, folder: Path | None = None, *, announce: bool = Tr
                 continue  # another process applied it meanwhile
             for statement in _statements(path.read_text(encoding="utf-8")):
                 sql.execute(statement)
+            if path.name in DATA_STEPS:
+                DATA_STEPS[path.name](sql)
             sql.execute(
                 "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
                 (path.name, datetime.now(timezone.utc).isoformat()),
