@@ -194,7 +194,6 @@ def compare_read_models(hub: ContactHub, on_progress: Callable[[int], Any] = lam
         positions = {p.name: tracked.get(p.name, 0) for p in hub.projector.projections}
         live = {p.name: tables_digest(sql, p) for p in hub.projector.projections}
     fresh = read_models(hub.settings.zone)
-    to_domain_event = hub.event_log.mapper.to_domain_event
     target = max(positions.values(), default=0)
     with scratch_area(live_store) as scratch:
         after = 0
@@ -202,7 +201,7 @@ def compare_read_models(hub: ContactHub, on_progress: Callable[[int], Any] = lam
             notifications = [n for n in hub.event_log.read_notifications(after, 2000) if n.id <= target]
             if not notifications:
                 break
-            events = [(n.id, to_domain_event(n)) for n in notifications]
+            events = list(zip((n.id for n in notifications), hub.event_log.decode(notifications), strict=True))
             with scratch.transaction(commit=True) as sql:
                 for projection in fresh:
                     mine = [e for e in events if e[0] <= positions[projection.name]]

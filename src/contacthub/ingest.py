@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import IntegrityError
 
-from contacthub.adapters.store.eventlog import Claim, CustomerLog, IngestKey
+from contacthub.adapters.store.eventlog import ERASED_DIGEST, Claim, CustomerLog, IngestKey
 from contacthub.contract import (
     MAX_BATCH,
     ComplaintOpened,
@@ -244,7 +244,7 @@ class IngestService:
         stored_keys = self.log.lookup_keys(list(first_index)) if careful else {}
         for i, event in enumerate(events):
             stored = stored_keys.get(event.event_id)
-            if stored is not None and stored.digest != digests[i]:
+            if stored is not None and stored.digest not in (digests[i], ERASED_DIGEST):
                 errors.append(_error(i, event, "event_id", "event_id was already stored with different content"))
         if errors:
             raise IngestRejected(409, errors)
@@ -252,7 +252,7 @@ class IngestService:
         new = [i for i, e in enumerate(events) if e.event_id not in stored_keys and first_index[e.event_id] == i]
 
         # 2. Which customer each new event belongs to.
-        owners = self._resolve_customers(events, new, errors)
+        owners = self._resolve_customers(events, new, errors, careful)
         if errors:
             raise IngestRejected(409, errors)
 
@@ -309,7 +309,9 @@ class IngestService:
                 self.on_recorded(batch_position)
         return IngestOutcome(results=results, position=batch_position)
 
-    def _resolve_customers(self, events: list[_Event], new: list[int], errors: list[FieldError]) -> dict[int, str]:
+    def _resolve_customers(
+        self, events: list[_Event], new: list[int], errors: list[FieldError], careful: bool = False
+    ) -> dict[int, str]:
         registered_here: dict[str, str] = {}
         for i in new:
             event = events[i]
@@ -317,10 +319,14 @@ class IngestService:
                 for msisdn in event.msisdns:
                     registered_here.setdefault(msisdn, event.customer_id)
         wanted = {events[i].msisdn for i in new if events[i].msisdn is not None}
-        known = {m: self._msisdn_owner[m] for m in wanted if m in self._msisdn_owner}
+        # The careful path asks the claims table: a number may have been freed meanwhile
+        # (an erasure in another process), and a stale owner must not be named in a refusal.
+        known = {} if careful else {m: self._msisdn_owner[m] for m in wanted if m in self._msisdn_owner}
         missing = sorted(m for m in wanted if m not in known)  # type: ignore[type-var]
         if missing:
             found = self.log.lookup_claims("msisdn", missing)
+            for freed in set(missing) - found.keys():
+                self._msisdn_owner.pop(freed, None)
             self._remember_owners(found)
             known.update(found)
         owners: dict[int, str] = {}
@@ -335,6 +341,40 @@ class IngestService:
                 else:
                     owners[i] = owner
         return owners
+
+    def erase(self, customer_id: str, *, by: str, reason: str) -> tuple[str, int]:
+        """Record the erasure of a customer's personal data; their key is destroyed in the same
+        transaction (CustomerLog.record). Returns ("recorded" or "already_erased", log position).
+
+        Raises LookupError for an unknown customer."""
+        event_id = f"erasure-{customer_id}"
+        with self._lock:
+            for _attempt in range(MAX_ATTEMPTS):
+                customer = self._load([customer_id], fresh=True).get(customer_id)
+                if customer is None:
+                    raise LookupError(customer_id)
+                if customer.erased_at is not None:
+                    self.cache.put(customer)
+                    stored = self.log.lookup_keys([event_id]).get(event_id)
+                    return "already_erased", stored.position if stored else 0
+                msisdns = customer.msisdns
+                recorded_at = self.clock()
+                customer.erase(by=by, reason=reason, event_id=event_id, occurred_at=recorded_at, timestamp=recorded_at)
+                key = IngestKey(event_id, ERASED_DIGEST, customer_id, customer.version)
+                try:
+                    positions = self.log.record([customer], [key], [])
+                except IntegrityError:
+                    continue  # the customer moved on meanwhile: decide again on fresh state
+                self.cache.put(customer)
+                for msisdn in msisdns:
+                    self._msisdn_owner.pop(msisdn, None)
+                position = positions[(customer_id, customer.version)]
+                log.info("customer_erased", customer_id=customer_id, by=by, position=position)
+                if self.on_recorded is not None:
+                    self.on_recorded(position)
+                return "recorded", position
+        raise IngestRejected(409, [FieldError(index=None, event_id=None, field="customer_id",
+                                              message="the customer kept changing under concurrent writers; retry")])
 
     def _remember_owners(self, owners: dict[str, str]) -> None:
         if len(self._msisdn_owner) + len(owners) > self.cache.maxsize:

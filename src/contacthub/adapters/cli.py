@@ -1,4 +1,4 @@
-"""The `contacthub` command: serve, project, rebuild, demo, migrate, watch, sla-watch, replay, audit.
+"""The `contacthub` command: serve, project, rebuild, demo, migrate, watch, sla-watch, replay, audit, forget.
 
 Errors end with one readable line on stderr and a non-zero exit code.
 """
@@ -8,47 +8,15 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import click
 import structlog
 
-from contacthub.config import ConfigurationError, Settings
-from contacthub.logs import configure_logging
+from contacthub.adapters.cli_support import _Failure, _hub, _settings
 
 log = structlog.get_logger(__name__)
-
-
-class _Failure(click.ClickException):
-    def show(self, file: Any = None) -> None:
-        click.echo(f"contacthub: {self.message}", err=True)
-
-
-@contextmanager
-def _hub(settings: Settings) -> Iterator[Any]:
-    from contacthub.bootstrap import build
-
-    try:
-        hub = build(settings)
-    except ConfigurationError as exc:
-        raise _Failure(str(exc)) from None
-    except Exception as exc:  # the database is unreachable, or the URL points nowhere usable
-        raise _Failure(f"cannot open the database: {exc}".splitlines()[0]) from None
-    try:
-        yield hub
-    finally:
-        hub.close()
-
-
-def _settings() -> Settings:
-    try:
-        settings = Settings.from_env()
-    except ConfigurationError as exc:
-        raise _Failure(str(exc)) from None
-    configure_logging(settings.log_format, settings.log_level)
-    return settings
 
 
 def _stop_on_signals() -> threading.Event:
@@ -267,9 +235,10 @@ def _catch_up(hub: Any, desc: str) -> None:
         hub.projector.catch_up(on_progress=update)
 
 
-from contacthub.adapters.cli_audit import audit  # noqa: E402  (it imports this module's helpers)
+from contacthub.adapters.cli_audit import audit, forget  # noqa: E402
 
 main.add_command(audit)
+main.add_command(forget)
 
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import orjson
 
-from contacthub.adapters.cli import _Failure, _hub, _settings
+from contacthub.adapters.cli_support import _Failure, _hub, _settings
 
 ANCHOR_FORMAT = "contacthub-chain-anchor/1"
 
@@ -111,3 +111,48 @@ def projections() -> None:
     if drifted:
         raise _Failure(f"{len(drifted)} read models differ from a rebuild of the log: run `contacthub rebuild`")
     click.echo(f"all {len(comparisons)} read models match a rebuild of the log")
+
+
+@click.command()
+@click.argument("customer_id")
+@click.option("--by", required=True, help="Who erases (recorded in the erasure event), e.g. admin-li.")
+@click.option("--reason", required=True, help="Why, e.g. the ticket of the customer's request (no personal data).")
+def forget(customer_id: str, by: str, reason: str) -> None:
+    """Erase a customer's personal data: destroy their key and record the erasure as an event.
+
+    The log keeps every event (the hash chains still verify); the customer's names, numbers
+    and free text can no longer be decrypted and read as erased everywhere. The read models
+    are brought up to date before the command ends; on SQLite the database file is then
+    compacted so no freed page still holds the old rows (docs/audit.md, "Erasure").
+    """
+    from contacthub.adapters.store.database import SQLITE
+
+    if not by.strip() or not reason.strip():
+        raise _Failure("--by and --reason must not be empty")
+    with _hub(_settings()) as hub:
+        try:
+            result, position = hub.ingest.erase(customer_id, by=by.strip(), reason=reason.strip())
+        except LookupError:
+            raise _Failure(f"no customer {customer_id}") from None
+        hub.projector.catch_up()
+        if hub.event_log.dialect == SQLITE:
+            _compact_sqlite(hub)
+    if result == "already_erased":
+        click.echo(f"{customer_id} was already erased (log position {position})")
+    else:
+        click.echo(f"{customer_id} erased at log position {position}: key destroyed, read models updated")
+
+
+def _compact_sqlite(hub: object) -> None:
+    """Rewrite the SQLite file and empty its write-ahead log, so freed pages keep no old rows."""
+    import sqlite3
+
+    from contacthub.adapters.store.database import parse_database_url
+
+    path = parse_database_url(hub.settings.database_url).es_env["SQLITE_DBNAME"]  # type: ignore[attr-defined]
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        connection.execute("VACUUM")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()

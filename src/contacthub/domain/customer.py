@@ -20,6 +20,7 @@ from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggre
 
 from contacthub.domain.complaint import ComplaintCase, SlaPolicy, SlaTerms, legacy_terms
 from contacthub.domain.errors import RuleViolation
+from contacthub.domain.personal_data import ERASED
 
 
 @dataclass
@@ -118,6 +119,22 @@ class Customer(BaseAggregate[str]):
         segment: str
         tier: str
         msisdns: tuple[str, ...]
+
+    @dataclass(frozen=True)
+    class Erased(Event):
+        """The customer's personal data was erased (their key destroyed): 个人信息已删除.
+
+        Carries no personal data itself. From here on the customer's personal fields read
+        as erased (domain/personal_data.py) and the customer accepts no new events."""
+
+        TOPIC = "customer.erased"
+        by: str
+        reason: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.name = ERASED
+            customer.msisdns = ()
+            customer.erased_at = self.occurred_at
 
     @dataclass(frozen=True)
     class TierChanged(Event):
@@ -449,6 +466,7 @@ class Customer(BaseAggregate[str]):
         self.orders: dict[str, OrderState] = {}
         self.complaints: dict[str, ComplaintCase] = {}
         self.contact_count = 0
+        self.erased_at: datetime | None = None
 
     @classmethod
     def register(cls, *, recorded_at: datetime, **fields: Any) -> Customer:
@@ -458,6 +476,19 @@ class Customer(BaseAggregate[str]):
 
     # --- commands: check the rule, then record the fact -------------------------
     # Each takes the event's own fields as keyword arguments (event_id, occurred_at, ...).
+
+    def trigger_event(self, event_class: Any, **fields: Any) -> None:
+        # An erased customer's history is closed: nothing more is recorded about them.
+        if getattr(self, "erased_at", None) is not None:
+            raise RuleViolation(
+                "customer_id", f"customer {self.id}'s personal data was erased; no new events are accepted",
+                code="customer_erased",
+            )
+        super().trigger_event(event_class, **fields)
+
+    def erase(self, *, by: str, reason: str, **fields: Any) -> None:
+        """Record the erasure of the customer's personal data (the key is destroyed with it)."""
+        self.trigger_event(Customer.Erased, by=by, reason=reason, **fields)
 
     def change_tier(self, **fields: Any) -> None:
         self.trigger_event(Customer.TierChanged, **fields)

@@ -23,6 +23,7 @@ from contacthub.adapters.store.database import Sql
 from contacthub.domain.complaint import ComplaintCase, SlaClock
 from contacthub.domain.customer import Customer
 from contacthub.domain.vocabulary import ComplaintStatus
+from contacthub.domain.personal_data import ERASED
 from contacthub.projections.base import PositionedEvent, utc_text
 
 Row = dict[str, Any]
@@ -123,6 +124,16 @@ class ComplaintView:
     tables = (("rm_complaint", "complaint_id"), ("rm_complaint_event", "position"))
 
     def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
+        self._apply_complaint_events(sql, events)
+        for customer_id in {e.originator_id for _, e in events if isinstance(e, Customer.Erased)}:
+            # What the customer or staff wrote about the case reads as erased, as it does in a
+            # rebuild from the log once the customer's key is gone.
+            for table, column in (("rm_complaint", "summary"), ("rm_complaint", "resolution"),
+                                  ("rm_complaint_event", "reason")):
+                sql.execute(f"UPDATE {table} SET {column} = ? WHERE customer_id = ? AND {column} IS NOT NULL",
+                            (ERASED, customer_id))
+
+    def _apply_complaint_events(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
         relevant = [
             (p, e) for p, e in events if isinstance(e, (Customer.ComplaintOpened, Customer.ComplaintStep))
         ]

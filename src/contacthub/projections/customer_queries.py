@@ -104,6 +104,7 @@ class CustomerQueries(ReadQueries):
             "arpu": customer["arpu"],
             "msisdns": orjson.loads(customer["msisdns"]),
             "registered_at": self._local(customer["registered_at"]),
+            "erased_at": self._local(customer.get("erased_at")),
             "services": services,
             "open_orders": open_orders,
             "open_complaints": [self.complaints.summary(c, now) for c in complaints],

@@ -1,7 +1,7 @@
 """The 360-degree customer view.
 
 Consumes: customer.registered, customer.tier_changed, contact.logged, order.placed,
-service.activated, order.cancelled. (Complaints have their own read model: complaint_view.py.)
+service.activated, order.cancelled, customer.erased. (Complaints have their own read model: complaint_view.py.)
 Owns: rm_customer, rm_msisdn, rm_order, rm_contact, rm_channel_count
 (migrations/0002_customer_view.sql).
 
@@ -20,6 +20,7 @@ import orjson
 
 from contacthub.adapters.store.database import Sql
 from contacthub.domain.customer import Customer
+from contacthub.domain.personal_data import ERASED
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import PositionedEvent, utc_text
 
@@ -28,7 +29,7 @@ Row = dict[str, Any]
 T, N, F = "text", "bigint", "double precision"
 CUSTOMER_COLUMNS = (
     ("customer_id", T), ("name", T), ("segment", T), ("tier", T), ("arpu", F), ("msisdns", T),
-    ("registered_at", T),
+    ("registered_at", T), ("erased_at", T),
 )
 ORDER_COLUMNS = (
     ("order_id", T), ("customer_id", T), ("status", T), ("services", T), ("activated", T),
@@ -50,6 +51,7 @@ class UnitOfWork:
     msisdns: list[tuple[str, str]] = field(default_factory=list)
     contacts: list[tuple[Any, ...]] = field(default_factory=list)
     channel_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    erased: list[str] = field(default_factory=list)
 
 
 # --- what each event does to the view (pure: rows in, rows out) -------------------------
@@ -64,8 +66,22 @@ def _registered(uow: UnitOfWork, position: int, e: Customer.Registered) -> None:
         "arpu": None,
         "msisdns": orjson.dumps(list(e.msisdns)).decode(),
         "registered_at": utc_text(e.occurred_at),
+        "erased_at": None,
     }
     uow.msisdns.extend((m, e.customer_id) for m in e.msisdns)
+
+
+def _erased(uow: UnitOfWork, position: int, e: Customer.Erased) -> None:
+    # The rows a rebuild would write once the key is gone: no name, no numbers.
+    row = uow.customers[e.originator_id]
+    row["name"] = ERASED
+    row["msisdns"] = "[]"
+    row["erased_at"] = utc_text(e.occurred_at)
+    uow.msisdns[:] = [(m, c) for m, c in uow.msisdns if c != e.originator_id]
+    for order in uow.orders.values():
+        if order["customer_id"] == e.originator_id and order["cancel_reason"] is not None:
+            order["cancel_reason"] = ERASED
+    uow.erased.append(e.originator_id)
 
 
 def _tier_changed(uow: UnitOfWork, position: int, e: Customer.TierChanged) -> None:
@@ -129,6 +145,7 @@ HANDLERS: dict[type, Callable[[UnitOfWork, int, Any], None]] = {
     Customer.OrderPlaced: _order_placed,
     Customer.ServiceActivated: _service_activated,
     Customer.OrderCancelled: _order_cancelled,
+    Customer.Erased: _erased,
 }
 
 _ORDER_STEPS = (Customer.ServiceActivated, Customer.OrderCancelled)
@@ -153,7 +170,8 @@ class CustomerView:
         new_customers = {e.customer_id for _, e in relevant if isinstance(e, Customer.Registered)}
         new_orders = {e.order_id for _, e in relevant if isinstance(e, Customer.OrderPlaced)}
         _load(sql, uow.customers, "rm_customer", "customer_id",
-              {e.originator_id for _, e in relevant if isinstance(e, Customer.TierChanged)} - new_customers)
+              {e.originator_id for _, e in relevant if isinstance(e, (Customer.TierChanged, Customer.Erased))}
+              - new_customers)
         _load(sql, uow.orders, "rm_order", "order_id",
               {e.order_id for _, e in relevant if isinstance(e, _ORDER_STEPS)} - new_orders)
         for position, event in relevant:
@@ -161,6 +179,10 @@ class CustomerView:
         _upsert(sql, "rm_customer", CUSTOMER_COLUMNS, uow.customers.values())
         _upsert(sql, "rm_order", ORDER_COLUMNS, uow.orders.values())
         sql.insert_rows("rm_msisdn", (("msisdn", T), ("customer_id", T)), uow.msisdns)
+        for customer_id in uow.erased:  # rows stored by earlier batches
+            sql.execute("DELETE FROM rm_msisdn WHERE customer_id = ?", (customer_id,))
+            sql.execute("UPDATE rm_order SET cancel_reason = ? WHERE customer_id = ? AND cancel_reason IS NOT NULL",
+                        (ERASED, customer_id))
         sql.insert_rows("rm_contact", CONTACT_COLUMNS, uow.contacts)
         sql.insert_rows(
             "rm_channel_count",

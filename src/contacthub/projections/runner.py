@@ -132,8 +132,7 @@ class Projector:
         start = self.position(projection.name)
         if start not in read:
             notifications = self.log.read_notifications(start, self.batch_size)
-            to_domain_event = self.log.mapper.to_domain_event
-            read[start] = (notifications, [(n.id, to_domain_event(n)) for n in notifications])  # type: ignore[misc]
+            read[start] = (notifications, list(zip((n.id for n in notifications), self.log.decode(notifications), strict=True)))
         notifications, events = read[start]
         if not notifications:
             return 0

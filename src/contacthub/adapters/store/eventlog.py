@@ -32,6 +32,7 @@ from psycopg.sql import SQL, Identifier
 
 from contacthub.adapters.store.chain import link_new_events
 from contacthub.adapters.store.database import POSTGRESQL, SQLITE, DatabaseTarget, ReadStore, Sql
+from contacthub.adapters.store.keyring import CustomerKeys, destroy_keys, insert_keys
 from contacthub.domain.customer import Customer
 
 
@@ -84,12 +85,20 @@ def _field_decoders(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
 
 
 class TypedMapper(Mapper[str]):
-    """orjson writes datetimes and tuples as strings and lists; the event's own types bring them back."""
+    """orjson writes datetimes and tuples as strings and lists; the event's own types bring them back.
+
+    Personal fields are encrypted on the way in and decrypted on the way out with the
+    customer's key (keyring.py)."""
+
+    def __init__(self, transcoder: Transcoder, keys: CustomerKeys) -> None:
+        super().__init__(transcoder=transcoder)
+        self.keys = keys
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         # The library's version, minus its generic topic lookup: every event class here
         # carries its public type name as TOPIC, and that is the stored topic.
         state = dict(domain_event.__dict__)
+        self.keys.encrypt_fields(type(domain_event).TOPIC, state, state["originator_id"])
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
         class_version = getattr(type(domain_event), "class_version", 1)
@@ -100,6 +109,7 @@ class TypedMapper(Mapper[str]):
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         domain_event = super().to_domain_event(stored_event)
         state = domain_event.__dict__
+        self.keys.decrypt_fields(stored_event.topic, state, stored_event.originator_id)
         for name, decode in _field_decoders(type(domain_event)):
             value = state.get(name)
             if value is not None:
@@ -109,14 +119,31 @@ class TypedMapper(Mapper[str]):
 
 # --- recorders -------------------------------------------------------------------------
 
+ERASED_DIGEST = "erased"
+"""An erased customer's ingest digests: their event_ids still count as stored, their content is gone."""
 _INSERT_KEY = "INSERT INTO ingest_keys (event_id, digest, customer_id, customer_version) VALUES (?, ?, ?, ?)"
 _INSERT_CLAIM = "INSERT INTO customer_claims (kind, claim, customer_id) VALUES (?, ?, ?)"
+
+
+def _write_personal_data_changes(sql: Sql, **kwargs: Any) -> None:
+    """New customers' keys, and erasures, in the events' own transaction.
+
+    An erasure destroys the key, frees the customer's msisdns (the claims that resolve a
+    number to them) and blanks the digests of what their channels posted (a digest over a
+    payload naming an 11-digit msisdn could be matched by trying every number)."""
+    insert_keys(sql, kwargs.get("customer_keys", ()))
+    erased: Sequence[str] = kwargs.get("erased", ())
+    destroy_keys(sql, erased)
+    for customer_id in erased:
+        sql.execute("DELETE FROM customer_claims WHERE kind = 'msisdn' AND customer_id = ?", (customer_id,))
+        sql.execute("UPDATE ingest_keys SET digest = ? WHERE customer_id = ?", (ERASED_DIGEST, customer_id))
 
 
 class SQLiteCustomerRecorder(SQLiteApplicationRecorder):
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         keys: Sequence[IngestKey] = kwargs.get("ingest_keys", ())
         claims: Sequence[Claim] = kwargs.get("claims", ())
+        _write_personal_data_changes(Sql(c, SQLITE), **kwargs)
         if claims:
             c.executemany(_INSERT_CLAIM, [(k.kind, k.claim, k.customer_id) for k in claims])
         if keys:
@@ -167,6 +194,7 @@ class PostgresCustomerRecorder(PostgresApplicationRecorder):
             # The table lock (with its lock_timeout) first, so keys and claims are written
             # by one writer at a time too: no unbounded waits, no deadlocks between writers.
             self._lock_table(curs)
+            _write_personal_data_changes(Sql(curs, POSTGRESQL), **kwargs)
             self._insert_keys_and_claims(curs, keys, claims)
 
     def _insert_keys_and_claims(self, curs: Any, keys: Sequence[IngestKey], claims: Sequence[Claim]) -> None:
@@ -238,8 +266,10 @@ class CustomerLog(Application[str]):
             "APPLICATION_RECORDER_TOPIC": get_topic(recorder_cls),
         }
         self.dialect = target.dialect
+        self.keys = CustomerKeys()
         super().__init__(env=env)
         self.read_store = ReadStore(self.factory.datastore, target.dialect)  # type: ignore[attr-defined]
+        self.keys.store = self.read_store
 
     def construct_env(self, name: str, env: Any = None) -> Any:
         # Configuration comes from CONTACTHUB_* settings only; ignore stray os.environ.
@@ -251,7 +281,7 @@ class CustomerLog(Application[str]):
         return OrjsonTranscoder()
 
     def construct_mapper(self) -> Mapper[str]:
-        return TypedMapper(transcoder=self.construct_transcoder())
+        return TypedMapper(transcoder=self.construct_transcoder(), keys=self.keys)
 
     @property
     def events_table(self) -> str:
@@ -265,11 +295,14 @@ class CustomerLog(Application[str]):
         customers: dict[str, Customer] = {}
         if not ids:
             return customers
-        to_domain_event = self.mapper.to_domain_event
-        for stored in self.recorder.select_customer_streams(ids):  # type: ignore[attr-defined]
-            event = to_domain_event(stored)
+        for event in self.decode(self.recorder.select_customer_streams(ids)):  # type: ignore[attr-defined]
             customers[event.originator_id] = event.mutate(customers.get(event.originator_id))  # type: ignore[attr-defined]
         return customers
+
+    def decode(self, stored: Sequence[StoredEvent]) -> list[Any]:
+        """Domain events from stored ones, with the keys of their customers read once for all."""
+        with self.keys.loaded({s.originator_id for s in stored}):
+            return [self.mapper.to_domain_event(s) for s in stored]
 
     def _any(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
         """`column` is one of `values`: one array parameter on PostgreSQL, a list on SQLite."""
@@ -326,8 +359,13 @@ class CustomerLog(Application[str]):
         ordered = [pending.pop((k.customer_id, k.customer_version)) for k in ingest_keys]
         if pending:  # every stored event must have its idempotency key
             raise ValueError(f"events without an ingest key: {sorted(pending)}")
-        stored = [self.mapper.to_stored_event(e) for e in ordered]
-        positions = self.recorder.insert_events(stored, ingest_keys=ingest_keys, claims=claims) or []
+        with self.keys.loaded({e.originator_id for e in ordered}):
+            stored = [self.mapper.to_stored_event(e) for e in ordered]
+            new_keys = self.keys.take_pending()
+        erased = [e.originator_id for e in ordered if isinstance(e, Customer.Erased)]
+        positions = self.recorder.insert_events(
+            stored, ingest_keys=ingest_keys, claims=claims, customer_keys=new_keys, erased=erased
+        ) or []
         return {(e.originator_id, e.originator_version): p for e, p in zip(stored, positions, strict=True)}
 
     # --- read path ------------------------------------------------------------------
@@ -346,13 +384,9 @@ class CustomerLog(Application[str]):
             f"FROM {self.events_table} WHERE originator_id = ? ORDER BY originator_version",
             (customer_id,),
         )
-        to_domain_event = self.mapper.to_domain_event
-        return [
-            (int(r["position"]), to_domain_event(
-                StoredEvent(r["originator_id"], int(r["originator_version"]), r["topic"], bytes(r["state"]))
-            ))
-            for r in rows
-        ]
+        stored = [StoredEvent(r["originator_id"], int(r["originator_version"]), r["topic"], bytes(r["state"])) for r in rows]
+        return list(zip((int(r["position"]) for r in rows), self.decode(stored), strict=True))
 
     def customer_events(self, customer_id: str) -> list[Customer.Event]:
-        return list(self.events.get(customer_id))  # type: ignore[arg-type]
+        with self.keys.loaded([customer_id]):
+            return list(self.events.get(customer_id))  # type: ignore[arg-type]
