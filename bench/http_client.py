@@ -4,17 +4,25 @@
 threads and reports events/s. `read`: fetches 360-degree views of random customers one
 after another and reports latency percentiles. `metrics`: each metrics endpoint in turn, latency
 percentiles per endpoint.
+
+API keys come in CONTACTHUB_BENCH_KEYS (JSON, made by run.py): `reader`, a clerk key (its
+reads are recorded in the access log, as a clerk's are), and `channels`, one channel key per
+channel. A channel key posts only its own channel's events, so the contacts are posted as
+each channel would: in batches of that channel's events, in their order.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import random
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -26,8 +34,35 @@ def _connection(port: int) -> http.client.HTTPConnection:
     return http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
 
+def _keys() -> dict[str, Any]:
+    raw = os.environ.get("CONTACTHUB_BENCH_KEYS")
+    if not raw:
+        raise SystemExit("CONTACTHUB_BENCH_KEYS is not set: run the benchmark through bench/run.py")
+    return dict(orjson.loads(raw))
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def channel_batches(events: Iterable[dict[str, Any]], batch_size: int) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The events regrouped by channel, in batches of up to `batch_size` (each channel posts its own)."""
+    pending: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        batch = pending.setdefault(event["channel"], [])
+        batch.append(event)
+        if len(batch) == batch_size:
+            yield event["channel"], batch
+            pending[event["channel"]] = []
+    for channel, batch in pending.items():
+        if batch:
+            yield channel, batch
+
+
 def ingest(port: int, events: int, customers: int, batch_size: int, threads: int, seed: int) -> dict[str, float]:
-    bodies = [orjson.dumps({"events": b}) for b in contacts("bench-http", events, customers, batch_size, seed)]
+    channel_keys = _keys()["channels"]
+    stream = (e for b in contacts("bench-http", events, customers, batch_size, seed) for e in b)
+    bodies = [(orjson.dumps({"events": b}), _auth(channel_keys[ch])) for ch, b in channel_batches(stream, batch_size)]
     lock = threading.Lock()
     failures: list[str] = []
 
@@ -37,8 +72,8 @@ def ingest(port: int, events: int, customers: int, batch_size: int, threads: int
             with lock:
                 if not bodies:
                     return
-                body = bodies.pop()
-            conn.request("POST", "/v1/events", body, {"Content-Type": "application/json"})
+                body, auth = bodies.pop()
+            conn.request("POST", "/v1/events", body, {"Content-Type": "application/json", **auth})
             response = conn.getresponse()
             payload = response.read()
             if response.status != 200:
@@ -67,10 +102,10 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
     }
 
 
-def _timed_get(conn: http.client.HTTPConnection, path: str) -> float:
+def _timed_get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> float:
     """One GET, read whole; its latency in seconds. Anything but 200 stops the benchmark."""
     started = time.perf_counter()
-    conn.request("GET", path)
+    conn.request("GET", path, headers=headers)
     response = conn.getresponse()
     response.read()
     latency = time.perf_counter() - started
@@ -83,7 +118,8 @@ def read(port: int, requests: int, customers: int, seed: int) -> dict[str, float
     rng = random.Random(seed)
     conn = _connection(port)
     paths = [f"/v1/customers/{customer_id(rng.randrange(customers))}" for _ in range(requests)]
-    return percentiles([_timed_get(conn, path) for path in paths])
+    auth = _auth(_keys()["reader"])
+    return percentiles([_timed_get(conn, path, auth) for path in paths])
 
 
 METRICS_PATHS = [
@@ -101,9 +137,10 @@ METRICS_PATHS = [
 def metrics(port: int, requests: int) -> dict[str, dict[str, float]]:
     """Each metrics endpoint `requests` times in turn; latency percentiles per path."""
     conn = _connection(port)
+    auth = _auth(_keys()["reader"])
     results = {}
     for path in METRICS_PATHS:
-        results[path] = percentiles([_timed_get(conn, path) for _ in range(requests)])
+        results[path] = percentiles([_timed_get(conn, path, auth) for _ in range(requests)])
     return results
 
 

@@ -136,7 +136,8 @@ def serve(url: str, port: int) -> subprocess.Popen[bytes]:
         "CONTACTHUB_SLA_WATCH_INTERVAL_S": "0",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "contacthub.adapters.cli", "serve", "--port", str(port), "--no-projector"], env=env
+        [sys.executable, "-c", "from contacthub.adapters.cli import main; main()",
+         "serve", "--port", str(port), "--no-projector"], env=env,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -149,11 +150,27 @@ def serve(url: str, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the server did not start")
 
 
-def client(mode: str, port: int, **options: Any) -> dict[str, float]:
+def bench_keys(hub: Any) -> str:
+    """API keys for the HTTP client (JSON for CONTACTHUB_BENCH_KEYS): a clerk's for reads, one per channel for posting."""
+    from contacthub.adapters.store.api_keys import ApiKeys
+    from contacthub.domain.roles import Role
+    from contacthub.domain.vocabulary import Channel
+
+    store = ApiKeys(hub.event_log.read_store)
+    for key in store.list_keys(include_revoked=False):
+        if key.name.startswith("bench-"):
+            store.revoke(key.key_id)
+    reader = store.create(Role.CLERK, "bench-clerk")[1]
+    channels = {c.value: store.create(Role.CHANNEL, f"bench-{c.value}", c.value)[1] for c in Channel}
+    return orjson.dumps({"reader": reader, "channels": channels}).decode()
+
+
+def client(mode: str, port: int, keys: str, **options: Any) -> dict[str, float]:
     args = [sys.executable, str(HERE / "http_client.py"), mode, "--port", str(port)]
     for key, value in options.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
-    output = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    env = {**os.environ, "CONTACTHUB_BENCH_KEYS": keys}
+    output = subprocess.run(args, check=True, capture_output=True, text=True, env=env).stdout
     return dict(orjson.loads(output.strip().splitlines()[-1]))
 
 
@@ -188,20 +205,21 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
         hub.projector.reset()
         results["log_events"] = head
         results["projection_catch_up"] = timed(f"{backend} (3) projection catch-up", head, hub.projector.catch_up)
+        keys = bench_keys(hub)
         hub.close()
 
         port = free_port()
         process = serve(url, port)
         try:
-            client("read", port, requests=200, customers=args.customers, seed=3)  # warm the connection pool
-            results["read_360"] = client("read", port, requests=args.reads, customers=args.customers, seed=5)
+            client("read", port, keys, requests=200, customers=args.customers, seed=3)  # warm the connection pool
+            results["read_360"] = client("read", port, keys, requests=args.reads, customers=args.customers, seed=5)
             log(f"{backend} (4) 360 read: p50 {results['read_360']['p50_ms']:.2f} ms, p99 {results['read_360']['p99_ms']:.2f} ms")
-            client("metrics", port, requests=5, customers=args.customers)  # warm
-            results["metrics"] = client("metrics", port, requests=args.metrics_reads, customers=args.customers)
+            client("metrics", port, keys, requests=5, customers=args.customers)  # warm
+            results["metrics"] = client("metrics", port, keys, requests=args.metrics_reads, customers=args.customers)
             for path, r in results["metrics"].items():
                 log(f"{backend} (6) {path}: p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms")
             results["http_ingest"] = client(
-                "ingest", port, events=args.http_events, customers=args.customers, batch_size=500,
+                "ingest", port, keys, events=args.http_events, customers=args.customers, batch_size=500,
                 threads=args.http_threads, seed=7,
             )
             log(f"{backend} (2) HTTP ingest: {results['http_ingest']['events_per_s']:,.0f}/s")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from support.auth import allow_everything
 from support.clock import ManualClock
 from support.pgserver import ThrowawayPostgres
 
@@ -72,8 +73,12 @@ def hub(settings: Settings) -> Iterator[ContactHub]:
 
 @pytest.fixture
 def client(hub: ContactHub) -> Iterator[TestClient]:
-    """The HTTP API with its embedded projector running, as `contacthub serve` runs it."""
-    with TestClient(create_app(hub)) as test_client:
+    """The HTTP API with its embedded projector running, as `contacthub serve` runs it.
+
+    Every request is allowed (support/auth.py); access control is tested in test_roles.py
+    with real keys.
+    """
+    with TestClient(allow_everything(create_app(hub))) as test_client:
         yield test_client
 
 
@@ -95,5 +100,5 @@ def clocked_hub(settings: Settings, clock: ManualClock) -> Iterator[ContactHub]:
 
 @pytest.fixture
 def clocked_client(clocked_hub: ContactHub) -> Iterator[TestClient]:
-    with TestClient(create_app(clocked_hub)) as test_client:
+    with TestClient(allow_everything(create_app(clocked_hub))) as test_client:
         yield test_client

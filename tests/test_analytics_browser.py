@@ -1,8 +1,8 @@
 """The analytics page in a real browser: headless Chromium, driven by Selenium, against the real server.
 
 The demo population (two months) plus a few orders stuck this month, the jeopardy watcher's
-pass, then /analytics as a supervisor opens it: four charts drawn, in Chinese; the period
-form (plain GET, no JavaScript); English one click away.
+pass, then /analytics as a supervisor opens it: the login page first (an auditor's key), then
+four charts drawn, in Chinese; the period form (plain GET, no JavaScript); English one click away.
 
 Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian packages chromium and
 chromium-driver; `.ci/run` installs them) and a Chinese font (fonts-wqy-microhei). Set
@@ -15,6 +15,7 @@ import json
 import os
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,14 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from support.auth import new_key
 from support.browser import headless_chromium, serving
 
 from contacthub.adapters.api.app import create_app
 from contacthub.adapters.demo import DEFAULT_END, DemoPlan, generate_batches
 from contacthub.bootstrap import build
 from contacthub.config import Settings
+from contacthub.domain.roles import Role
 
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "analytics.png"
 TODAY = DEFAULT_END  # the demo's last moment: "now" for the server, so the page is the same on every run
@@ -63,19 +66,27 @@ def stuck_orders() -> list[dict[str, Any]]:
     return events
 
 
+@dataclass
+class Server:
+    url: str
+    key: str
+    """The supervisor's key: an auditor's (reads everything, changes nothing)."""
+
+
 @pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    """`contacthub serve` over the loaded demo, in a thread; the base URL."""
+def server(settings: Settings) -> Iterator[Server]:
+    """`contacthub serve` over the loaded demo, in a thread; the base URL and the supervisor's key."""
     hub = build(settings, clock=lambda: TODAY)
     for batch in generate_batches(DemoPlan(customers=800, months=2, seed=3), 1000):
         hub.ingest.ingest(batch)
     hub.ingest.ingest(stuck_orders())
+    key = new_key(hub, Role.AUDITOR, "audit-li")
     try:
         with serving(create_app(hub)) as url:
             assert hub.projector.wait_for(hub.event_log.head_position(), 30)  # the embedded projector caught up
             assert hub.jeopardy_watcher.run_once().flagged >= STUCK
             assert hub.projector.wait_for(hub.event_log.head_position(), 10)
-            yield url
+            yield Server(url, key)
     finally:
         hub.close()
 
@@ -99,9 +110,14 @@ def chart_texts(browser: WebDriver, kind: str) -> list[str]:
     return [t.text for t in browser.find_elements(By.CSS_SELECTOR, f'svg[data-chart="{kind}"] text')]
 
 
-def test_a_supervisor_reads_the_analytics_page(server: str, browser: WebDriver, tmp_path: Path) -> None:
+def test_a_supervisor_reads_the_analytics_page(server: Server, browser: WebDriver, tmp_path: Path) -> None:
     wait = WebDriverWait(browser, 10)
-    browser.get(server + "/analytics")
+    browser.get(server.url + "/analytics")  # not logged in: the login page, then back here
+    wait.until(lambda b: "/desk/login?next=%2Fanalytics" in b.current_url)
+    key = browser.find_element(By.NAME, "key")
+    key.send_keys(server.key)
+    key.submit()
+    wait.until(lambda b: b.current_url == server.url + "/analytics")
 
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
     assert browser.find_element(By.TAG_NAME, "h1").text == "运营分析"
@@ -117,8 +133,9 @@ def test_a_supervisor_reads_the_analytics_page(server: str, browser: WebDriver, 
     assert len(orders) >= STUCK
     assert "ORD-X-005" in chart_texts(browser, "jeopardy")
     link = browser.find_element(By.CSS_SELECTOR, '[data-order-id="ORD-X-005"] a')
-    assert link.get_attribute("href") == server + "/v1/orders/ORD-X-005/journey"
-    with urllib.request.urlopen(link.get_attribute("href"), timeout=10) as response:
+    assert link.get_attribute("href") == server.url + "/v1/orders/ORD-X-005/journey"
+    request = urllib.request.Request(link.get_attribute("href"), headers={"Authorization": f"Bearer {server.key}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
         journey = json.loads(response.read())
     assert (journey["calls_to_activation"], journey["jeopardy"]["reasons"]) == (5, ["days", "calls"])
 

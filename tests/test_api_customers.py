@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from helpers import T0, complaint_opened, contact, event, registered
+from support.auth import allow_everything
 
 from contacthub.adapters.api.app import create_app
 from contacthub.bootstrap import ContactHub, build
@@ -279,7 +280,7 @@ def test_every_time_in_the_view_is_rfc3339_in_the_operators_offset(client: TestC
 def test_the_operators_time_zone_is_a_setting(database_url: str) -> None:
     hub = build(Settings(database_url=database_url, timezone="Asia/Kolkata", read_wait_timeout_s=3.0))
     try:
-        with TestClient(create_app(hub)) as client:
+        with TestClient(allow_everything(create_app(hub))) as client:
             body = post_and_view(client, registered("C1"), contact(occurred_at="2026-11-02T01:30:00Z"))
     finally:
         hub.close()
@@ -420,7 +421,7 @@ def detached_hub(database_url: str) -> Iterator[ContactHub]:
 
 def test_a_read_that_cannot_reach_min_position_in_time_is_503_naming_min_position(detached_hub: ContactHub) -> None:
     # The read model's projector is not running: a stored position cannot be reached in time.
-    with TestClient(create_app(detached_hub, run_projector=False)) as client:
+    with TestClient(allow_everything(create_app(detached_hub, run_projector=False))) as client:
         position = recorded(client, registered("C1", ("13800138000",)))["position"]
         for path, params in [
             ("/v1/customers/C1", {}),
@@ -440,7 +441,7 @@ def test_a_read_that_cannot_reach_min_position_in_time_is_503_naming_min_positio
 
 
 def test_a_min_position_beyond_the_end_of_the_log_is_refused_at_once(detached_hub: ContactHub) -> None:
-    with TestClient(create_app(detached_hub)) as client:
+    with TestClient(allow_everything(create_app(detached_hub))) as client:
         position = recorded(client, registered("C1", ("13800138000",)))["position"]
         started = time.monotonic()
         response = client.get("/v1/customers/C1", params={"min_position": position + 1_000_000})
@@ -455,7 +456,7 @@ def test_a_read_with_min_position_waits_for_the_read_model_to_catch_up(database_
     # Given an API whose read model is projected by a separate process (here: by hand)
     hub = build(Settings(database_url=database_url, read_wait_timeout_s=5.0))
     try:
-        with TestClient(create_app(hub, run_projector=False)) as client:
+        with TestClient(allow_everything(create_app(hub, run_projector=False))) as client:
             position = recorded(client, registered("C1"), contact(), contact(channel="app"))["position"]
             assert client.get("/v1/customers/C1").status_code == 404  # not projected yet
 

@@ -1,7 +1,8 @@
 """The clerk's desk in a real browser: headless Chromium, driven by Selenium, against the real server.
 
-The story: a customer complained on the hotline; she walks into a store; the clerk types her
-phone number, sees the complaint with its owner and countdown, and resolves it there.
+The story: a customer complained on the hotline; she walks into a store; the clerk logs in
+with her key, types the customer's phone number, sees the complaint with its owner and
+countdown, and resolves it there. The channels post their events with their own keys.
 
 Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian packages chromium and
 chromium-driver; `.ci/run` installs them). Set CONTACTHUB_UPDATE_SCREENSHOT=1 to refresh
@@ -14,6 +15,7 @@ import json
 import os
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -24,11 +26,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from support.auth import new_key
 from support.browser import headless_chromium, serving
 
 from contacthub.adapters.api.app import create_app
 from contacthub.bootstrap import build
 from contacthub.config import Settings
+from contacthub.domain.roles import Role
 
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "desk.png"
 CLERK = "store-0571-03"
@@ -37,13 +41,22 @@ CLERK = "store-0571-03"
 # --- the real server and a real browser ------------------------------------------------------------
 
 
+@dataclass
+class Server:
+    url: str
+    keys: dict[str, str]
+    """API keys by source: `boss`, `app` and `hotline` post events; `clerk` logs in at the desk."""
+
+
 @pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    """`contacthub serve` in a thread: uvicorn, the app, its embedded projector; the base URL."""
+def server(settings: Settings) -> Iterator[Server]:
+    """`contacthub serve` in a thread: uvicorn, the app, its embedded projector; the base URL and keys."""
     hub = build(settings)
+    keys = {source: new_key(hub, Role.CHANNEL, f"{source}-system", source) for source in ("boss", "app", "hotline")}
+    keys["clerk"] = new_key(hub, Role.CLERK, CLERK)
     try:
         with serving(create_app(hub)) as url:
-            yield url
+            yield Server(url, keys)
     finally:
         hub.close()
 
@@ -57,11 +70,21 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
 # --- the HTTP API, as the hotline uses it ---------------------------------------------------------------
 
 
-def call(base: str, method: str, path: str, body: Any = None) -> Any:
+def call(base: str, key: str, method: str, path: str, body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def post_as_each_channel(server: Server, events: list[dict[str, Any]]) -> int:
+    """Each source posts its own events (a channel key posts only its channel's; BOSS the rest); the last position."""
+    position = 0
+    for source in ("boss", "app", "hotline"):
+        own = [e for e in events if e.get("channel", "boss") == source]
+        position = call(server.url, server.keys[source], "POST", "/v1/events", {"events": own})["position"]
+    return position
 
 
 def ago(**delta: float) -> str:
@@ -95,12 +118,25 @@ def hotline_history() -> list[dict[str, Any]]:
 # --- the test ---------------------------------------------------------------------------------------------
 
 
-def test_a_clerk_finds_and_resolves_a_hotline_complaint(server: str, browser: WebDriver, tmp_path: Path) -> None:
-    recorded = call(server, "POST", "/v1/events", {"events": hotline_history()})
-    call(server, "GET", f"/v1/customers/C1?min_position={recorded['position']}")  # read our own write
+def test_a_clerk_finds_and_resolves_a_hotline_complaint(server: Server, browser: WebDriver, tmp_path: Path) -> None:
+    position = post_as_each_channel(server, hotline_history())
+    call(server.url, server.keys["clerk"], "GET", f"/v1/customers/C1?min_position={position}")  # read our own write
     wait = WebDriverWait(browser, 10)
 
-    browser.get(server + "/desk")
+    browser.get(server.url + "/desk")  # no login yet: the login page
+    wait.until(lambda b: "/desk/login" in b.current_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "登录"
+    key = browser.find_element(By.NAME, "key")
+    key.send_keys("ch_not_a_key")
+    key.submit()
+    wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, '[data-testid="login-problem"]'))
+    assert browser.find_element(By.CSS_SELECTOR, '[data-testid="login-problem"]').text == "密钥无效：格式不对、不存在或已被吊销。"
+    key = browser.find_element(By.NAME, "key")
+    key.send_keys(server.keys["clerk"])
+    key.submit()
+    wait.until(lambda b: b.current_url == server.url + "/desk")
+    assert browser.find_element(By.CSS_SELECTOR, '[data-testid="who"]').text == f"{CLERK}（营业员）"
+
     search = browser.find_element(By.NAME, "q")
     search.send_keys("+86 138 0013 8000")
     search.submit()
@@ -146,7 +182,7 @@ def test_a_clerk_finds_and_resolves_a_hotline_complaint(server: str, browser: We
     assert browser.find_element(By.CSS_SELECTOR, '[data-testid="flash"]').text == "已办理：解决（K1）"
     assert card.find_elements(By.CSS_SELECTOR, 'form[data-action="follow_up"]')
 
-    complaint = call(server, "GET", "/v1/complaints/K1")
+    complaint = call(server.url, server.keys["clerk"], "GET", "/v1/complaints/K1")
     assert complaint["status"] == "resolved"
     last = complaint["history"][-1]
     assert (last["type"], last["by"], last["channel"]) == ("complaint.resolved", CLERK, "store")

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from helpers import contact, event, registered
+from support.auth import allow_everything
 from support.clock import ManualClock
 from support.rivals import race
 
@@ -332,7 +333,7 @@ def orders_client(hub: ContactHub, clock: ManualClock) -> Iterator[TestClient]:
     place(hub, "O2", 5)
     assert watch(hub) == 2
     hub.projector.catch_up()
-    with TestClient(create_app(hub)) as client:
+    with TestClient(allow_everything(create_app(hub))) as client:
         yield client
 
 
@@ -428,7 +429,7 @@ def test_the_server_runs_the_jeopardy_watcher_by_itself(settings: Settings, cloc
         setup_customers(server_hub, "C1")
         place(server_hub, "O1")
         clock.set(moment(8))
-        with TestClient(create_app(server_hub)):
+        with TestClient(allow_everything(create_app(server_hub))):
             deadline = datetime.now().timestamp() + 10
             while not stored_jeopardies(server_hub) and datetime.now().timestamp() < deadline:
                 threading.Event().wait(0.05)

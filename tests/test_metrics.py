@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import complaint_opened, contact, event, registered
+from helpers import contact, event, registered
 
 C1 = {"customer_id": "C1"}
 C2 = {"customer_id": "C2"}

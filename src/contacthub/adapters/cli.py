@@ -153,6 +153,9 @@ def demo(customers: int, months: int, seed: int, batch_size: int) -> None:
                 bar.update(len(batch))
         _catch_up(hub, "project")
         click.echo(f"demo loaded: {recorded} events recorded, {duplicates} already stored; log position {hub.event_log.head_position()}")
+        from contacthub.adapters.cli_keys import print_demo_keys
+
+        print_demo_keys(hub)
 
 
 def _moment(option: str, value: str | None) -> Any:
@@ -239,6 +242,10 @@ from contacthub.adapters.cli_audit import audit, forget  # noqa: E402
 
 main.add_command(audit)
 main.add_command(forget)
+
+from contacthub.adapters.cli_keys import keys  # noqa: E402  (the `keys` group; it imports this module lazily)
+
+main.add_command(keys)
 
 if __name__ == "__main__":
     main()

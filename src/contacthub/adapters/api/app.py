@@ -8,15 +8,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from contacthub import __version__
-from contacthub.adapters.api import audit, complaints, customers, events, metrics, orders, status
-from contacthub.adapters.api.errors import JsonResponse, install_error_handlers
+from contacthub.adapters.api import audit, auth, complaints, customers, events, metrics, orders, status
+from contacthub.adapters.api.auth import audit_rule, require
+from contacthub.adapters.api.errors import AUTH_RESPONSES, JsonResponse, install_error_handlers
+from contacthub.adapters.store.api_keys import ApiKeys
 from contacthub.adapters.web import analytics, desk
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import IngestBatch
+from contacthub.domain.roles import Capability
 from contacthub.sla_watch import run_watchers
 
 log = structlog.get_logger(__name__)
@@ -64,17 +67,27 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
         lifespan=lifespan,
     )
     app.state.hub = hub
+    app.state.api_keys = ApiKeys(hub.event_log.read_store, hub.clock)
     install_error_handlers(app)
-    app.include_router(events.router)
+    desk.install_login_handlers(app)
+
+    # Who may call what (roles and capabilities: domain/roles.py; keys: adapters/api/auth.py). A
+    # router with one rule gets it here; the routers that mix rules (metrics, complaints, status,
+    # auth, and the pages) declare them per route.
+    def needs(capability: Capability) -> dict[str, Any]:
+        return {"dependencies": [Depends(require(capability))], "responses": AUTH_RESPONSES}
+
+    app.include_router(events.router, **needs(Capability.INGEST))
     app.include_router(metrics.router)  # before customers: /v1/customers/at-risk is not a customer id
-    app.include_router(audit.router)  # before customers: its paths are longer
-    app.include_router(customers.router)
+    app.include_router(audit.router, dependencies=[Depends(audit_rule)], responses=AUTH_RESPONSES)  # before customers
+    app.include_router(customers.router, **needs(Capability.READ_CUSTOMERS))
     app.include_router(complaints.router)
-    app.include_router(orders.router)
-    app.include_router(status.router)
-    app.include_router(desk.router)
+    app.include_router(orders.router, **needs(Capability.READ_CUSTOMERS))
+    app.include_router(status.router)  # /health is open (load balancers); /v1/status needs any key
+    app.include_router(auth.router)  # /v1/keys (admin), /v1/access-log (auditor)
+    app.include_router(desk.router)  # the pages log in with a key (cookie); the login page is open
     app.include_router(analytics.router)
-    app.mount("/desk/static", desk.static, name="desk-static")
+    app.mount("/desk/static", desk.static, name="desk-static")  # open: the login page's stylesheet
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

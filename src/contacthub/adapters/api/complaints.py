@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from contacthub.adapters.api.customers import MinPosition, wait_for_read_models
-from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError, JsonResponse, error_response
+from contacthub.adapters.api.auth import require
+from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse, error_response
 from contacthub.adapters.api.schemas import ComplaintSummaryOut
 from contacthub.bootstrap import ContactHub
 from contacthub.complaint_actions import UnknownComplaint
 from contacthub.domain.complaint import ACTIONS
+from contacthub.domain.roles import Capability
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Tier
 from contacthub.ingest import IngestRejected
 from contacthub.projections.complaint_queries import QUEUE_SLA_FILTERS, QUEUE_SORTS, QueueFilter
 
-router = APIRouter(tags=["complaints"])
+router = APIRouter(tags=["complaints"], responses=AUTH_RESPONSES)
+READ_RULE = [Depends(require(Capability.READ_CUSTOMERS))]
+ACT_RULE = [Depends(require(Capability.ACT_ON_COMPLAINTS))]
 
 ComplaintId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$", description="The complaint's id")]
 ActionName = Literal[ACTIONS]  # type: ignore[valid-type]
@@ -128,6 +132,7 @@ def _complaint(hub: ContactHub, complaint_id: str, position: int) -> dict[str, A
     responses={**ERROR_RESPONSES, 200: {"model": ActionOut, "description": "A retry: already recorded."},
                202: {"model": ActionOut, "description": "Recorded; the read model has not caught up yet."}},
     summary="Act on a complaint from any channel (one-point acceptance); illegal actions get 409",
+    dependencies=ACT_RULE,
 )
 async def post_action(request: Request, complaint_id: ComplaintId, body: ComplaintActionIn) -> Any:
     hub: ContactHub = request.app.state.hub
@@ -153,7 +158,7 @@ async def post_action(request: Request, complaint_id: ComplaintId, body: Complai
     return await run_in_threadpool(act)
 
 
-@router.get("/v1/complaints/{complaint_id}", response_model=ComplaintOut, responses=ERROR_RESPONSES,
+@router.get("/v1/complaints/{complaint_id}", response_model=ComplaintOut, responses=ERROR_RESPONSES, dependencies=READ_RULE,
             summary="One complaint: status, owner, SLA clock, status and ownership history, related contacts")
 async def get_complaint(request: Request, complaint_id: ComplaintId, min_position: MinPosition = None) -> Any:
     hub: ContactHub = request.app.state.hub
@@ -163,7 +168,7 @@ async def get_complaint(request: Request, complaint_id: ComplaintId, min_positio
 StatusFilter = Literal[tuple(s.value for s in ComplaintStatus) + ("open",)]  # type: ignore[valid-type]
 
 
-@router.get("/v1/complaints", response_model=QueueOut, responses=ERROR_RESPONSES,
+@router.get("/v1/complaints", response_model=QueueOut, responses=ERROR_RESPONSES, dependencies=READ_RULE,
             summary="Work queues: complaints by status, owner, tier, channel and SLA state, paged")
 async def list_complaints(
     request: Request,

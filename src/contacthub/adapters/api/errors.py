@@ -68,6 +68,12 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     )
 }
 
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No API key, or a malformed, unknown or revoked one (with `WWW-Authenticate: Bearer`)."},
+    403: {"model": ErrorBody, "description": "The key's role may not do this; the message names the roles that may."},
+}
+"""Added to every route that needs an API key (adapters/api/auth.py)."""
+
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)

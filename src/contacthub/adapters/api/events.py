@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from contacthub.adapters.api.auth import current_principal
 from contacthub.adapters.api.errors import JsonResponse, ERROR_RESPONSES, ApiError, error_response
 from contacthub.bootstrap import ContactHub
+from contacthub.domain.roles import Principal, event_refusal
 from contacthub.ingest import IngestRejected
 
 router = APIRouter(tags=["events"])
@@ -32,6 +34,8 @@ class IngestResultOut(BaseModel):
     summary="Record a batch of 1 to 1000 events, atomically and idempotently",
     response_model=IngestResultOut,
     responses={k: v for k, v in ERROR_RESPONSES.items() if k != 404},
+    description="A channel key posts only events naming its own channel; a `boss` key only events naming none "
+                "(registrations, tier changes, orders, activations). Any other event in the batch: 403, nothing stored.",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -39,7 +43,7 @@ class IngestResultOut(BaseModel):
         }
     },
 )
-async def post_events(request: Request) -> Any:
+async def post_events(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Any:
     hub: ContactHub = request.app.state.hub
     body = await _read_json_body(request, hub.settings.max_body_bytes)
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
@@ -47,6 +51,9 @@ async def post_events(request: Request) -> Any:
     unknown = sorted(set(body) - {"events"})
     if unknown:
         raise ApiError(422, unknown[0], "unknown field; the body has only 'events'")
+    foreign = channel_refusals(principal, body["events"])
+    if foreign:
+        return error_response(403, foreign)
     try:
         outcome = await run_in_threadpool(hub.ingest.ingest, body["events"])
     except IngestRejected as rejected:
@@ -57,6 +64,24 @@ async def post_events(request: Request) -> Any:
             "position": outcome.position,
         }
     )
+
+
+def channel_refusals(principal: Principal, events: list[Any]) -> list[dict[str, Any]]:
+    """Every event this key may not post (another channel's, or BOSS's): the batch is refused whole, nothing stored.
+
+    Judged on each event's `channel` field as sent; an event that is not an object is left
+    to validation (422).
+    """
+    refused = []
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            continue
+        why = event_refusal(principal, event.get("channel"))
+        if why is not None:
+            event_id = event.get("event_id")
+            refused.append({"index": index, "event_id": event_id if isinstance(event_id, str) else None,
+                            "field": "channel", "message": why})
+    return refused
 
 
 async def _read_json_body(request: Request, limit: int) -> Any:

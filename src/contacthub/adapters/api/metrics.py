@@ -9,18 +9,24 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from contacthub.adapters.api.customers import MinPosition, RiskFlagOut, wait_for_read_models
-from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError, require_offset
+from contacthub.adapters.api.auth import require
+from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, require_offset
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.churn_risk import RULE_NAMES
+from contacthub.domain.roles import Capability
 from contacthub.domain.vocabulary import Channel, Tier
 from contacthub.projections.metrics_queries import MetricsFilter
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], responses=AUTH_RESPONSES)
+METRICS_RULE = [Depends(require(Capability.READ_METRICS))]
+"""Aggregates: clerks and auditors; not recorded in the access log (no one customer's data)."""
+AT_RISK_RULE = [Depends(require(Capability.READ_CUSTOMERS))]
+"""The at-risk list names customers: a read of customer data, recorded."""
 
 MAX_PERIOD_DAYS = 3660
 DEFAULT_PERIOD_DAYS = 30
@@ -274,7 +280,7 @@ async def _answer(request: Request, min_position: int | None, compute: Any) -> A
     return await run_in_threadpool(read)
 
 
-@router.get("/v1/metrics/contacts", response_model=ContactMetricsOut, responses=ERROR_RESPONSES,
+@router.get("/v1/metrics/contacts", response_model=ContactMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Contact quality: first-contact resolution, repeat contacts, handling time, self-service containment")
 async def contact_metrics(
     request: Request, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
@@ -284,7 +290,7 @@ async def contact_metrics(
         period_filter(hub, first, to, channel=channel, tier=tier, reason=reason)))
 
 
-@router.get("/v1/metrics/channels", response_model=ChannelMetricsOut, responses=ERROR_RESPONSES,
+@router.get("/v1/metrics/channels", response_model=ChannelMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Daily volume and quality per channel")
 async def channel_metrics(
     request: Request, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
@@ -294,7 +300,7 @@ async def channel_metrics(
         period_filter(hub, first, to, channel=channel, tier=tier, reason=reason)))
 
 
-@router.get("/v1/metrics/complaints", response_model=ComplaintMetricsOut, responses=ERROR_RESPONSES,
+@router.get("/v1/metrics/complaints", response_model=ComplaintMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Complaint quality: SLA compliance, time to resolve, reopen rate, satisfaction")
 async def complaint_metrics(
     request: Request, first: From = None, to: To = None,
@@ -306,7 +312,7 @@ async def complaint_metrics(
         period_filter(hub, first, to, channel=channel, tier=tier, category=category)))
 
 
-@router.get("/v1/metrics/journeys", response_model=JourneyMetricsOut, responses=ERROR_RESPONSES,
+@router.get("/v1/metrics/journeys", response_model=JourneyMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Order journeys placed in the period: calls, contacts and visits to activation, time to activate")
 async def journey_metrics(
     request: Request, first: From = None, to: To = None,
@@ -319,7 +325,7 @@ async def journey_metrics(
     return await _answer(request, min_position, lambda hub: hub.metrics.journeys(period_filter(hub, first, to, tier=tier)))
 
 
-@router.get("/v1/metrics/value", response_model=ValueMetricsOut, responses=ERROR_RESPONSES,
+@router.get("/v1/metrics/value", response_model=ValueMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Customer value: latest ARPU by the end of `to`, and the share held by the top 20% of customers")
 async def value_metrics(
     request: Request,
@@ -343,6 +349,7 @@ async def value_metrics(
 
 
 @router.get("/v1/customers/at-risk", response_model=AtRiskOut, responses=ERROR_RESPONSES, tags=["customers"],
+           dependencies=AT_RISK_RULE,
             summary="Customers with early churn-risk signals, each flag naming the rule that fired")
 async def customers_at_risk(
     request: Request,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from contacthub import __version__
-from contacthub.adapters.api.errors import ERROR_RESPONSES
+from contacthub.adapters.api.auth import require
+from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES
 from contacthub.bootstrap import ContactHub
+from contacthub.domain.roles import Capability
 
 router = APIRouter(tags=["operations"])
 
@@ -23,13 +25,13 @@ class StatusOut(BaseModel):
     lag: int
 
 
-@router.get("/health", summary="Liveness: the process answers")
+@router.get("/health", summary="Liveness: the process answers (no key needed: load balancers call it)")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/v1/status", response_model=StatusOut, responses={503: ERROR_RESPONSES[503]},
-            summary="Log head and each read model's position")
+@router.get("/v1/status", response_model=StatusOut, responses={503: ERROR_RESPONSES[503], **AUTH_RESPONSES},
+            summary="Log head and each read model's position (any key)", dependencies=[Depends(require(Capability.READ_STATUS))])
 async def status(request: Request) -> Any:
     hub: ContactHub = request.app.state.hub
 

@@ -6,7 +6,8 @@ table with the exact numbers it draws. Every number comes from the same queries 
 `GET /v1/metrics/*` (`hub.metrics`) and `GET /v1/orders?jeopardy=true` (`hub.journeys`);
 definitions in docs/metrics.md. Days are local days in the operator's time zone.
 
-GET /analytics?from=YYYY-MM-DD&to=YYYY-MM-DD&tier=&lang=zh|en. Without a period: the 30
+GET /analytics?from=YYYY-MM-DD&to=YYYY-MM-DD&tier=&lang=zh|en, for a clerk or an auditor logged in
+at /desk/login (otherwise 303 there). Without a period: the 30
 days up to today, as the metrics API. Input that is not a period or a tier: 422 with one
 message, on the same page with the form to correct it.
 """
@@ -19,20 +20,22 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 
+from contacthub.adapters.api.auth import require_page
 from contacthub.adapters.api.metrics import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS
 from contacthub.adapters.web import charts
 from contacthub.adapters.web.desk import LANG_COOKIE
 from contacthub.adapters.web.i18n import Translator, choose_language, when
 from contacthub.bootstrap import ContactHub
+from contacthub.domain.roles import Capability, Principal
 from contacthub.domain.vocabulary import Channel, Tier
 from contacthub.projections.journey_queries import OPEN_STATES, OrderFilter
 from contacthub.projections.metrics_queries import MetricsFilter
@@ -316,14 +319,18 @@ def _switch_url(params: Mapping[str, str], lang: str) -> str:
     return f"{PAGE_PATH}?{urlencode([*kept, ('lang', lang)])}"
 
 
+Viewer = Annotated[Principal, Depends(require_page(Capability.READ_METRICS, record=True))]
+"""A clerk or an auditor (login: /desk/login). Recorded in the access log: the jeopardy table names customers."""
+
+
 @router.get(PAGE_PATH)
-async def analytics_page(request: Request) -> HTMLResponse:
+async def analytics_page(request: Request, who: Viewer) -> HTMLResponse:
     hub: ContactHub = request.app.state.hub
     params = {name: request.query_params.get(name, "")[:200] for name in ("from", "to", "tier")}
     lang, remember = choose_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
     t = Translator(lang)
     context: dict[str, Any] = {
-        "t": t, "zone": hub.settings.timezone, "q": "", "flash": None, "form_error": None, "section": "analytics",
+        "t": t, "zone": hub.settings.timezone, "q": "", "flash": None, "form_error": None, "section": "analytics", "who": who,
         "switch_url": _switch_url(params, "en" if lang == "zh" else "zh"), "tiers": _TIERS, "form": params,
         "hint": t("analytics.period_hint", low=FIRST_YEAR, high=LAST_YEAR, days=DEFAULT_PERIOD_DAYS),
     }

@@ -4,9 +4,13 @@ Server-rendered pages over the same queries and the same complaint actions as th
 API (`ComplaintActions.take`), so a step taken at the counter meets the same contract and
 rules as one posted by the hotline. No JavaScript: plain forms, POST-redirect-GET.
 
-No login yet: whoever reaches the server can act, in the name they type as staff id.
-Access control comes later (with it, CSRF tokens on the forms); until then the desk is
-for the operator's internal network only.
+Login with an API key (`/desk/login`): a clerk or an auditor key, kept in an HttpOnly,
+SameSite=Strict cookie (`auth.KEY_COOKIE`) that the analytics page shares. A page without
+a valid cookie answers 303 to the login page; a key whose role may not do something gets
+a 403 page naming the roles that may. Clerks read and act; auditors read (no forms). Every
+customer and complaint page a clerk or auditor opens is recorded in the access log. The
+forms are protected from other sites by the cookie's SameSite=Strict and the Origin check
+(`same_origin`).
 """
 
 from __future__ import annotations
@@ -17,17 +21,21 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
+from contacthub.adapters.api.auth import KEY_COOKIE, LoginRequired, PageForbidden, keys_of, require_page
 from contacthub.adapters.web.i18n import Translator, choose_language, when
 from contacthub.bootstrap import ContactHub
 from contacthub.complaint_actions import UnknownComplaint
 from contacthub.contract import normalise_msisdn
 from contacthub.domain.complaint import ACTIONS, OPEN_STATUSES
+from contacthub.domain.roles import Capability, Principal, roles_with
 from contacthub.domain.vocabulary import Channel, ComplaintStatus
 from contacthub.ingest import IngestRejected
 
@@ -49,6 +57,10 @@ LANG_COOKIE = "desk_lang"
 STAFF_COOKIE = "desk_staff"
 FLASH_COOKIE = "desk_flash"
 STAFF_COOKIE_AGE_S = 12 * 3600  # a shift: the next clerk at a shared counter types their own id
+LOGIN_PATH = "/desk/login"
+LOGIN_AGE_S = 12 * 3600  # a shift, as the staff id
+PAGE_CAPABILITIES = (Capability.READ_CUSTOMERS, Capability.READ_METRICS)
+"""A key may log in to the pages when its role holds one of these (the desk, the analytics page)."""
 DESK_FORMS = ("resolve", "handover", "follow_up", "note")
 """The actions a store clerk takes at the counter, in the order their forms are shown."""
 ACTIVE_STATUSES = frozenset(OPEN_STATUSES | {ComplaintStatus.RESOLVED})
@@ -87,12 +99,13 @@ def _cookie(response: Response, name: str, value: str, max_age: int | None) -> N
 class Page:
     """One request's language, clerk and flash message: what every page shows around its content."""
 
-    def __init__(self, request: Request, page_url: str) -> None:
+    def __init__(self, request: Request, page_url: str, who: Principal | None = None) -> None:
         self.request = request
         lang, self.remember_lang = choose_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
         self.t = Translator(lang)
         self.page_url = page_url
-        self.staff = unquote(request.cookies.get(STAFF_COOKIE, ""))[:200]
+        self.who = who
+        self.staff = unquote(request.cookies.get(STAFF_COOKIE, ""))[:200] or (who.name if who else "")
         self.had_flash = FLASH_COOKIE in request.cookies
         self.flash = _read_flash(request.cookies.get(FLASH_COOKIE))
 
@@ -105,6 +118,8 @@ class Page:
             page_url=self.page_url,
             switch_url=_with_lang(self.page_url, other),
             staff=self.staff,
+            who=self.who,
+            can_act=self.who is not None and self.who.may(Capability.ACT_ON_COMPLAINTS),
             flash=self.flash,
             channels=[c.value for c in Channel],
             desk_forms=DESK_FORMS,
@@ -125,8 +140,8 @@ class Page:
             response.delete_cookie(FLASH_COOKIE, path="/desk")
         return response
 
-    def error(self, status_code: int, message: str) -> HTMLResponse:
-        return self.render("error.html", status_code, message=message)
+    def error(self, status_code: int, message: str, reason: str = "") -> HTMLResponse:
+        return self.render("error.html", status_code, message=message, reason=reason)
 
 
 def _read_flash(raw: str | None) -> dict[str, str] | None:
@@ -169,10 +184,17 @@ def find(hub: ContactHub, text: str) -> str | None:
     raise NotSearchable(text)
 
 
+Reader = Annotated[Principal, Depends(require_page(Capability.READ_CUSTOMERS))]
+"""A clerk or an auditor; the page is recorded in the access log."""
+Searcher = Annotated[Principal, Depends(require_page(Capability.READ_CUSTOMERS, record=False))]
+"""The search only leads to a page (recorded there); what was typed may be a phone number."""
+Actor = Annotated[Principal, Depends(require_page(Capability.ACT_ON_COMPLAINTS))]
+
+
 @router.get("/desk")
-async def search(request: Request, q: str = "") -> Response:
+async def search(request: Request, who: Searcher, q: str = "") -> Response:
     text = q.strip()[:200]
-    page = Page(request, f"/desk?{urlencode({'q': text})}" if text else "/desk")
+    page = Page(request, f"/desk?{urlencode({'q': text})}" if text else "/desk", who)
     if not text:
         return page.render("search.html")
     try:
@@ -228,9 +250,9 @@ def complaint_page_data(hub: ContactHub, complaint_id: str) -> dict[str, Any] | 
 
 
 @router.get("/desk/customers/{customer_id}")
-async def customer_page(request: Request, customer_id: str, contacts: str = "") -> Response:
+async def customer_page(request: Request, customer_id: str, who: Reader, contacts: str = "") -> Response:
     url = _desk_url("customers", customer_id)
-    page = Page(request, url + ("?contacts=all" if contacts == "all" else ""))
+    page = Page(request, url + ("?contacts=all" if contacts == "all" else ""), who)
     data = None
     if _IDENTIFIER.match(customer_id):
         data = await run_in_threadpool(customer_page_data, _hub(request), customer_id, contacts == "all")
@@ -240,9 +262,9 @@ async def customer_page(request: Request, customer_id: str, contacts: str = "") 
 
 
 @router.get("/desk/complaints/{complaint_id}")
-async def complaint_page(request: Request, complaint_id: str) -> Response:
+async def complaint_page(request: Request, complaint_id: str, who: Reader) -> Response:
     url = _desk_url("complaints", complaint_id)
-    page = Page(request, url)
+    page = Page(request, url, who)
     data = None
     if _IDENTIFIER.match(complaint_id):
         data = await run_in_threadpool(complaint_page_data, _hub(request), complaint_id)
@@ -299,19 +321,19 @@ def same_origin(request: Request) -> bool:
 
 
 @router.post("/desk/complaints/{complaint_id}/actions")
-async def act(request: Request, complaint_id: str) -> Response:
+async def act(request: Request, complaint_id: str, who: Actor) -> Response:
     hub = _hub(request)
     complaint_url = _desk_url("complaints", complaint_id)
     if not same_origin(request):
-        page = Page(request, complaint_url)
+        page = Page(request, complaint_url, who)
         return page.error(403, page.t("error.cross_site"))
     try:
         form = read_form(request.headers.get("content-type", ""), await request.body())
     except (ValueError, UnicodeDecodeError):
-        page = Page(request, complaint_url)
+        page = Page(request, complaint_url, who)
         return page.error(422, page.t("error.bad_form"))
     return_to = safe_return(form.get("return_to"), complaint_url)
-    page = Page(request, return_to.partition("#")[0])
+    page = Page(request, return_to.partition("#")[0], who)
     body = action_body(form)
 
     def take() -> Response:
@@ -361,3 +383,95 @@ def rerender(hub: ContactHub, page: Page, complaint_id: str, form: dict[str, str
     form_error = {"complaint_id": complaint_id, "action": action, "status_code": rejected.status_code,
                   "errors": errors, "fields": {e["field"] for e in errors}, "values": form}
     return page.render(template, rejected.status_code, return_to=page.page_url, form_error=form_error, **data)
+
+
+# --- logging in with an API key ---------------------------------------------------------------
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after logging in: a desk or analytics page of this server, never elsewhere."""
+    default = "/desk"
+    if not value or len(value) > 1000 or "\\" in value or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or ".." in parts.path.split("/") or parts.path.startswith(LOGIN_PATH):
+        return default
+    if not (parts.path in ("/desk", "/analytics") or parts.path.startswith("/desk/")):
+        return default
+    return value
+
+
+def _login_url(next_url: str) -> str:
+    return f"{LOGIN_PATH}?{urlencode({'next': next_url})}" if next_url != "/desk" else LOGIN_PATH
+
+
+def _roles_text(t: Translator, capabilities: tuple[Capability, ...]) -> str:
+    roles = dict.fromkeys(r for c in capabilities for r in roles_with(c))
+    joiner = "、" if t.lang == "zh" else " / "
+    return joiner.join(t.term("role", r.value) for r in roles)
+
+
+def _login_page(request: Request, status_code: int = 200, problem: str | None = None) -> HTMLResponse:
+    next_url = safe_next(request.query_params.get("next"))
+    page = Page(request, _login_url(next_url))
+    return page.render("login.html", status_code, next_url=next_url, problem=problem,
+                       roles=_roles_text(page.t, PAGE_CAPABILITIES))
+
+
+@router.get(LOGIN_PATH)
+async def login_page(request: Request) -> Response:
+    return _login_page(request)
+
+
+@router.post(LOGIN_PATH)
+async def log_in(request: Request) -> Response:
+    page = Page(request, LOGIN_PATH)
+    if not same_origin(request):
+        return page.error(403, page.t("error.cross_site"))
+    try:
+        form = read_form(request.headers.get("content-type", ""), await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return page.error(422, page.t("error.bad_form"))
+    next_url = safe_next(form.get("next"))
+    key = form.get("key", "").strip()
+    principal = await run_in_threadpool(keys_of(request).authenticate, key) if key else None
+    page = Page(request, _login_url(next_url))
+    roles = _roles_text(page.t, PAGE_CAPABILITIES)
+    if principal is None:
+        problem = page.t("login.bad_key") if key else page.t("login.no_key")
+        return page.render("login.html", 401, next_url=next_url, problem=problem, roles=roles)
+    if not any(principal.may(c) for c in PAGE_CAPABILITIES):
+        problem = page.t("login.wrong_role", name=principal.name, role=page.t.term("role", principal.role.value),
+                         roles=roles)
+        return page.render("login.html", 403, next_url=next_url, problem=problem, roles=roles)
+    response = page.redirect(next_url)
+    response.set_cookie(KEY_COOKIE, key, max_age=LOGIN_AGE_S, path="/", httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/desk/logout")
+async def log_out(request: Request) -> Response:
+    page = Page(request, LOGIN_PATH)
+    if not same_origin(request):
+        return page.error(403, page.t("error.cross_site"))
+    response = page.redirect(LOGIN_PATH)
+    response.delete_cookie(KEY_COOKIE, path="/")
+    response.delete_cookie(STAFF_COOKIE, path="/desk")
+    return response
+
+
+def install_login_handlers(app: FastAPI) -> None:
+    """Pages without a valid login go to the login page (303); a role that may not gets a 403 page."""
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(_: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(_login_url(safe_next(exc.next_url)), status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def _forbidden(request: Request, exc: PageForbidden) -> Response:
+        page = Page(request, request.url.path, exc.principal)
+        joiner = "、" if page.t.lang == "zh" else " / "
+        roles = joiner.join(page.t.term("role", r.value) for r in exc.roles)
+        return page.error(403, page.t("error.forbidden", name=exc.principal.name,
+                                      role=page.t.term("role", exc.principal.role.value), roles=roles), "forbidden")

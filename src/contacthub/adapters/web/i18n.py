@@ -50,6 +50,42 @@ TEXT: dict[str, dict[str, str]] = {
         "en": "This action can only be submitted from the desk's own pages.",
     },
     "error.back": {"zh": "返回查询", "en": "Back to search"},
+    "error.forbidden": {
+        "zh": "当前登录的密钥「{name}」（{role}）无权执行此操作；需要{roles}密钥。",
+        "en": 'The key you are logged in with ("{name}", {role}) may not do this; it needs a {roles} key.',
+    },
+    # --- login -------------------------------------------------------------------------
+    "login.title": {"zh": "登录", "en": "Log in"},
+    "login.intro": {
+        "zh": "请输入您的 API 密钥（{roles}）登录服务台和分析页面。",
+        "en": "Enter your API key ({roles}) to use the desk and the analytics page.",
+    },
+    "login.key": {"zh": "API 密钥", "en": "API key"},
+    "login.submit": {"zh": "登录", "en": "Log in"},
+    "login.hint": {
+        "zh": "密钥由管理员用 contacthub keys create 生成，形如 ch_…；仅显示一次，请妥善保管。",
+        "en": "Your administrator creates keys with contacthub keys create; they look like ch_… and are shown "
+              "only once, so keep yours safe.",
+    },
+    "login.no_key": {"zh": "请输入 API 密钥。", "en": "Enter an API key."},
+    "login.bad_key": {
+        "zh": "密钥无效：格式不对、不存在或已被吊销。",
+        "en": "That key is not valid: malformed, unknown or revoked.",
+    },
+    "login.wrong_role": {
+        "zh": "密钥「{name}」是{role}密钥，不能登录服务台；需要{roles}密钥。",
+        "en": 'The key "{name}" is a {role} key and cannot log in here; it needs a {roles} key.',
+    },
+    "login.who": {"zh": "{name}（{role}）", "en": "{name} ({role})"},
+    "login.logout": {"zh": "退出", "en": "Log out"},
+    "role.channel": {"zh": "渠道系统", "en": "channel"},
+    "role.clerk": {"zh": "营业员", "en": "clerk"},
+    "role.auditor": {"zh": "审计员", "en": "auditor"},
+    "role.admin": {"zh": "管理员", "en": "admin"},
+    "forms.read_only": {
+        "zh": "只读：审计员密钥可以查看，不能办理。",
+        "en": "Read only: an auditor key can see this, not act on it.",
+    },
     "footer.note": {
         "zh": "时间均为 {zone} 时间。",
         "en": "Times are in {zone}.",
@@ -63,6 +99,7 @@ TEXT: dict[str, dict[str, str]] = {
     "customer.arpu": {"zh": "月均消费", "en": "ARPU"},
     "customer.arpu_value": {"zh": "{value} 元", "en": "¥{value}"},
     "customer.registered_at": {"zh": "入网时间", "en": "Customer since"},
+    "customer.erased_at": {"zh": "个人信息已删除", "en": "Personal data erased"},
     "customer.contacts": {"zh": "接触次数", "en": "Contacts"},
     "customer.services": {"zh": "业务", "en": "Services"},
     "customer.no_services": {"zh": "暂无业务", "en": "No services"},

@@ -1,0 +1,224 @@
+"""API keys (stored hashed, revocable) and the access log, in the read store's database (migration 0009).
+
+A key is `ch_<key_id>_<secret>`: the key id finds the row, the secret proves possession.
+Only the SHA-256 of the secret is stored: the secret is 32 random bytes (256 bits), so a
+slow password hash would add nothing but latency to every request. The plaintext is
+returned once, by `create`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+
+from contacthub.adapters.store.database import ReadStore
+from contacthub.domain.roles import Principal, Role, key_binding_problem
+
+KEY_PREFIX = "ch"
+_KEY = re.compile(r"^ch_([0-9a-f]{12})_([A-Za-z0-9_\-]{43})$")
+_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+ACCESS_LOG_MAX_PAGE = 1000
+
+
+class KeyProblem(ValueError):
+    """A key cannot be created or revoked as asked; the message says why, in one line.
+
+    `kind`: `invalid` (role, name or channel), `taken` (an active key has the name), `unknown` (no such key).
+    `field`: the input at fault.
+    """
+
+    def __init__(self, message: str, kind: str = "invalid", field: str = "channel") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    name: str
+    role: Role
+    channel: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def as_dict(self, zone: tzinfo) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "name": self.name,
+            "role": self.role.value,
+            "channel": self.channel,
+            "created_at": self.created_at.astimezone(zone).isoformat(),
+            "revoked_at": self.revoked_at.astimezone(zone).isoformat() if self.revoked_at else None,
+        }
+
+
+def parse_key(plaintext: str) -> tuple[str, str] | None:
+    """(key id, secret) of a well-formed key, or None."""
+    match = _KEY.match(plaintext)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def _stamp(moment: datetime) -> str:
+    """UTC, fixed width (microseconds always shown): text order is time order."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _key(row: dict[str, Any]) -> ApiKey:
+    return ApiKey(
+        key_id=row["key_id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        channel=row["channel"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        revoked_at=_moment(row["revoked_at"]),
+    )
+
+
+class ApiKeys:
+    """Create, list, revoke and check API keys; record and read the access log."""
+
+    def __init__(self, store: ReadStore, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.store = store
+        self.clock = clock
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def create(self, role: Role | str, name: str, channel: str | None = None) -> tuple[ApiKey, str]:
+        """A new key and its plaintext, which is never available again."""
+        try:
+            role = Role(role)
+        except ValueError:
+            raise KeyProblem(f"unknown role {role!r}: one of {', '.join(r.value for r in Role)}", field="role") from None
+        if not _NAME.match(name) or not name.strip():
+            raise KeyProblem("a key's name is 1 to 64 characters, no control characters", field="name")
+        problem = key_binding_problem(role, channel)
+        if problem:
+            raise KeyProblem(problem)
+        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        created_at = self.clock()
+        try:
+            with self.store.transaction(commit=True) as sql:
+                taken = sql.execute(
+                    "SELECT key_id FROM api_keys WHERE name = ? AND revoked_at IS NULL", (name,)
+                ).one()
+                if taken:
+                    raise KeyProblem(
+                        f"an active key is already named {name!r} ({taken['key_id']}); revoke it first", "taken", "name"
+                    )
+                sql.execute(
+                    "INSERT INTO api_keys (key_id, name, role, channel, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (key_id, name, role.value, channel, _digest(secret), _stamp(created_at)),
+                )
+        except IntegrityError:  # another process created a key of this name meanwhile (unique index)
+            raise KeyProblem(f"an active key is already named {name!r}; revoke it first", "taken", "name") from None
+        key = ApiKey(key_id, name, role, channel, datetime.fromisoformat(_stamp(created_at)), None)
+        return key, f"{KEY_PREFIX}_{key_id}_{secret}"
+
+    def list_keys(self, *, include_revoked: bool = True) -> list[ApiKey]:
+        where = "" if include_revoked else " WHERE revoked_at IS NULL"
+        rows = self.store.query(f"SELECT * FROM api_keys{where} ORDER BY created_at, key_id")
+        return [_key(r) for r in rows]
+
+    def get(self, key_id: str) -> ApiKey | None:
+        row = self.store.query_one("SELECT * FROM api_keys WHERE key_id = ?", (key_id,))
+        return None if row is None else _key(row)
+
+    def revoke(self, key_id: str) -> ApiKey:
+        """Revoke a key (from now on it authenticates nothing). A key already revoked is returned unchanged."""
+        with self.store.transaction(commit=True) as sql:
+            row = sql.execute("SELECT * FROM api_keys WHERE key_id = ?", (key_id,)).one()
+            if row is None:
+                raise KeyProblem(f"no key {key_id}", "unknown", "key_id")
+            if row["revoked_at"] is None:
+                row["revoked_at"] = _stamp(self.clock())
+                sql.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                            (row["revoked_at"], key_id))
+        return _key(row)
+
+    def authenticate(self, plaintext: str) -> Principal | None:
+        """Who holds this key; None when it is malformed, unknown, wrong or revoked."""
+        parsed = parse_key(plaintext)
+        if parsed is None:
+            return None
+        key_id, secret = parsed
+        row = self.store.query_one(
+            "SELECT key_id, name, role, channel, secret_hash FROM api_keys WHERE key_id = ? AND revoked_at IS NULL",
+            (key_id,),
+        )
+        if row is None or not hmac.compare_digest(row["secret_hash"], _digest(secret)):
+            return None
+        return Principal(key_id=row["key_id"], name=row["name"], role=Role(row["role"]), channel=row["channel"])
+
+    # --- the access log ---------------------------------------------------------------------
+
+    def record_access(
+        self,
+        principal: Principal,
+        method: str,
+        path: str,
+        query: str = "",
+        customer_id: str | None = None,
+        complaint_id: str | None = None,
+    ) -> None:
+        """One entry: who read what, now. One INSERT, committed before the read is answered."""
+        with self.store.transaction(commit=True) as sql:
+            sql.execute(
+                "INSERT INTO access_log (entry_id, at, key_id, key_name, role, method, path, query, customer_id, "
+                "complaint_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (uuid.uuid4().hex, _stamp(self.clock()), principal.key_id, principal.name, principal.role.value,
+                 method, path[:500], query[:1000], customer_id, complaint_id),
+            )
+
+    def access_log(
+        self,
+        *,
+        customer_id: str | None = None,
+        key_id: str | None = None,
+        since: datetime | None = None,
+        after: tuple[str, str] | None = None,
+        limit: int = 100,
+    ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
+        """Entries oldest first, and the (at, entry_id) to pass as `after` for the next page (None on the last)."""
+        conditions, params = [], []
+        if customer_id is not None:
+            conditions.append("customer_id = ?")
+            params.append(customer_id)
+        if key_id is not None:
+            conditions.append("key_id = ?")
+            params.append(key_id)
+        if since is not None:
+            conditions.append("at >= ?")
+            params.append(_stamp(since))
+        if after is not None:
+            conditions.append("(at > ? OR (at = ? AND entry_id > ?))")
+            params += [after[0], after[0], after[1]]
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        limit = max(1, min(limit, ACCESS_LOG_MAX_PAGE))
+        rows = self.store.query(
+            f"SELECT * FROM access_log {where} ORDER BY at, entry_id LIMIT ?", (*params, limit + 1)
+        )
+        page = rows[:limit]
+        following = (page[-1]["at"], page[-1]["entry_id"]) if len(rows) > limit else None
+        return page, following
