@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import fresh_database_url
+from contacthub.adapters.api.app import create_app
 from contacthub.adapters.cli import main
 from contacthub.adapters.store.chain import EventChain
 from contacthub.adapters.store.database import parse_database_url
@@ -28,6 +30,7 @@ from contacthub.domain.personal_data import ERASED
 from contacthub.ingest import IngestRejected
 from helpers import complaint_opened, contact, event, registered
 from histories import batch_splits, histories
+from support.auth import bearer, new_key
 
 NAME = "欧阳明哲"
 MSISDN = "13912345678"
@@ -177,3 +180,34 @@ def test_after_any_erasure_the_chain_verifies_and_live_equals_rebuild(
         assert (view["name"], view["msisdns"]) == (ERASED, [])
     finally:
         hub.close()
+
+
+def test_the_admin_erases_over_http_and_the_clerk_sees_it_erased(hub: ContactHub) -> None:
+    _story(hub)
+    admin, clerk, auditor = (new_key(hub, role) for role in ("admin", "clerk", "auditor"))
+    with TestClient(create_app(hub)) as client:
+        path = "/v1/customers/C1/erasure"
+        assert client.post(path, json={"reason": "RQ-88"}, headers=bearer(auditor)).status_code == 403
+        assert client.post(path, json={"reason": "RQ-88"}, headers=bearer(clerk)).status_code == 403
+        bad = client.post(path, json={"reason": ""}, headers=bearer(admin))
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "reason"
+        unknown = client.post("/v1/customers/NOPE/erasure", json={"reason": "x"}, headers=bearer(admin))
+        assert unknown.status_code == 404 and unknown.json()["errors"][0]["field"] == "customer_id"
+
+        done = client.post(path, json={"reason": "RQ-88"}, headers=bearer(admin))
+        assert done.status_code == 200, done.text
+        body = done.json()
+        assert (body["result"], body["read_models_updated"]) == ("erased", True)
+        assert body["compacted"] is (hub.event_log.dialect == "sqlite")
+        again = client.post(path, json={"reason": "RQ-88"}, headers=bearer(admin)).json()
+        assert (again["result"], again["position"]) == ("already_erased", body["position"])
+
+        view = client.get("/v1/customers/C1", headers=bearer(clerk)).json()
+        assert (view["name"], view["msisdns"]) == (ERASED, [])
+        assert view["erased_at"] is not None
+        assert client.get("/v1/customers", params={"msisdn": MSISDN}, headers=bearer(clerk)).status_code == 404
+        history = client.get("/v1/customers/C1/history", headers=bearer(auditor)).json()["events"]
+        assert history[0]["payload"]["name"] == ERASED and history[-1]["type"] == "customer.erased"
+        assert history[-1]["payload"]["by"].startswith("test-admin (") and history[-1]["payload"]["reason"] == "RQ-88"
+        assert client.get("/v1/customers/C1/verify", headers=bearer(auditor)).json()["intact"] is True
+    assert [value for value in SECRETS if value in _raw_database_text(hub)] == []

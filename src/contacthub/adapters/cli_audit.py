@@ -125,34 +125,20 @@ def forget(customer_id: str, by: str, reason: str) -> None:
     are brought up to date before the command ends; on SQLite the database file is then
     compacted so no freed page still holds the old rows (docs/audit.md, "Erasure").
     """
-    from contacthub.adapters.store.database import SQLITE
+    from contacthub.erasure import forget_customer
 
     if not by.strip() or not reason.strip():
         raise _Failure("--by and --reason must not be empty")
     with _hub(_settings()) as hub:
         try:
-            result, position = hub.ingest.erase(customer_id, by=by.strip(), reason=reason.strip())
+            outcome = forget_customer(hub, customer_id, by=by.strip(), reason=reason.strip(), wait_s=5,
+                                      run_projector=True)
         except LookupError:
             raise _Failure(f"no customer {customer_id}") from None
-        hub.projector.catch_up()
-        if hub.event_log.dialect == SQLITE:
-            _compact_sqlite(hub)
-    if result == "already_erased":
-        click.echo(f"{customer_id} was already erased (log position {position})")
+    if outcome.result == "already_erased":
+        click.echo(f"{customer_id} was already erased (log position {outcome.position})")
+    elif not outcome.read_models_updated:
+        raise _Failure(f"{customer_id} erased at log position {outcome.position}, but the read models did not "
+                       "catch up: run `contacthub project` (or the server) to finish it")
     else:
-        click.echo(f"{customer_id} erased at log position {position}: key destroyed, read models updated")
-
-
-def _compact_sqlite(hub: object) -> None:
-    """Rewrite the SQLite file and empty its write-ahead log, so freed pages keep no old rows."""
-    import sqlite3
-
-    from contacthub.adapters.store.database import parse_database_url
-
-    path = parse_database_url(hub.settings.database_url).es_env["SQLITE_DBNAME"]  # type: ignore[attr-defined]
-    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-    try:
-        connection.execute("VACUUM")
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        connection.close()
+        click.echo(f"{customer_id} erased at log position {outcome.position}: key destroyed, read models updated")

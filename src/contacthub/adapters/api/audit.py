@@ -5,16 +5,18 @@ Both read the event log itself, never the read models (projections/replay.py).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from contacthub.adapters.api.complaints import ComplaintOut
 from contacthub.adapters.api.customers import Customer360Out, CustomerId
+from contacthub.adapters.api.auth import current_principal
 from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError, require_offset
 from contacthub.audit import (
     EVENT_TYPES,
@@ -26,6 +28,8 @@ from contacthub.audit import (
     verify_customer,
 )
 from contacthub.bootstrap import ContactHub
+from contacthub.domain.roles import Principal
+from contacthub.erasure import forget_customer
 from contacthub.projections.replay import Moment
 
 router = APIRouter(tags=["audit"])
@@ -197,3 +201,40 @@ async def customer_export(request: Request, customer_id: CustomerId) -> Response
     return Response(body, media_type="application/x-ndjson", headers={
         "Content-Disposition": f'attachment; filename="{customer_id}.chain.jsonl"',
     })
+
+
+class ErasureIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=200, description="Why: the request or ticket reference. No personal data: it is stored in clear.")
+
+
+class ErasureOut(BaseModel):
+    customer_id: str
+    result: str
+    """`erased`, or `already_erased` (nothing more recorded)."""
+    position: int
+    """The log position of the `customer.erased` event."""
+    read_models_updated: bool
+    """False if the read models had not applied the erasure within the read wait timeout (they will)."""
+    compacted: bool
+    """SQLite: the database file was rewritten so no freed page keeps the old rows."""
+
+
+@router.post("/v1/customers/{customer_id}/erasure", response_model=ErasureOut, responses=ERROR_RESPONSES,
+             summary="Erase the customer's personal data (admin): destroy their key, record customer.erased")
+async def customer_erasure(
+    request: Request, customer_id: CustomerId, body: ErasureIn,
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Any:
+    hub: ContactHub = request.app.state.hub
+    if not body.reason.strip():
+        raise ApiError(422, "reason", "give the reason (a request or ticket reference)")
+
+    def erase() -> dict[str, Any]:
+        try:
+            outcome = forget_customer(hub, customer_id, by=f"{principal.name} ({principal.key_id})",
+                                      reason=body.reason.strip(), wait_s=hub.settings.read_wait_timeout_s)
+        except LookupError:
+            raise _unknown(customer_id) from None
+        return asdict(outcome)
+
+    return await run_in_threadpool(erase)

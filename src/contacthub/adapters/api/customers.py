@@ -77,6 +77,8 @@ class Customer360Out(BaseModel):
     arpu: float | None
     msisdns: list[str]
     registered_at: str
+    erased_at: str | None = None
+    """When the customer's personal data was erased (name and free text then read `[erased]`); null if never."""
     services: list[ServiceOut]
     open_orders: list[OpenOrderOut]
     open_complaints: list[ComplaintSummaryOut]
