@@ -322,3 +322,19 @@ def test_links_written_with_each_batch_equal_the_chain_of_the_whole_log(
                                     for i, r in enumerate(stored.records)]
     finally:
         hub.close()
+
+
+def test_two_writers_on_one_customer_keep_one_unbroken_chain(settings: Settings) -> None:
+    # Two servers on one database: each remembers the chain heads it wrote, and neither may
+    # chain from a head the other has moved past (nor from a link whose write was refused).
+    first, second = build(settings), build(settings)
+    try:
+        first.ingest.ingest([registered("C1", ("13800138001",))])
+        for i in range(6):
+            writer = first if i % 3 else second
+            writer.ingest.ingest([contact({"customer_id": "C1"}), contact({"customer_id": "C1"})])
+        report = EventChain(first.event_log.read_store).verify()
+        assert (report.findings, report.events) == ([], 13)
+    finally:
+        first.close()
+        second.close()

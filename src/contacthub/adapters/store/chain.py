@@ -8,6 +8,8 @@ migration 0008.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,9 +53,44 @@ def previous_links(sql: Sql, firsts: dict[str, int]) -> dict[str, str]:
     return previous
 
 
-def link_new_events(sql: Sql, stored_events: Sequence[StoredEvent], positions: Sequence[int]) -> None:
+class ChainHeads:
+    """The last link this process wrote per customer, so the next write need not read it back.
+
+    Filled only after the transaction that wrote a link committed (a rolled-back link must
+    never be chained from), and used only when it is the link right before the customer's
+    first new version: if another process wrote in between, the versions do not match and
+    the link is read from the table.
+    """
+
+    def __init__(self, maxsize: int = 200_000) -> None:
+        self.maxsize = maxsize
+        self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def before(self, customer_id: str, version: int) -> str | None:
+        with self._lock:
+            head = self._heads.get(customer_id)
+        return head[1] if head is not None and head[0] == version - 1 else None
+
+    def committed(self, heads: dict[str, tuple[int, str]]) -> None:
+        with self._lock:
+            for customer_id, head in heads.items():
+                self._heads[customer_id] = head
+                self._heads.move_to_end(customer_id)
+            while len(self._heads) > self.maxsize:
+                self._heads.popitem(last=False)
+
+
+def link_new_events(
+    sql: Sql,
+    stored_events: Sequence[StoredEvent],
+    positions: Sequence[int],
+    heads: ChainHeads | None = None,
+    written: dict[str, tuple[int, str]] | None = None,
+) -> None:
     """Write the chain links of events being stored, inside their transaction (after the insert,
-    so each link covers the event's log position)."""
+    so each link covers the event's log position). The new heads go into `written`, for
+    `heads.committed()` once the transaction has committed."""
     per_customer: dict[str, list[StoredRecord]] = {}
     for event, position in zip(stored_events, positions, strict=True):
         per_customer.setdefault(event.originator_id, []).append(
@@ -61,13 +98,27 @@ def link_new_events(sql: Sql, stored_events: Sequence[StoredEvent], positions: S
         )
     for records in per_customer.values():
         records.sort(key=lambda r: r.version)
-    previous = previous_links(sql, {customer: records[0].version for customer, records in per_customer.items()})
+    known: dict[str, str] = {}
+    unknown: dict[str, int] = {}
+    for customer, records in per_customer.items():
+        first = records[0].version
+        cached = heads.before(customer, first) if heads is not None and first > 1 else None
+        if first == 1:
+            known[customer] = GENESIS
+        elif cached is not None:
+            known[customer] = cached
+        else:
+            unknown[customer] = first
+    known.update(previous_links(sql, unknown) if unknown else {})
     rows = []
     for customer, records in per_customer.items():
-        if records[0].version > 1 and previous[customer] == GENESIS:
+        if records[0].version > 1 and known[customer] == GENESIS:
             # Only a deleted link gets here; verification reports it. Storing must go on.
             log.warning("event_chain_link_missing", customer_id=customer, version=records[0].version - 1)
-        rows += chain_rows(customer, extend_chain(previous[customer], customer, records))
+        links = extend_chain(known[customer], customer, records)
+        rows += chain_rows(customer, links)
+        if written is not None:
+            written[customer] = (links[-1].version, links[-1].hash)
     sql.insert_rows("event_chain", CHAIN_COLUMNS, rows)
 
 

@@ -30,7 +30,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
-from contacthub.adapters.store.chain import link_new_events
+from contacthub.adapters.store.chain import ChainHeads, link_new_events
 from contacthub.adapters.store.database import POSTGRESQL, SQLITE, DatabaseTarget, ReadStore, Sql
 from contacthub.adapters.store.keyring import CustomerKeys, destroy_keys, insert_keys
 from contacthub.domain.customer import Customer
@@ -139,7 +139,23 @@ def _write_personal_data_changes(sql: Sql, **kwargs: Any) -> None:
         sql.execute("UPDATE ingest_keys SET digest = ? WHERE customer_id = ?", (ERASED_DIGEST, customer_id))
 
 
-class SQLiteCustomerRecorder(SQLiteApplicationRecorder):
+class _ChainedInserts:
+    """Both recorders: remember the chain heads written, once their transaction committed."""
+
+    def chain_heads(self) -> ChainHeads:
+        heads = self.__dict__.get("_chain_heads")
+        if heads is None:
+            heads = self.__dict__["_chain_heads"] = ChainHeads()
+        return heads  # type: ignore[no-any-return]
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        written: dict[str, tuple[int, str]] = {}
+        positions = super().insert_events(stored_events, chain_written=written, **kwargs)  # type: ignore[misc]
+        self.chain_heads().committed(written)  # only reached after the commit
+        return positions  # type: ignore[no-any-return]
+
+
+class SQLiteCustomerRecorder(_ChainedInserts, SQLiteApplicationRecorder):
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         keys: Sequence[IngestKey] = kwargs.get("ingest_keys", ())
         claims: Sequence[Claim] = kwargs.get("claims", ())
@@ -151,7 +167,7 @@ class SQLiteCustomerRecorder(SQLiteApplicationRecorder):
                 _INSERT_KEY, [(k.event_id, k.digest, k.customer_id, k.customer_version) for k in keys]
             )
         positions = super()._insert_events(c, stored_events, **kwargs) or []
-        link_new_events(Sql(c, SQLITE), stored_events, positions)
+        link_new_events(Sql(c, SQLITE), stored_events, positions, self.chain_heads(), kwargs.get("chain_written"))
         return positions
 
     def select_customer_streams(self, customer_ids: Sequence[str]) -> list[StoredEvent]:
@@ -168,7 +184,7 @@ class SQLiteCustomerRecorder(SQLiteApplicationRecorder):
         return rows
 
 
-class PostgresCustomerRecorder(PostgresApplicationRecorder):
+class PostgresCustomerRecorder(_ChainedInserts, PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         # The database-function insert path skips _insert_events, so keys and claims would not be written.
@@ -230,13 +246,13 @@ class PostgresCustomerRecorder(PostgresApplicationRecorder):
             prepare=True,
         )
 
-    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int]:
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
         # SQL does not promise RETURNING rows in input order: match them up by (customer, version).
         ids = {(r["originator_id"], r["originator_version"]): r["notification_id"] for r in curs.fetchall()}
         positions = [ids[(e.originator_id, e.originator_version)] for e in stored_events]
         # Still inside the events' transaction, with the table lock held: links are written
         # one writer at a time, each after the previous writer's links.
-        link_new_events(Sql(curs, POSTGRESQL), stored_events, positions)
+        link_new_events(Sql(curs, POSTGRESQL), stored_events, positions, self.chain_heads(), kwargs.get("chain_written"))
         return positions
 
     def select_customer_streams(self, customer_ids: Sequence[str]) -> list[StoredEvent]:

@@ -80,20 +80,22 @@ class CustomerKeys:
     @contextmanager
     def loaded(self, customer_ids: Iterable[str]) -> Iterator[None]:
         """Make these customers' keys (read now, in one query) available to the mapper on this thread."""
-        outer = getattr(self._local, "keys", None)
-        outer_pending = getattr(self._local, "pending", None)
-        self._local.keys = self.fetch(customer_ids)
+        ids = set(customer_ids)
+        outer = (getattr(self._local, "keys", None), getattr(self._local, "pending", None),
+                 getattr(self._local, "asked", None))
+        self._local.keys = self.fetch(ids)
         self._local.pending = {}
+        self._local.asked = ids  # customers not in `keys` have no key (new, or erased)
         try:
             yield
         finally:
-            self._local.keys, self._local.pending = outer, outer_pending
+            self._local.keys, self._local.pending, self._local.asked = outer
 
     def key(self, customer_id: str) -> bytes | None:
         keys = getattr(self._local, "keys", None)
-        if keys is not None and customer_id in keys:
-            return keys[customer_id]  # type: ignore[no-any-return]
-        return self.fetch([customer_id]).get(customer_id)  # not prefetched: one query
+        if keys is not None and (customer_id in keys or customer_id in self._local.asked):
+            return keys.get(customer_id)  # type: ignore[no-any-return]
+        return self.fetch([customer_id]).get(customer_id)  # not asked for: one query
 
     def key_for_writing(self, customer_id: str) -> bytes:
         """The customer's key; a new one (kept pending until the events are saved) for a new customer."""
