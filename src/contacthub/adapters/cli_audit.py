@@ -53,7 +53,7 @@ def verify(customers: tuple[str, ...], anchor_path: Path | None) -> None:
         total = None if wanted else chain.event_count()
         with tqdm(total=total, unit="ev", desc="verify", file=sys.stderr) as bar:
             report = chain.verify(wanted, heads, on_progress=bar.update)  # type: ignore[arg-type]
-    for finding in report.findings or ():
+    for finding in report.findings:
         where = f" position {finding.position}" if finding.position else ""
         click.echo(f"{finding.problem.upper():<9} {finding.customer_id} version {finding.version}{where}: {finding.detail}")
     summary = f"{report.events} events of {report.customers} customers"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -196,7 +196,7 @@ class CustomerChain:
 class VerifyReport:
     customers: int = 0
     events: int = 0
-    findings: list[Finding] | None = None
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def intact(self) -> bool:
@@ -246,13 +246,13 @@ class EventChain:
         ids = list(customers) if customers is not None else self.customer_ids()
         if customers is None:  # customers the anchor knows but the database has forgotten entirely
             ids = sorted(set(ids) | anchors.keys())
-        report = VerifyReport(findings=[])
+        report = VerifyReport()
         for start in range(0, len(ids), CUSTOMERS_PER_READ):
             chunk = ids[start : start + CUSTOMERS_PER_READ]
             found = {c.customer_id: c for c in self._chains(chunk)}
             for customer_id in chunk:
                 chain = found.get(customer_id, CustomerChain(customer_id, [], []))
-                report.findings += verify_chain(customer_id, chain.records, chain.links, anchors.get(customer_id))  # type: ignore[operator]
+                report.findings += verify_chain(customer_id, chain.records, chain.links, anchors.get(customer_id))
                 report.customers += 1
                 report.events += len(chain.records)
                 on_progress(len(chain.records))
