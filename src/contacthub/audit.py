@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from contacthub.adapters.store.chain import EventChain
+from contacthub.adapters.store.chain import CustomerChain, EventChain
 from contacthub.domain.customer import Customer
 from contacthub.domain.event_chain import Finding, verify_chain
 from contacthub.projections.base import PositionedEvent, tables_digest
@@ -104,11 +104,16 @@ def _finding_item(finding: Finding) -> dict[str, Any]:
             "detail": finding.detail}
 
 
-def verify_customer(hub: ContactHub, customer_id: str) -> dict[str, Any]:
-    """One customer's chain checked against the stored events: what an auditor gets per customer."""
+def _stored_chain(hub: ContactHub, customer_id: str) -> CustomerChain:
     chain = EventChain(hub.event_log.read_store).customer(customer_id)
     if not chain.records and not chain.links:
         raise UnknownCustomer(customer_id)
+    return chain
+
+
+def verify_customer(hub: ContactHub, customer_id: str) -> dict[str, Any]:
+    """One customer's chain checked against the stored events: what an auditor gets per customer."""
+    chain = _stored_chain(hub, customer_id)
     findings = verify_chain(customer_id, chain.records, chain.links)
     head = chain.head
     return {
@@ -133,9 +138,7 @@ def _state_field(state: bytes | None) -> dict[str, str | None]:
 def export_lines(hub: ContactHub, customer_id: str, exported_at: datetime) -> list[bytes]:
     """A self-contained JSON Lines bundle: a header, then each version's stored event and chain link,
     exactly as stored (the event's bytes as UTF-8 text), for scripts/verify_export.py."""
-    chain = EventChain(hub.event_log.read_store).customer(customer_id)
-    if not chain.records and not chain.links:
-        raise UnknownCustomer(customer_id)
+    chain = _stored_chain(hub, customer_id)
     records = {r.version: r for r in chain.records}
     links = {link.version: link for link in chain.links}
     head = chain.head

@@ -102,14 +102,13 @@ def link_new_events(
     unknown: dict[str, int] = {}
     for customer, records in per_customer.items():
         first = records[0].version
-        cached = heads.before(customer, first) if heads is not None and first > 1 else None
-        if first == 1:
-            known[customer] = GENESIS
-        elif cached is not None:
-            known[customer] = cached
-        else:
+        previous = GENESIS if first == 1 else heads.before(customer, first) if heads is not None else None
+        if previous is None:
             unknown[customer] = first
-    known.update(previous_links(sql, unknown) if unknown else {})
+        else:
+            known[customer] = previous
+    if unknown:
+        known.update(previous_links(sql, unknown))
     rows = []
     for customer, records in per_customer.items():
         if records[0].version > 1 and known[customer] == GENESIS:
@@ -166,18 +165,6 @@ def _select_events(sql: Sql, customers: Sequence[str]) -> list[dict[str, Any]]:
     ).all()
 
 
-def _select_links(sql: Sql, customers: Sequence[str]) -> list[dict[str, Any]]:
-    if sql.dialect == POSTGRESQL:
-        return sql.execute(
-            "SELECT customer_id, version, position, hash FROM event_chain WHERE customer_id = ANY(?) "
-            "ORDER BY customer_id, version", (list(customers),),
-        ).all()
-    return sql.execute(
-        f"SELECT customer_id, version, position, hash FROM event_chain WHERE customer_id IN ({sql.in_list(customers)}) "
-        "ORDER BY customer_id, version", list(customers),
-    ).all()
-
-
 @dataclass(frozen=True)
 class CustomerChain:
     customer_id: str
@@ -215,12 +202,12 @@ class EventChain:
     def _chains(self, customers: Sequence[str]) -> list[CustomerChain]:
         with self.store.transaction(commit=False) as sql:
             event_rows = _select_events(sql, customers)
-            link_rows = _select_links(sql, customers)
+            link_rows = sql.select_where_in("event_chain", "customer_id", list(customers))
         records: dict[str, list[StoredRecord]] = {}
         for customer, record in _records(event_rows):
             records.setdefault(customer, []).append(record)
         links: dict[str, list[ChainLink]] = {}
-        for r in link_rows:
+        for r in sorted(link_rows, key=lambda r: (r["customer_id"], int(r["version"]))):
             links.setdefault(r["customer_id"], []).append(ChainLink(int(r["version"]), int(r["position"]), r["hash"]))
         return [CustomerChain(c, records.get(c, []), links.get(c, [])) for c in customers if c in records or c in links]
 
@@ -243,9 +230,9 @@ class EventChain:
     ) -> VerifyReport:
         """Walk every chain (or the given customers'), 500 customers per read."""
         anchors = anchors or {}
-        ids = list(customers) if customers is not None else self.customer_ids()
-        if customers is None:  # customers the anchor knows but the database has forgotten entirely
-            ids = sorted(set(ids) | anchors.keys())
+        # All customers: those in the log or the chain, and those an anchor knows but the
+        # database has lost entirely.
+        ids = list(customers) if customers is not None else sorted(set(self.customer_ids()) | anchors.keys())
         report = VerifyReport()
         for start in range(0, len(ids), CUSTOMERS_PER_READ):
             chunk = ids[start : start + CUSTOMERS_PER_READ]

@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contacthub.adapters.store.database import ReadStore, Sql
-from contacthub.domain.personal_data import ERASED, PERSONAL_FIELDS, erased_value
+from contacthub.domain.personal_data import PERSONAL_FIELDS, erased_value
 
 PREFIX = "enc:v1:"
 KEY_COLUMNS = (("customer_id", "text"), ("data_key", "bytea"))
@@ -145,6 +145,3 @@ def insert_keys(sql: Sql, keys: Sequence[tuple[str, bytes]]) -> None:
 def destroy_keys(sql: Sql, customer_ids: Sequence[str]) -> None:
     for customer_id in customer_ids:
         sql.execute("DELETE FROM customer_keys WHERE customer_id = ?", (customer_id,))
-
-
-__all__ = ["ERASED", "CustomerKeys", "destroy_keys", "insert_keys", "seal", "unseal"]
