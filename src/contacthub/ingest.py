@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import IntegrityError
 
-from contacthub.adapters.store.eventlog import ERASED_DIGEST, Claim, CustomerLog, IngestKey
+from contacthub.adapters.store.eventlog import ERASED_DIGEST, Claim, CustomerLog, IngestKey, WritersBusy
 from contacthub.contract import (
     MAX_BATCH,
     ComplaintOpened,
@@ -82,7 +83,8 @@ class IngestOutcome:
 
 
 class IngestRejected(Exception):
-    """Nothing of the batch was stored. 422: the input is malformed; 409: it conflicts with what is stored."""
+    """Nothing of the batch was stored. 422: the input is malformed; 409: it conflicts with what is stored;
+    503: other writers kept the log busy past the lock timeout (retry)."""
 
     def __init__(self, status_code: int, errors: list[FieldError]) -> None:
         super().__init__(f"{len(errors)} error(s)")
@@ -186,7 +188,10 @@ class IngestService:
             careful = False
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 try:
-                    return self._decide_and_store(events, digests, careful)
+                    # The careful path holds the writers' lock alone: no other process can
+                    # overtake a batch decided again on fresh state (CustomerLog.deciding).
+                    with self._writers_lock(exclusive=careful):
+                        return self._decide_and_store(events, digests, careful)
                 except _Retry:
                     if careful:
                         log.info("ingest_retry", attempt=attempt, events=len(events))
@@ -348,7 +353,7 @@ class IngestService:
 
         Raises LookupError for an unknown customer."""
         event_id = f"erasure-{customer_id}"
-        with self._lock:
+        with self._lock, self._writers_lock(exclusive=True):
             for _attempt in range(MAX_ATTEMPTS):
                 customer = self._load([customer_id], fresh=True).get(customer_id)
                 if customer is None:
@@ -375,6 +380,18 @@ class IngestService:
                 return "recorded", position
         raise IngestRejected(409, [FieldError(index=None, event_id=None, field="customer_id",
                                               message="the customer kept changing under concurrent writers; retry")])
+
+    @contextmanager
+    def _writers_lock(self, *, exclusive: bool) -> Iterator[None]:
+        try:
+            with self.log.deciding(exclusive=exclusive):
+                yield
+        except WritersBusy:
+            log.warning("ingest_writers_busy", exclusive=exclusive)
+            raise IngestRejected(503, [FieldError(
+                index=None, event_id=None, field="events",
+                message="the event log is busy with other writers; nothing was stored, retry the batch",
+            )]) from None
 
     def _remember_owners(self, owners: dict[str, str]) -> None:
         if len(self._msisdn_owner) + len(owners) > self.cache.maxsize:

@@ -150,9 +150,17 @@ class ThrowawayPostgres:
         ``immediate`` simulates a crash: no shutdown checkpoint, so the next
         start runs WAL recovery and existing connections are cut.
         """
+        self.halt(mode)
+        self.resume()
+
+    def halt(self, mode: str = "immediate") -> None:
+        """Stop the server but keep its data, port and socket for `resume()`: the database is gone until then."""
         if mode not in STOP_MODES:
             raise ValueError(f"mode must be one of {STOP_MODES}, not {mode!r}")
         self._pg_ctl_stop(mode)
+
+    def resume(self) -> None:
+        """Start a halted server again on the same data (WAL recovery after an immediate stop)."""
         self._start_server()
 
     def __enter__(self) -> ThrowawayPostgres:

@@ -14,15 +14,20 @@ What this module adds:
 
 from __future__ import annotations
 
+import fcntl
+import time
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
 from functools import cache
 from typing import Any, Callable
 
 import orjson
+import psycopg
+import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -34,6 +39,15 @@ from contacthub.adapters.store.chain import ChainHeads, link_new_events
 from contacthub.adapters.store.database import POSTGRESQL, SQLITE, DatabaseTarget, ReadStore, Sql
 from contacthub.adapters.store.keyring import CustomerKeys, destroy_keys, insert_keys
 from contacthub.domain.customer import Customer
+
+log = structlog.get_logger(__name__)
+
+WRITERS_LOCK = 0x436F6E7461637448  # "ContactH": the advisory lock key every ContactHub writer shares
+SQLITE_WRITERS_LOCK_TIMEOUT_S = 30.0  # as long as SQLite's own lock timeout (database.py)
+
+
+class WritersBusy(Exception):
+    """The writers' lock was not granted within the lock timeout: other writers hold it."""
 
 
 @dataclass(frozen=True)
@@ -283,9 +297,17 @@ class CustomerLog(Application[str]):
         }
         self.dialect = target.dialect
         self.keys = CustomerKeys()
+        self._writers_lock_path = target.es_env.get("SQLITE_DBNAME", "") + "-writers.lock"
+        self._writers_lock_file: typing.BinaryIO | None = None
         super().__init__(env=env)
         self.read_store = ReadStore(self.factory.datastore, target.dialect)  # type: ignore[attr-defined]
         self.keys.store = self.read_store
+
+    def close(self) -> None:
+        if self._writers_lock_file is not None:
+            self._writers_lock_file.close()
+            self._writers_lock_file = None
+        super().close()
 
     def construct_env(self, name: str, env: Any = None) -> Any:
         # Configuration comes from CONTACTHUB_* settings only; ignore stray os.environ.
@@ -359,6 +381,67 @@ class CustomerLog(Application[str]):
                     f"SELECT claim, customer_id FROM customer_claims WHERE kind = ? AND {match}", [kind, *params]
                 ).all()
         return {r["claim"]: r["customer_id"] for r in rows}
+
+    @contextmanager
+    def deciding(self, *, exclusive: bool) -> Iterator[None]:
+        """Hold the writers' lock while a batch is decided and stored (PostgreSQL; SQLite: nothing to do).
+
+        Every writer process decides a batch on customer state it read before its insert
+        takes the table lock, so another process may store events of the same customer in
+        between; the insert then fails on (customer, version) and the batch is decided
+        again. Alone that retry can lose again and again to a busy neighbour. Writers
+        therefore hold PostgreSQL advisory lock WRITERS_LOCK from before they read to after
+        they commit: shared on the fast path (many processes decide at once, their inserts
+        are serialised by the table lock anyway), exclusive on the careful path, so a batch
+        decided again on fresh state is never overtaken. PostgreSQL queues a shared request
+        behind a waiting exclusive one, so the careful path cannot starve.
+
+        The lock is a session lock on a pooled connection: released here, or by the server
+        when the session ends (a killed process, a lost connection). Raises WritersBusy
+        when it is not granted within POSTGRES_LOCK_TIMEOUT.
+        """
+        if self.dialect == SQLITE:
+            with self._sqlite_writers_lock(exclusive):
+                yield
+            return
+        datastore = self.factory.datastore  # type: ignore[attr-defined]
+        mode = "" if exclusive else "_shared"
+        with datastore.get_connection() as conn:
+            try:
+                with conn.transaction():
+                    conn.execute(SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout or 10))
+                    conn.execute(f"SELECT pg_advisory_lock{mode}(%s)", (WRITERS_LOCK,))
+            except psycopg.errors.LockNotAvailable:
+                raise WritersBusy from None
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(f"SELECT pg_advisory_unlock{mode}(%s)", (WRITERS_LOCK,))
+                except psycopg.Error as exc:
+                    # Never hand a connection that may still hold the lock back to the pool.
+                    log.warning("writers_lock_release_failed", error=str(exc))
+                    conn.close()
+
+    @contextmanager
+    def _sqlite_writers_lock(self, exclusive: bool) -> Iterator[None]:
+        """The same lock for processes sharing one SQLite file: flock on a file beside it."""
+        if self._writers_lock_file is None:
+            self._writers_lock_file = open(self._writers_lock_path, "a+b")  # noqa: SIM115 (kept until close())
+        descriptor = self._writers_lock_file.fileno()
+        deadline = time.monotonic() + SQLITE_WRITERS_LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(descriptor, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WritersBusy from None
+                time.sleep(0.002)
+        try:
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
 
     def record(
         self, customers: Sequence[Customer], ingest_keys: Sequence[IngestKey], claims: Sequence[Claim]

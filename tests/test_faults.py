@@ -1,0 +1,293 @@
+"""Fault tests: ContactHub's real processes, killed and starved of their database at random moments.
+
+The promise under test: an event acknowledged is stored exactly once, an event not
+acknowledged can be retried safely, no batch is ever partly stored, and the read models
+converge to a rebuild of the log. Each test is bounded in time and seeded, so a failure can be
+run again as it was.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.auth import new_key
+from support.processes import ApiServer, ChannelClient, ProjectorProcess
+
+from contacthub.adapters.demo import DemoPlan, generate_batches
+from contacthub.adapters.store.chain import EventChain
+from contacthub.audit import compare_read_models
+from contacthub.bootstrap import ContactHub, build
+from contacthub.config import Settings
+
+T0 = "2026-11-02T09:00:00+08:00"
+
+
+@pytest.fixture
+def hub(database_url: str) -> Iterator[ContactHub]:
+    """The test's own view of the database: keys are made and the outcome checked through it."""
+    hub = build(Settings(database_url=database_url, sla_watch_interval_s=0))
+    try:
+        yield hub
+    finally:
+        hub.close()
+
+
+# --- what the channels send ---------------------------------------------------------------
+
+
+def registrations(run: str, customers: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"event_id": f"{run}-reg-{c}", "type": "customer.registered", "occurred_at": T0, "customer_id": c,
+         "name": f"客户{c}", "segment": "individual", "tier": "silver", "msisdns": [msisdn(c)]}
+        for c in customers
+    ]
+
+
+def msisdn(customer_id: str) -> str:
+    return f"139{int(customer_id.rsplit('-', 1)[1]):08d}"
+
+
+def hotline_calls(run: str, batch: int, customers: list[str], size: int, rng: random.Random) -> list[dict[str, Any]]:
+    calls = []
+    for i in range(size):
+        customer = rng.choice(customers)
+        calls.append({
+            "event_id": f"{run}-call-{batch}-{i}", "type": "contact.logged",
+            "occurred_at": f"2026-11-{3 + batch % 20:02d}T{8 + i % 12:02d}:{i % 60:02d}:00+08:00",
+            "msisdn": msisdn(customer), "channel": "hotline", "direction": "inbound", "reason": "billing_query",
+            "handled_by": f"agent-{i % 7}", "duration_s": 60 + i, "outcome": "resolved",
+        })
+    return calls
+
+
+# --- what the log must hold afterwards ----------------------------------------------------------
+
+
+def stored_event_ids(hub: ContactHub) -> Counter[str]:
+    """Every event in the log, by event_id, read through the notification log (what projectors see)."""
+    seen: Counter[str] = Counter()
+    after = 0
+    while True:
+        notifications = hub.event_log.read_notifications(after, 5000)
+        if not notifications:
+            return seen
+        seen.update(getattr(e, "event_id", None) or f"<internal {type(e).__name__}>" for e in hub.event_log.decode(notifications))
+        after = notifications[-1].id
+
+
+def assert_versions_without_gaps(hub: ContactHub, customers: list[str]) -> dict[str, int]:
+    counts = {}
+    for customer in customers:
+        versions = [event.originator_version for event in hub.event_log.customer_events(customer)]
+        assert versions == list(range(1, len(versions) + 1)), f"{customer}: versions {versions}"
+        counts[customer] = len(versions)
+    return counts
+
+
+def assert_read_models_equal_a_rebuild(hub: ContactHub) -> None:
+    comparisons = compare_read_models(hub)
+    head = hub.event_log.head_position()
+    assert {c.name: c.position for c in comparisons} == {c.name: head for c in comparisons}
+    assert {c.name: c.differing_tables for c in comparisons} == {c.name: [] for c in comparisons}
+
+
+def wait_for_read_models(hub: ContactHub, timeout: float = 60.0) -> None:
+    head = hub.event_log.head_position()
+    deadline = time.monotonic() + timeout
+    while min(hub.projector.positions().values()) < head:
+        assert time.monotonic() < deadline, f"read models at {hub.projector.positions()}, log head {head}"
+        time.sleep(0.1)
+
+
+# --- 1. the API server killed while channels retry -------------------------------------------
+
+
+def test_api_server_killed_mid_stream_loses_nothing_doubles_nothing_and_stores_no_partial_batch(
+    hub: ContactHub, database_url: str, tmp_path: Path
+) -> None:
+    rng = random.Random(61)
+    run = "kill-api"
+    customers = [f"C-{n}" for n in range(40)]
+    boss = new_key(hub, "channel", channel="boss")
+    hotline = new_key(hub, "channel", channel="hotline")
+    server = ApiServer(database_url, tmp_path)
+    server.start()
+
+    # Two channels' systems stream batches; every third batch of the second one is abandoned
+    # after its first failure (a channel that gave up), the rest are retried until acknowledged.
+    setup = ChannelClient(server.port, boss)
+    setup.post_until_acknowledged(registrations(run, customers))
+    plans = {name: [hotline_calls(f"{run}-{name}", b, customers, rng.randint(1, 40), rng) for b in range(60)]
+             for name in ("crm", "ivr")}
+    acknowledged: set[str] = set()
+    abandoned: list[list[str]] = []
+    failures: list[BaseException] = []
+
+    def stream(name: str) -> None:
+        client = ChannelClient(server.port, hotline, timeout=10)
+        try:
+            for number, batch in enumerate(plans[name]):
+                if name == "ivr" and number % 3 == 0:
+                    reply = client.request("POST", "/v1/events", {"events": batch})
+                    if not 200 <= reply.status < 300:
+                        abandoned.append([e["event_id"] for e in batch])
+                        continue
+                else:
+                    reply = client.post_until_acknowledged(batch)
+                acknowledged.update(r["event_id"] for r in reply.body["results"])
+                time.sleep(rng.uniform(0, 0.02))
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            statuses[name] = client.statuses
+            client.close()
+
+    statuses: dict[str, dict[int, int]] = {}
+    threads = [threading.Thread(target=stream, args=(name,)) for name in plans]
+    for thread in threads:
+        thread.start()
+    try:
+        while any(t.is_alive() for t in threads) and server.kills < 5:
+            time.sleep(rng.uniform(0.2, 0.8))
+            server.kill()
+            time.sleep(rng.uniform(0.0, 0.3))
+            server.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not failures, f"{failures}\nserver log:\n{server.log_tail()}"
+        assert server.kills >= 3, "the clients finished before the server was killed often enough"
+        assert_no_server_errors(statuses)
+    finally:
+        server.stop()
+
+    sent = {e["event_id"] for plan in plans.values() for batch in plan for e in batch} | {f"{run}-reg-{c}" for c in customers}
+    stored = stored_event_ids(hub)
+    assert [event_id for event_id, times in stored.items() if times > 1] == []  # nothing doubled
+    assert set(stored) <= sent  # nothing invented
+    assert acknowledged - set(stored) == set()  # nothing acknowledged lost
+    for batch in abandoned:  # all or nothing
+        assert len({event_id in stored for event_id in batch}) == 1, f"batch partly stored: {batch}"
+    retried = {e["event_id"] for name, plan in plans.items() for n, b in enumerate(plan)
+               for e in b if not (name == "ivr" and n % 3 == 0)}
+    assert retried <= set(stored)
+
+    # Each customer's stream has no gap, and the timeline holds every call stored for them.
+    versions = assert_versions_without_gaps(hub, customers)
+    assert sum(versions.values()) == len(stored)
+    hub.projector.catch_up()
+    calls_stored = Counter(e["msisdn"] for plan in plans.values() for b in plan for e in b if e["event_id"] in stored)
+    for customer in customers:
+        view = hub.customers.customer_360(customer)
+        assert view is not None
+        assert view["contact_counts"].get("hotline", 0) == calls_stored[msisdn(customer)], customer
+    assert EventChain(hub.event_log.read_store).verify().findings == []
+
+
+def assert_no_server_errors(statuses: dict[str, dict[int, int]]) -> None:
+    """Transport failures (0) and 503s are what a crash looks like; a 500 never is."""
+    seen = Counter()
+    for by_status in statuses.values():
+        seen.update(by_status)
+    assert {s for s in seen if s >= 500 and s != 503} == set(), seen
+
+
+# --- 2. the projector killed during catch-up ----------------------------------------------------
+
+
+def test_projector_killed_during_catch_up_converges_to_a_rebuild(
+    hub: ContactHub, database_url: str, tmp_path: Path
+) -> None:
+    rng = random.Random(62)
+    for batch in generate_batches(DemoPlan(customers=1500, months=3, seed=62), batch_size=1000):
+        hub.ingest.ingest(batch)
+    head = hub.event_log.head_position()
+    projector = ProjectorProcess(database_url, tmp_path, env={"CONTACTHUB_PROJECTOR_BATCH_SIZE": "50"})
+    projector.start()
+    try:
+        positions_at_kills = []
+        while projector.kills < 6:
+            # Each kill lands while the projector is applying: once it has moved on since the last one.
+            before = hub.projector.positions()
+            deadline = time.monotonic() + 30
+            while hub.projector.positions() == before:
+                assert time.monotonic() < deadline, f"the projector made no progress:\n{projector.log_tail()}"
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.3))
+            projector.kill()
+            positions_at_kills.append(hub.projector.caught_up_to())
+            projector.start()
+        assert max(positions_at_kills) < head, (positions_at_kills, head)  # killed mid-way each time
+        wait_for_read_models(hub)
+    finally:
+        projector.stop()
+    assert_read_models_equal_a_rebuild(hub)
+
+
+# --- 3. many writers on the same customers through two API processes --------------------------
+
+
+def test_concurrent_writers_on_the_same_customers_through_two_servers_lose_no_update(
+    hub: ContactHub, database_url: str, tmp_path: Path
+) -> None:
+    run = "crowd"
+    customers = [f"C-{n}" for n in range(3)]  # a few customers, so nearly every batch collides
+    hotline = new_key(hub, "channel", channel="hotline")
+    hub.ingest.ingest(registrations(run, customers))
+    servers = [ApiServer(database_url, tmp_path, name=f"api-{n}") for n in range(2)]
+    for server in servers:
+        server.start()
+    clients, batches_per_client = 24, 12
+    sent: dict[int, list[list[dict[str, Any]]]] = {
+        n: [hotline_calls(f"{run}-{n}", b, customers, random.Random(n * 100 + b).randint(1, 4), random.Random(b))
+            for b in range(batches_per_client)]
+        for n in range(clients)
+    }
+    statuses: dict[str, dict[int, int]] = {}
+    failures: list[BaseException] = []
+    start = threading.Barrier(clients)
+
+    def write(n: int) -> None:
+        client = ChannelClient(servers[n % 2].port, hotline)
+        try:
+            start.wait()
+            for batch in sent[n]:
+                client.post_until_acknowledged(batch, pause=0.01)
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            statuses[f"client-{n}"] = client.statuses
+            client.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(clients)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not failures, f"{failures[:3]}\n{servers[0].log_tail()}\n{servers[1].log_tail()}"
+        answers = Counter[int]()
+        for by_status in statuses.values():
+            answers.update(by_status)
+        # Every conflict was settled inside the service: the channels saw only acknowledgements.
+        assert set(answers) == {200}, answers
+        wait_for_read_models(hub)
+    finally:
+        for server in servers:
+            server.stop()
+
+    calls = [e for batches in sent.values() for b in batches for e in b]
+    stored = stored_event_ids(hub)
+    assert set(stored) == {e["event_id"] for e in calls} | {f"{run}-reg-{c}" for c in customers}
+    assert max(stored.values()) == 1
+    versions = assert_versions_without_gaps(hub, customers)
+    assert versions == {c: 1 + sum(1 for e in calls if e["msisdn"] == msisdn(c)) for c in customers}
+    for customer in customers:
+        assert hub.customers.customer_360(customer)["contact_counts"]["hotline"] == versions[customer] - 1
+    assert_read_models_equal_a_rebuild(hub)  # two embedded projectors followed the log as it was written
