@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import fresh_database_url
 from support.auth import new_key
 from support.processes import ApiServer, ChannelClient, ProjectorProcess
 
@@ -51,6 +52,7 @@ def registrations(run: str, customers: list[str]) -> list[dict[str, Any]]:
 
 
 def msisdn(customer_id: str) -> str:
+    """The customer's number: from the number in its id, so ids within a test need distinct numbers."""
     return f"139{int(customer_id.rsplit('-', 1)[1]):08d}"
 
 
@@ -291,3 +293,189 @@ def test_concurrent_writers_on_the_same_customers_through_two_servers_lose_no_up
     for customer in customers:
         assert hub.customers.customer_360(customer)["contact_counts"]["hotline"] == versions[customer] - 1
     assert_read_models_equal_a_rebuild(hub)  # two embedded projectors followed the log as it was written
+
+
+# --- 4. a projector following the log while writers commit late -----------------------------
+
+
+class _LateCommits:
+    """Makes the writer thread named "late-writer" hold its transaction open after its insert.
+
+    That is the window of the sequence-gap problem: the late writer's events already have
+    their positions, and a writer that started later commits higher positions first.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, serialised: bool, delay_s: float = 0.4) -> None:
+        from contacthub.adapters.store.eventlog import PostgresCustomerRecorder
+
+        original = PostgresCustomerRecorder._fetch_ids_after_insert_events
+
+        def fetch_ids_then_linger(recorder: Any, curs: Any, stored_events: Any, **kwargs: Any) -> Any:
+            ids = original(recorder, curs, stored_events, **kwargs)
+            if threading.current_thread().name == "late-writer":
+                curs.execute("SELECT pg_sleep(%s)", (delay_s,))
+            return ids
+
+        monkeypatch.setattr(PostgresCustomerRecorder, "_fetch_ids_after_insert_events", fetch_ids_then_linger)
+        if not serialised:  # the control: what the store would do without its table lock
+            monkeypatch.setattr(PostgresCustomerRecorder, "_lock_table", lambda recorder, curs: None)
+
+
+def late_commit_round_trip(database_url: str, rounds: int = 6) -> tuple[list[str], dict[str, int]]:
+    """Two writers, one committing late, and a projector following. Returns the read-model
+    tables that then differ from a rebuild, and the calls the follower's customer view missed."""
+    settings = Settings(database_url=database_url, sla_watch_interval_s=0, projector_batch_size=50)
+    late, prompt, follower = build(settings), build(settings), build(settings)
+    try:
+        customers = {"late": [f"L-{n}" for n in range(5)], "prompt": [f"P-{n}" for n in range(5, 10)]}
+        late.ingest.ingest(registrations("gap", customers["late"] + customers["prompt"]))
+        stop = threading.Event()
+        following = threading.Thread(target=follower.projector.run, args=(stop, 0.005), name="follower")
+        following.start()
+        try:
+            for n in range(rounds):
+                batch = {who: hotline_calls(f"gap-{who}", n, ids, 20, random.Random(n)) for who, ids in customers.items()}
+                writer = threading.Thread(target=late.ingest.ingest, args=(batch["late"],), name="late-writer")
+                writer.start()
+                time.sleep(0.1)  # the late writer has its positions and lingers before its commit
+                prompt.ingest.ingest(batch["prompt"])
+                writer.join(timeout=30)
+            deadline = time.monotonic() + 30
+            while follower.projector.caught_up_to() < follower.event_log.head_position():
+                assert time.monotonic() < deadline, "the follower did not reach the log head"
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            follower.projector.wake.set()
+            following.join(timeout=30)
+        # What the follower's customer view missed: calls in the log but not in its counts.
+        missed = {}
+        for customer in customers["late"] + customers["prompt"]:
+            in_log = len(follower.event_log.customer_events(customer)) - 1
+            seen = follower.customers.customer_360(customer)["contact_counts"].get("hotline", 0)
+            if seen != in_log:
+                missed[customer] = in_log - seen
+        differing = sorted({t for c in compare_read_models(follower) for t in c.differing_tables})
+        return differing, missed
+    finally:
+        for hub in (late, prompt, follower):
+            hub.close()
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return fresh_database_url("postgresql", request, tmp_path_factory)
+
+
+# SQLite has one writer at a time by construction (its write lock is held from the first
+# insert to the commit): it has no sequence gaps to skip, so these two run on PostgreSQL only.
+
+
+@pytest.mark.postgres
+def test_a_projector_following_the_log_never_skips_an_event_that_commits_late(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _LateCommits(monkeypatch, serialised=True)
+    assert late_commit_round_trip(postgres_url) == ([], {})
+
+
+@pytest.mark.postgres
+def test_without_the_table_lock_the_same_round_trip_skips_events(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The control: the test above fails when writers are not serialised, so its pass means something."""
+    _LateCommits(monkeypatch, serialised=False)
+    differing, missed = late_commit_round_trip(postgres_url)
+    assert differing != []  # the live read models are not what the log says
+    assert set(missed) <= {f"L-{n}" for n in range(5)} and sum(missed.values()) > 0  # the late writer's calls
+
+
+# --- 5. PostgreSQL restarted in immediate mode during ingest ----------------------------------
+
+
+@pytest.mark.postgres
+def test_postgresql_crash_restart_during_ingest_answers_503_then_recovers_without_an_api_restart(tmp_path: Path) -> None:
+    from support.pgserver import ThrowawayPostgres
+
+    rng = random.Random(65)
+    run = "outage"
+    customers = [f"C-{n}" for n in range(20)]
+    with ThrowawayPostgres() as pg:  # its own server: the others' tests must not see it go down
+        url = pg.create_database("outage")
+        hub = build(Settings(database_url=url, sla_watch_interval_s=0))
+        try:
+            hotline = new_key(hub, "channel", channel="hotline")
+            clerk = new_key(hub, "clerk")
+            hub.ingest.ingest(registrations(run, customers))
+            server = ApiServer(url, tmp_path)
+            server.start()
+            plans = {name: [hotline_calls(f"{run}-{name}", b, customers, rng.randint(1, 30), rng) for b in range(40)]
+                     for name in ("crm", "ivr")}
+            acknowledged: set[str] = set()
+            refusals: list[tuple[str, int, Any]] = []
+            failures: list[BaseException] = []
+            done = threading.Event()
+
+            def stream(name: str) -> None:
+                client = ChannelClient(server.port, hotline, timeout=20)
+                try:
+                    for batch in plans[name]:
+                        while True:  # retried unchanged until acknowledged; every answer kept
+                            reply = client.request("POST", "/v1/events", {"events": batch})
+                            if 200 <= reply.status < 300:
+                                acknowledged.update(r["event_id"] for r in reply.body["results"])
+                                break
+                            refusals.append(("ingest", reply.status, reply.body))
+                            time.sleep(0.1)
+                        time.sleep(0.02)
+                except BaseException as exc:
+                    failures.append(exc)
+
+            def read() -> None:
+                client = ChannelClient(server.port, clerk, timeout=20)
+                while not done.is_set():
+                    reply = client.request("GET", f"/v1/customers/{rng.choice(customers)}")
+                    if reply.status != 200:
+                        refusals.append(("read", reply.status, reply.body))
+                    time.sleep(0.05)
+
+            threads = [threading.Thread(target=stream, args=(name,)) for name in plans]
+            reader = threading.Thread(target=read)
+            for thread in (*threads, reader):
+                thread.start()
+            outages = 0
+            try:
+                while any(t.is_alive() for t in threads) and outages < 2:
+                    time.sleep(rng.uniform(0.5, 1.5))
+                    pg.halt("immediate")
+                    # Gone for longer than the connection pool waits (5 s): requests then get their 503.
+                    time.sleep(7)
+                    pg.resume()
+                    outages += 1
+                for thread in threads:
+                    thread.join(timeout=120)
+                done.set()
+                reader.join(timeout=30)
+                assert not failures, failures
+                assert outages == 2, "the clients finished before the database went down twice"
+                assert server.process is not None and server.process.poll() is None, "the API process died"
+                # While the database was gone: 503 naming the database, never a 500, never silence.
+                assert {status for _, status, _ in refusals} == {503}, refusals[:5]
+                assert {kind for kind, _, _ in refusals} == {"ingest", "read"}
+                assert {item["field"] for _, _, body in refusals for item in body["errors"]} == {"database"}
+
+                # Recovered by itself: the same process stores, projects and answers again.
+                wait_for_read_models(hub)
+                reply = ChannelClient(server.port, clerk).request("GET", f"/v1/customers/{customers[0]}")
+                assert reply.status == 200
+            finally:
+                done.set()
+                server.stop()
+
+            sent = {e["event_id"] for plan in plans.values() for batch in plan for e in batch}
+            stored = stored_event_ids(hub)
+            assert max(stored.values()) == 1
+            assert set(stored) == sent | {f"{run}-reg-{c}" for c in customers}
+            assert acknowledged == sent
+            assert_versions_without_gaps(hub, customers)
+            assert_read_models_equal_a_rebuild(hub)
+        finally:
+            hub.close()

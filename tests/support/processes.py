@@ -134,17 +134,24 @@ class ChannelClient:
         headers = {"Authorization": f"Bearer {self.key}"}
         if payload is not None:
             headers["Content-Type"] = "application/json"
-        try:
-            if self._connection is None:
-                self._connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-            self._connection.request(method, path, body=payload, headers=headers)
-            response = self._connection.getresponse()
-            raw = response.read()
-        except (OSError, http.client.HTTPException):
-            self.close()
-            reply = Reply(0)
-        else:
-            reply = Reply(response.status, orjson.loads(raw) if raw else None)
+        reply = Reply(0)
+        # A kept-alive connection the server has since closed (its idle timeout) fails at
+        # once with no answer; like any HTTP client, send once more on a fresh connection.
+        for fresh in (self._connection is None, True):
+            try:
+                if self._connection is None:
+                    self._connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+                self._connection.request(method, path, body=payload, headers=headers)
+                response = self._connection.getresponse()
+                raw = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                stale = isinstance(exc, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+                if fresh or not stale:
+                    break
+            else:
+                reply = Reply(response.status, orjson.loads(raw) if raw else None)
+                break
         self.statuses[reply.status] = self.statuses.get(reply.status, 0) + 1
         return reply
 
