@@ -20,6 +20,7 @@ import pytest
 from conftest import fresh_database_url
 from support.auth import new_key
 from support.processes import ApiServer, ChannelClient, ProjectorProcess
+from support.reliability import record_outcome
 
 from contacthub.adapters.demo import DemoPlan, generate_batches
 from contacthub.adapters.store.chain import EventChain
@@ -84,6 +85,17 @@ def stored_event_ids(hub: ContactHub) -> Counter[str]:
         after = notifications[-1].id
 
 
+def ledger(sent: set[str], acknowledged: set[str], stored: Counter[str]) -> dict[str, int]:
+    """The reliability table's columns: events sent, acknowledged, stored, doubled, and acknowledged but lost."""
+    return {
+        "sent": len(sent),
+        "acknowledged": len(acknowledged),
+        "stored": sum(stored.values()),
+        "doubled": sum(n - 1 for n in stored.values() if n > 1),
+        "lost": len(acknowledged - set(stored)),
+    }
+
+
 def assert_versions_without_gaps(hub: ContactHub, customers: list[str]) -> dict[str, int]:
     counts = {}
     for customer in customers:
@@ -112,7 +124,7 @@ def wait_for_read_models(hub: ContactHub, timeout: float = 60.0) -> None:
 
 
 def test_api_server_killed_mid_stream_loses_nothing_doubles_nothing_and_stores_no_partial_batch(
-    hub: ContactHub, database_url: str, tmp_path: Path
+    hub: ContactHub, database_url: str, backend: str, tmp_path: Path
 ) -> None:
     rng = random.Random(61)
     run = "kill-api"
@@ -171,6 +183,9 @@ def test_api_server_killed_mid_stream_loses_nothing_doubles_nothing_and_stores_n
 
     sent = {e["event_id"] for plan in plans.values() for batch in plan for e in batch} | {f"{run}-reg-{c}" for c in customers}
     stored = stored_event_ids(hub)
+    acknowledged |= {f"{run}-reg-{c}" for c in customers}
+    record_outcome(f"1-api-server-killed-{backend}", kills=server.kills, answers=merged(statuses),
+                   abandoned_batches=len(abandoned), **ledger(sent, acknowledged, stored))
     assert [event_id for event_id, times in stored.items() if times > 1] == []  # nothing doubled
     assert set(stored) <= sent  # nothing invented
     assert acknowledged - set(stored) == set()  # nothing acknowledged lost
@@ -194,17 +209,22 @@ def test_api_server_killed_mid_stream_loses_nothing_doubles_nothing_and_stores_n
 
 def assert_no_server_errors(statuses: dict[str, dict[int, int]]) -> None:
     """Transport failures (0) and 503s are what a crash looks like; a 500 never is."""
-    seen = Counter()
+    seen = merged(statuses)
+    assert {s for s in seen if s >= 500 and s != 503} == set(), seen
+
+
+def merged(statuses: dict[str, dict[int, int]]) -> dict[int, int]:
+    seen: Counter[int] = Counter()
     for by_status in statuses.values():
         seen.update(by_status)
-    assert {s for s in seen if s >= 500 and s != 503} == set(), seen
+    return dict(sorted(seen.items()))
 
 
 # --- 2. the projector killed during catch-up ----------------------------------------------------
 
 
 def test_projector_killed_during_catch_up_converges_to_a_rebuild(
-    hub: ContactHub, database_url: str, tmp_path: Path
+    hub: ContactHub, database_url: str, backend: str, tmp_path: Path
 ) -> None:
     rng = random.Random(62)
     for batch in generate_batches(DemoPlan(customers=1500, months=3, seed=62), batch_size=1000):
@@ -229,6 +249,9 @@ def test_projector_killed_during_catch_up_converges_to_a_rebuild(
         wait_for_read_models(hub)
     finally:
         projector.stop()
+    comparisons = compare_read_models(hub)
+    record_outcome(f"2-projector-killed-{backend}", events=head, kills=projector.kills, positions_at_kills=positions_at_kills,
+                   read_models_differing_from_rebuild=sum(bool(c.differing_tables) for c in comparisons))
     assert_read_models_equal_a_rebuild(hub)
 
 
@@ -236,7 +259,7 @@ def test_projector_killed_during_catch_up_converges_to_a_rebuild(
 
 
 def test_concurrent_writers_on_the_same_customers_through_two_servers_lose_no_update(
-    hub: ContactHub, database_url: str, tmp_path: Path
+    hub: ContactHub, database_url: str, backend: str, tmp_path: Path
 ) -> None:
     run = "crowd"
     customers = [f"C-{n}" for n in range(3)]  # a few customers, so nearly every batch collides
@@ -274,9 +297,7 @@ def test_concurrent_writers_on_the_same_customers_through_two_servers_lose_no_up
         for thread in threads:
             thread.join(timeout=120)
         assert not failures, f"{failures[:3]}\n{servers[0].log_tail()}\n{servers[1].log_tail()}"
-        answers = Counter[int]()
-        for by_status in statuses.values():
-            answers.update(by_status)
+        answers = merged(statuses)
         # Every conflict was settled inside the service: the channels saw only acknowledgements.
         assert set(answers) == {200}, answers
         wait_for_read_models(hub)
@@ -286,6 +307,9 @@ def test_concurrent_writers_on_the_same_customers_through_two_servers_lose_no_up
 
     calls = [e for batches in sent.values() for b in batches for e in b]
     stored = stored_event_ids(hub)
+    everything = {e["event_id"] for e in calls} | {f"{run}-reg-{c}" for c in customers}
+    record_outcome(f"3-concurrent-writers-{backend}", clients=clients, servers=len(servers), customers=len(customers),
+                   answers=answers, **ledger(everything, everything if set(answers) == {200} else set(), stored))
     assert set(stored) == {e["event_id"] for e in calls} | {f"{run}-reg-{c}" for c in customers}
     assert max(stored.values()) == 1
     versions = assert_versions_without_gaps(hub, customers)
@@ -321,7 +345,10 @@ class _LateCommits:
             monkeypatch.setattr(PostgresCustomerRecorder, "_lock_table", lambda recorder, curs: None)
 
 
-def late_commit_round_trip(database_url: str, rounds: int = 6) -> tuple[list[str], dict[str, int]]:
+LATE_ROUNDS, CALLS_PER_WRITER = 6, 20
+
+
+def late_commit_round_trip(database_url: str, rounds: int = LATE_ROUNDS) -> tuple[list[str], dict[str, int]]:
     """Two writers, one committing late, and a projector following. Returns the read-model
     tables that then differ from a rebuild, and the calls the follower's customer view missed."""
     settings = Settings(database_url=database_url, sla_watch_interval_s=0, projector_batch_size=50)
@@ -334,7 +361,7 @@ def late_commit_round_trip(database_url: str, rounds: int = 6) -> tuple[list[str
         following.start()
         try:
             for n in range(rounds):
-                batch = {who: hotline_calls(f"gap-{who}", n, ids, 20, random.Random(n)) for who, ids in customers.items()}
+                batch = {who: hotline_calls(f"gap-{who}", n, ids, CALLS_PER_WRITER, random.Random(n)) for who, ids in customers.items()}
                 writer = threading.Thread(target=late.ingest.ingest, args=(batch["late"],), name="late-writer")
                 writer.start()
                 time.sleep(0.1)  # the late writer has its positions and lingers before its commit
@@ -376,7 +403,10 @@ def test_a_projector_following_the_log_never_skips_an_event_that_commits_late(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _LateCommits(monkeypatch, serialised=True)
-    assert late_commit_round_trip(postgres_url) == ([], {})
+    differing, missed = late_commit_round_trip(postgres_url)
+    record_outcome("4-late-commits-postgresql", rounds=LATE_ROUNDS, late_calls=LATE_ROUNDS * CALLS_PER_WRITER, missed_by_follower=sum(missed.values()),
+                   tables_differing_from_rebuild=differing)
+    assert (differing, missed) == ([], {})
 
 
 @pytest.mark.postgres
@@ -384,6 +414,8 @@ def test_without_the_table_lock_the_same_round_trip_skips_events(postgres_url: s
     """The control: the test above fails when writers are not serialised, so its pass means something."""
     _LateCommits(monkeypatch, serialised=False)
     differing, missed = late_commit_round_trip(postgres_url)
+    record_outcome("4-late-commits-control-without-table-lock", rounds=LATE_ROUNDS, late_calls=LATE_ROUNDS * CALLS_PER_WRITER,
+                   missed_by_follower=sum(missed.values()), tables_differing_from_rebuild=differing)
     assert differing != []  # the live read models are not what the log says
     assert set(missed) <= {f"L-{n}" for n in range(5)} and sum(missed.values()) > 0  # the late writer's calls
 
@@ -472,6 +504,10 @@ def test_postgresql_crash_restart_during_ingest_answers_503_then_recovers_withou
 
             sent = {e["event_id"] for plan in plans.values() for batch in plan for e in batch}
             stored = stored_event_ids(hub)
+            registered = {f"{run}-reg-{c}" for c in customers}
+            record_outcome("5-postgresql-crash-restart", outages=outages, outage_s=7,
+                           refusals=dict(Counter(f"{kind} {status}" for kind, status, _ in refusals)),
+                           **ledger(sent | registered, acknowledged | registered, stored))
             assert max(stored.values()) == 1
             assert set(stored) == sent | {f"{run}-reg-{c}" for c in customers}
             assert acknowledged == sent
