@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from workload import contacts, journeys, registrations  # noqa: E402
+from workload import ingest_population  # noqa: E402
 
 from contacthub.bootstrap import build  # noqa: E402
 from contacthub.config import Settings  # noqa: E402
@@ -34,13 +34,7 @@ def main() -> None:
     configure_logging("json", "warning")
     folder = tempfile.mkdtemp()
     hub = build(Settings(database_url=f"sqlite:///{folder}/profile.db", sla_watch_interval_s=0))
-    for batch in registrations(args.customers, 1000):
-        hub.ingest.ingest(batch)
-    for batch in contacts("p", args.events, args.customers, 1000, 1):
-        hub.ingest.ingest(batch)
-    for batch in journeys(args.customers, args.customers * 3 // 10, args.customers // 5, 1000, 2):
-        hub.ingest.ingest(batch)
-    head = hub.event_log.head_position()
+    head = ingest_population(hub, args.customers, args.events, "p")
     hub.projector.reset()
     seconds: dict[str, float] = {}
     for projection in hub.projector.projections:

@@ -129,18 +129,28 @@ def raw_reference(backend: str, url: str, hub: Any, batch_size: int) -> dict[str
     return result
 
 
-def serve(url: str, port: int) -> subprocess.Popen[bytes]:
-    # No watchers: the reads are measured alone, not beside the SLA and jeopardy events they would record.
+def serve(
+    url: str, port: int, *, projector: bool = False, env: dict[str, str] | None = None, output: Any = None,
+) -> subprocess.Popen[bytes]:
+    """`contacthub serve` as its own process, once it accepts connections.
+
+    By default as (4) and (6) want it: no projector, and no watchers (the reads are measured
+    alone, not beside the SLA and jeopardy events they would record). `env` overrides the
+    settings (bench/load.py runs the server as deployed); `output` takes its stdout and stderr.
+    """
     env = {
         **os.environ, "CONTACTHUB_DATABASE_URL": url, "CONTACTHUB_LOG_LEVEL": "warning", "CONTACTHUB_LOG_FORMAT": "json",
-        "CONTACTHUB_SLA_WATCH_INTERVAL_S": "0",
+        "CONTACTHUB_SLA_WATCH_INTERVAL_S": "0", **(env or {}),
     }
     process = subprocess.Popen(
         [sys.executable, "-c", "from contacthub.adapters.cli import main; main()",
-         "serve", "--port", str(port), "--no-projector"], env=env,
+         "serve", "--port", str(port), "--projector" if projector else "--no-projector"], env=env,
+        stdout=output, stderr=output,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with {process.returncode} before it accepted connections")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return process

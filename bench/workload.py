@@ -137,3 +137,15 @@ def journeys(customers: int, orders: int, complaints: int, batch_size: int, seed
                                "occurred_at": at(t + 0.5), **step, "satisfaction": rng.randint(1, 5)})
     for start in range(0, len(events), batch_size):
         yield events[start : start + batch_size]
+
+
+def ingest_population(hub: Any, customers: int, contact_events: int, prefix: str) -> int:
+    """Registrations, contacts, then orders and complaints, through `hub.ingest` in batches
+    of 1,000 (as bench/profile_projection.py and bench/load.py seed); returns the log head."""
+    for batch in registrations(customers, 1000):
+        hub.ingest.ingest(batch)
+    for batch in contacts(prefix, contact_events, customers, 1000, 1):
+        hub.ingest.ingest(batch)
+    for batch in journeys(customers, customers * 3 // 10, customers // 5, 1000, 2):
+        hub.ingest.ingest(batch)
+    return int(hub.event_log.head_position())
