@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 import orjson
@@ -39,14 +41,15 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz
 _MSISDN = re.compile(r"^[0-9]{5,15}$")
 
 
-# Unicode control characters (category Cc) other than tab and newline, and lone surrogates (Cs).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Unicode control characters (category Cc) other than tab and newline, and lone surrogates (Cs):
+refused in every free text of an event, and in every path and query parameter of a request."""
 
 
 def _no_control_characters(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
-    bad = _CONTROL.search(value)
+    bad = CONTROL_CHARACTERS.search(value)
     if bad:
         raise ValueError(f"control character U+{ord(bad.group()):04X} is not allowed")
     return value
@@ -71,6 +74,31 @@ def _plain_number(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError("must be a number")
     return value
+
+
+def text_in(values: type[StrEnum]) -> Callable[[Any], Any]:
+    """A check that a closed vocabulary's value was posted as text.
+
+    Anything but text is refused before pydantic's enum check, which would build its
+    message from the value's repr: a list nested a thousand levels deep exceeds Python's
+    recursion limit there (a 500 instead of a 422 naming the field).
+    """
+    allowed = ", ".join(v.value for v in values)
+
+    def text_only(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(f"must be text, one of: {allowed}")
+        return value
+
+    return text_only
+
+
+ChannelName = Annotated[Channel, BeforeValidator(text_in(Channel))]
+DirectionName = Annotated[Direction, BeforeValidator(text_in(Direction))]
+OutcomeName = Annotated[Outcome, BeforeValidator(text_in(Outcome))]
+SegmentName = Annotated[Segment, BeforeValidator(text_in(Segment))]
+SeverityName = Annotated[Severity, BeforeValidator(text_in(Severity))]
+TierName = Annotated[Tier, BeforeValidator(text_in(Tier))]
 
 
 def _not_too_early(value: datetime) -> datetime:
@@ -120,8 +148,8 @@ class CustomerRegistered(_Event):
     type: Literal["customer.registered"]
     customer_id: Identifier
     name: Text
-    segment: Segment
-    tier: Tier
+    segment: SegmentName
+    tier: TierName
     msisdns: Annotated[list[Msisdn], Field(min_length=1, max_length=50)]
 
     @model_validator(mode="after")
@@ -138,7 +166,7 @@ class CustomerRegistered(_Event):
 
 class TierChanged(_Event):
     type: Literal["customer.tier_changed"]
-    tier: Tier
+    tier: TierName
     arpu: Annotated[float, BeforeValidator(_plain_number), Field(ge=0, le=10_000_000, allow_inf_nan=False)] = Field(
         description="Average monthly revenue of the customer, in yuan."
     )
@@ -149,13 +177,13 @@ class TierChanged(_Event):
 
 class ContactLogged(_Event):
     type: Literal["contact.logged"]
-    channel: Channel
-    direction: Direction
+    channel: ChannelName
+    direction: DirectionName
     reason: Text
     handled_by: Text
     site: Text | None = None
     duration_s: Annotated[StrictInt, Field(ge=0, le=86_400)] = 0
-    outcome: Outcome
+    outcome: OutcomeName
     order_id: Identifier | None = None
     complaint_id: Identifier | None = None
 
@@ -185,16 +213,16 @@ class ComplaintOpened(_Event):
     type: Literal["complaint.opened"]
     complaint_id: Identifier
     category: Text
-    severity: Severity
+    severity: SeverityName
     summary: LongText
-    channel: Channel
+    channel: ChannelName
     handled_by: Text = Field(description="Who took the complaint: its first-contact owner.")
 
 
 class _ComplaintStep(_Event):
     complaint_id: Identifier
     by: Text = Field(description="Who took the step (staff id or system name).")
-    channel: Channel = Field(description="The channel through which the step was taken.")
+    channel: ChannelName = Field(description="The channel through which the step was taken.")
 
 
 class ComplaintAcknowledged(_ComplaintStep):

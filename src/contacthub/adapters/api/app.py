@@ -15,6 +15,7 @@ from contacthub import __version__
 from contacthub.adapters.api import audit, auth, complaints, customers, events, metrics, orders, status
 from contacthub.adapters.api.auth import audit_rule, require
 from contacthub.adapters.api.errors import AUTH_RESPONSES, JsonResponse, install_error_handlers
+from contacthub.adapters.api.limits import RequestLimits
 from contacthub.adapters.store.api_keys import ApiKeys
 from contacthub.adapters.web import analytics, desk
 from contacthub.bootstrap import ContactHub
@@ -23,6 +24,14 @@ from contacthub.domain.roles import Capability
 from contacthub.sla_watch import run_watchers
 
 log = structlog.get_logger(__name__)
+
+REQUEST_LINE_RESPONSES: dict[str, dict[str, Any]] = {
+    "414": {"description": "The path or the query string is too long (adapters/api/limits.py).",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}},
+    "422": {"description": "Invalid input; every problem is listed (also: a control character in the path "
+                           "or a query parameter).",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}},
+}
 
 
 def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_watcher: bool | None = None) -> FastAPI:
@@ -70,6 +79,7 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     app.state.api_keys = ApiKeys(hub.event_log.read_store, hub.clock)
     install_error_handlers(app)
     desk.install_login_handlers(app)
+    app.add_middleware(RequestLimits)  # every route: path, query and body length; no control characters
 
     # Who may call what (roles and capabilities: domain/roles.py; keys: adapters/api/auth.py). A
     # router with one rule gets it here; the routers that mix rules (metrics, complaints, status,
@@ -97,6 +107,12 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(batch.pop("$defs", {}))
             components["IngestBatch"] = batch
+            # RequestLimits answers every route, before it runs: 414 and 422 are possible everywhere.
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    responses = operation.setdefault("responses", {})
+                    for code, answer in REQUEST_LINE_RESPONSES.items():
+                        responses.setdefault(code, answer)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -6,7 +6,6 @@ Both read the event log itself, never the read models (projections/replay.py).
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,7 +16,8 @@ from pydantic import BaseModel, Field
 from contacthub.adapters.api.complaints import ComplaintOut
 from contacthub.adapters.api.customers import Customer360Out, CustomerId
 from contacthub.adapters.api.auth import current_principal
-from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError, require_offset
+from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError
+from contacthub.adapters.api.params import QueryMoment
 from contacthub.audit import (
     EVENT_TYPES,
     UnknownCustomer,
@@ -35,7 +35,7 @@ from contacthub.projections.replay import Moment
 router = APIRouter(tags=["audit"])
 
 AsOf = Annotated[
-    datetime | None,
+    QueryMoment | None,
     Query(description="What ContactHub had recorded by this moment (RFC 3339 with offset): recorded time."),
 ]
 AsOfPosition = Annotated[
@@ -111,7 +111,6 @@ async def customer_history(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Any:
     hub: ContactHub = request.app.state.hub
-    require_offset(as_of, "as_of")
     if as_of is not None and as_of_position is not None:
         raise ApiError(422, "as_of_position", "give either as_of or as_of_position, not both")
     for t in type or ():
@@ -143,13 +142,11 @@ async def customer_state(
     as_of: AsOf = None,
     as_of_position: AsOfPosition = None,
     occurred_before: Annotated[
-        datetime | None,
+        QueryMoment | None,
         Query(description="What had happened (at the channels) before this moment, including events learned later."),
     ] = None,
 ) -> Any:
     hub: ContactHub = request.app.state.hub
-    require_offset(as_of, "as_of")
-    require_offset(occurred_before, "occurred_before")
     try:
         moment = Moment(as_of=as_of, as_of_position=as_of_position, occurred_before=occurred_before)
     except ValueError as problem:

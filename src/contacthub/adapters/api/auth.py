@@ -21,12 +21,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
-from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse, require_offset
+from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse
+from contacthub.adapters.api.params import QueryMoment
 from contacthub.adapters.store.api_keys import ApiKey, ApiKeys, KeyProblem, parse_key
 from contacthub.bootstrap import ContactHub
-from contacthub.contract import normalise_msisdn
+from contacthub.contract import normalise_msisdn, text_in
 from contacthub.domain.roles import RECORDED_ROLES, SOURCES, Capability, Principal, Role, roles_with
 
 API_KEY_HEADER = "X-API-Key"
@@ -207,7 +208,7 @@ class KeyOut(BaseModel):
 
 
 class KeyIn(BaseModel):
-    role: Role
+    role: Annotated[Role, BeforeValidator(text_in(Role))]
     name: str = Field(min_length=1, max_length=64, description="Who holds it: a person, a team or a system.")
     channel: Source | None = Field(default=None, description="Channel keys only: the channel (or `boss`) it posts for.")
 
@@ -295,12 +296,11 @@ async def access_log(
     _: Annotated[Principal, Depends(require(Capability.READ_ACCESS_LOG))],
     customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     key_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    since: Annotated[datetime | None, Query(description="Only entries at or after this moment (RFC 3339 with offset).")] = None,
+    since: Annotated[QueryMoment | None, Query(description="Only entries at or after this moment (RFC 3339 with offset).")] = None,
     after: Annotated[str | None, Query(max_length=100, description="The `next` cursor of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     hub: ContactHub = request.app.state.hub
-    require_offset(since, "since")
     cursor = _cursor(after)
     rows, following = await run_in_threadpool(
         lambda: keys_of(request).access_log(customer_id=customer_id, key_id=key_id, since=since, after=cursor, limit=limit)

@@ -14,6 +14,7 @@ from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiE
 from contacthub.adapters.api.schemas import ComplaintSummaryOut
 from contacthub.bootstrap import ContactHub
 from contacthub.complaint_actions import UnknownComplaint
+from contacthub.contract import ChannelName
 from contacthub.domain.complaint import ACTIONS
 from contacthub.domain.roles import Capability
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Tier
@@ -35,7 +36,7 @@ class ComplaintActionIn(BaseModel):
 
     action: ActionName = Field(description="What to do; only the actions allowed in the current status succeed.")
     by: str = Field(description="Who acts (staff id).", examples=["store-0571-03"])
-    channel: Channel = Field(description="Through which channel.")
+    channel: ChannelName = Field(description="Through which channel.")
     reason: str | None = Field(default=None, description="Why (required for pend, hold, handover, escalate, reopen, cancel, reject).")
     to: str | None = Field(default=None, description="handover: the new owner.")
     resolution: str | None = Field(default=None, description="resolve: what was done.")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from typing import Any
 
 import orjson
@@ -11,16 +9,19 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = structlog.get_logger(__name__)
 
 
-class JsonResponse(Response):
-    """JSON rendered by orjson (UTF-8, no ASCII escaping of Chinese text)."""
+class JsonResponse(JSONResponse):
+    """JSON rendered by orjson (UTF-8, no ASCII escaping of Chinese text).
 
-    media_type = "application/json"
+    A JSONResponse, not a bare Response: FastAPI publishes a route's `response_model` as the
+    schema of its answer only for JSONResponse classes (for any other, `{"type": "string"}`).
+    """
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
@@ -43,12 +44,6 @@ class ApiError(Exception):
         self.status_code = status_code
         self.items = [{"field": field, "message": message}]
         self.headers = headers
-
-
-def require_offset(value: datetime | None, field: str) -> None:
-    """A moment in a query must say its time zone: 422 naming the field otherwise."""
-    if value is not None and value.tzinfo is None:
-        raise ApiError(422, field, "give a time zone offset, e.g. 2026-11-23T09:00:00+08:00")
 
 
 def error_response(status_code: int, items: list[dict[str, Any]], headers: dict[str, str] | None = None) -> JsonResponse:
@@ -75,22 +70,43 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 """Added to every route that needs an API key (adapters/api/auth.py)."""
 
 
+HTTP_ERROR_FIELDS = {400: "body", 404: "path", 405: "method"}
+"""What the framework's own refusals are about: a body it cannot parse, a path no route has, a method a route has not."""
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
         return error_response(exc.status_code, exc.items, exc.headers)
 
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, _: ClientDisconnect) -> JsonResponse:
+        # The client hung up while its body was being read (a timeout on its side): nothing
+        # was stored, and no one is there to read an answer. Not a server error.
+        log.info("client_disconnected", path=request.url.path)
+        return error_response(400, [{"field": "body", "message": "the client disconnected before the body was complete"}])
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JsonResponse:
+        errors = exc.errors()
+        unparsed = next((e for e in errors if e.get("type") == "json_invalid"), None)
+        if unparsed is not None:  # as POST /v1/events answers a body that is not JSON
+            detail = (unparsed.get("ctx") or {}).get("error", "JSON decode error")
+            return error_response(400, [{"field": "body", "message": f"the body is not valid JSON: {detail}"}])
         items = []
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
-            items.append({"field": ".".join(loc) or "request", "message": err.get("msg", "invalid")})
+        for err in errors:
+            where = [str(p) for p in err.get("loc", ())]
+            names = [p for p in where if p not in ("query", "path", "body", "header")]
+            # The parameter's name; or, for the whole body (not an object, say), where it was: `body`.
+            field = ".".join(names) or (where[0] if where else "request")
+            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            items.append({"field": field, "message": message})
         return error_response(422, items)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JsonResponse:
-        return error_response(exc.status_code, [{"field": "request", "message": str(exc.detail)}], exc.headers)
+        field = HTTP_ERROR_FIELDS.get(exc.status_code, "request")
+        return error_response(exc.status_code, [{"field": field, "message": str(exc.detail)}], exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JsonResponse:

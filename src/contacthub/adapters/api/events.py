@@ -69,14 +69,18 @@ async def post_events(request: Request, principal: Annotated[Principal, Depends(
 def channel_refusals(principal: Principal, events: list[Any]) -> list[dict[str, Any]]:
     """Every event this key may not post (another channel's, or BOSS's): the batch is refused whole, nothing stored.
 
-    Judged on each event's `channel` field as sent; an event that is not an object is left
-    to validation (422).
+    Judged on each event's `channel` field as sent; an event that is not an object, or whose
+    `channel` is not text (a number, a list, a nested object: no channel's name, and not worth
+    echoing in a message), is left to validation (422), which refuses it whoever posts it.
     """
     refused = []
     for index, event in enumerate(events):
         if not isinstance(event, dict):
             continue
-        why = event_refusal(principal, event.get("channel"))
+        channel = event.get("channel")
+        if channel is not None and not isinstance(channel, str):
+            continue
+        why = event_refusal(principal, channel)
         if why is not None:
             event_id = event.get("event_id")
             refused.append({"index": index, "event_id": event_id if isinstance(event_id, str) else None,

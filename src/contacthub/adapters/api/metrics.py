@@ -6,7 +6,7 @@ counts it is made of. Definitions: docs/metrics.md.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 
 from contacthub.adapters.api.customers import MinPosition, RiskFlagOut, wait_for_read_models
 from contacthub.adapters.api.auth import require
-from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, require_offset
+from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError
+from contacthub.adapters.api.params import FIRST_QUERY_DAY, LAST_QUERY_DAY, QueryDay, QueryMoment
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.churn_risk import RULE_NAMES
 from contacthub.domain.roles import Capability
@@ -32,10 +33,11 @@ MAX_PERIOD_DAYS = 3660
 DEFAULT_PERIOD_DAYS = 30
 
 From = Annotated[
-    date | None,
-    Query(alias="from", description="First local day of the period (YYYY-MM-DD, operator's time zone); default: 29 days before `to`."),
+    QueryDay | None,
+    Query(alias="from", description="First local day of the period (YYYY-MM-DD, operator's time zone; "
+                                    f"{FIRST_QUERY_DAY} to {LAST_QUERY_DAY}); default: 29 days before `to`."),
 ]
-To = Annotated[date | None, Query(description="Last local day of the period, inclusive; default: today.")]
+To = Annotated[QueryDay | None, Query(description="Last local day of the period, inclusive; default: today.")]
 ChannelFilter = Annotated[Channel | None, Query(description="Only this channel.")]
 TierFilter = Annotated[Tier | None, Query(description="Only this tier (the customer's tier at the time of each fact).")]
 Label = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
@@ -330,7 +332,7 @@ async def journey_metrics(
 async def value_metrics(
     request: Request,
     first: Annotated[str | None, Query(alias="from", description="Not applicable: value is a stock, read as of `to` (422).")] = None,
-    to: Annotated[date | None, Query(description="As of the end of this local day; default: now.")] = None,
+    to: Annotated[QueryDay | None, Query(description="As of the end of this local day; default: now.")] = None,
     channel: Annotated[str | None, Query(description="Not applicable (422).")] = None,
     tier: Annotated[Tier | None, Query(description="Only customers whose tier (as of `to`) is this one.")] = None,
     min_position: MinPosition = None,
@@ -353,13 +355,12 @@ async def value_metrics(
             summary="Customers with early churn-risk signals, each flag naming the rule that fired")
 async def customers_at_risk(
     request: Request,
-    as_of: Annotated[datetime | None, Query(description="Count the 30 days before this moment (RFC 3339 with offset); default: now.")] = None,
+    as_of: Annotated[QueryMoment | None, Query(description="Count the 30 days before this moment (RFC 3339 with offset); default: now.")] = None,
     tier: TierFilter = None,
     rule: Annotated[Literal[RULE_NAMES] | None, Query(description="Only customers this rule flags.")] = None,  # type: ignore[valid-type]
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     min_position: MinPosition = None,
 ) -> Any:
-    require_offset(as_of, "as_of")
     return await _answer(request, min_position, lambda hub: hub.customers.risk.at_risk(
         as_of, tier.value if tier else None, rule, page, page_size))

@@ -30,6 +30,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 
 from contacthub.adapters.api.auth import require_page
+from contacthub.adapters.api.params import FIRST_QUERY_DAY, LAST_QUERY_DAY
 from contacthub.adapters.api.metrics import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS
 from contacthub.adapters.web import charts
 from contacthub.adapters.web.desk import LANG_COOKIE
@@ -45,8 +46,8 @@ log = structlog.get_logger(__name__)
 router = APIRouter(include_in_schema=False)
 
 PAGE_PATH = "/analytics"
-FIRST_YEAR, LAST_YEAR = 1970, 2999
-"""Dates outside these years are refused (a period's end + 1 day must stay a date)."""
+FIRST_YEAR, LAST_YEAR = FIRST_QUERY_DAY.year, LAST_QUERY_DAY.year
+"""Dates outside these years are refused (a period's end + 1 day must stay a date), as by the metrics API."""
 DAILY_UP_TO_DAYS = 62
 WEEKLY_UP_TO_DAYS = 371
 """The volume chart draws days up to two months, then weeks up to a year, then months."""

@@ -30,6 +30,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from contacthub.adapters.api.auth import KEY_COOKIE, LoginRequired, PageForbidden, keys_of, require_page
+from contacthub.adapters.api.limits import MAX_SMALL_BODY_BYTES
 from contacthub.adapters.web.i18n import Translator, choose_language, when
 from contacthub.bootstrap import ContactHub
 from contacthub.complaint_actions import UnknownComplaint
@@ -67,7 +68,7 @@ ACTIVE_STATUSES = frozenset(OPEN_STATUSES | {ComplaintStatus.RESOLVED})
 """Complaints shown in full on the customer page: work to do, or a follow-up still to make."""
 TIMELINE_SHOWN = 50
 TIMELINE_PAGE = 500
-FORM_MAX_BYTES = 64 * 1024
+FORM_MAX_BYTES = MAX_SMALL_BODY_BYTES  # a longer form never reaches the page (limits.py answers 413)
 R = TypeVar("R", bound=Response)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")

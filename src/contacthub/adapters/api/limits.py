@@ -1,0 +1,111 @@
+"""Limits on every request's path, query string and body, checked before any route runs (docs/limits.md).
+
+A route sees its path and query parameters already decoded, and several store them as text:
+the access log records the path, the masked query and the customer a read names, and the
+work queues and lists filter on them in SQL. PostgreSQL refuses text holding U+0000 (an error
+that would surface as a 500), SQLite stores it; neither should hold a control character a
+person never types. So a request whose decoded path, or any query parameter's name or value,
+holds a control character is refused here with 422 naming the parameter; and a path or query
+string longer than any route needs with 414. The same answer on both backends, for every route.
+
+Bodies: `POST /v1/events` reads its own, up to `CONTACTHUB_MAX_BODY_BYTES` (adapters/api/events.py).
+Every other body (a complaint action, a new key, an erasure, the pages' forms) is small; it is
+read here up to MAX_SMALL_BODY_BYTES, and a longer one is refused with 413 before the route
+parses it (FastAPI and the forms would otherwise read any length into memory first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.datastructures import QueryParams
+
+from contacthub.adapters.api.errors import error_response
+from contacthub.contract import CONTROL_CHARACTERS
+
+MAX_PATH_BYTES = 1024
+"""The longest path (as sent, percent-encoded): the longest route with a 64-character id needs under 200."""
+MAX_QUERY_BYTES = 4096
+"""The longest query string (as sent): the longest a route needs is a history filter naming every event type (~700)."""
+MAX_SMALL_BODY_BYTES = 64 * 1024
+"""The largest body of any route but `POST /v1/events`: a complaint action holds at most a few 2,000-character texts."""
+OWN_BODY_LIMIT = frozenset({"/v1/events"})
+"""Routes that read and limit their body themselves."""
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def request_line_problem(scope: Scope) -> tuple[int, str, str] | None:
+    """Why this request's path or query string is refused: (status, field, message), or None."""
+    raw_path: bytes = scope.get("raw_path") or str(scope.get("path", "")).encode("utf-8")
+    if len(raw_path) > MAX_PATH_BYTES:
+        return 414, "path", f"the path is longer than {MAX_PATH_BYTES} bytes"
+    query: bytes = scope.get("query_string", b"")
+    if len(query) > MAX_QUERY_BYTES:
+        return 414, "query", f"the query string is longer than {MAX_QUERY_BYTES} bytes"
+    bad = CONTROL_CHARACTERS.search(str(scope.get("path", "")))
+    if bad:
+        return 422, "path", f"control character U+{ord(bad.group()):04X} is not allowed in the path"
+    for name, value in QueryParams(query).multi_items():
+        bad = CONTROL_CHARACTERS.search(name) or CONTROL_CHARACTERS.search(value)
+        if bad:
+            field = name if not CONTROL_CHARACTERS.search(name) else "query"
+            return 422, field, f"control character U+{ord(bad.group()):04X} is not allowed in a query parameter"
+    return None
+
+
+class RequestLimits:
+    """ASGI middleware: refuses, before routing, a request whose path, query string or body breaks the limits above."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        problem = request_line_problem(scope)
+        if problem is not None:
+            await _refuse(scope, receive, send, *problem)
+            return
+        if scope.get("method") not in _BODY_METHODS or scope.get("path") in OWN_BODY_LIMIT:
+            await self.app(scope, receive, send)
+            return
+        too_large = (413, "body", f"the body is larger than {MAX_SMALL_BODY_BYTES} bytes")
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > MAX_SMALL_BODY_BYTES:
+            await _refuse(scope, receive, send, *too_large)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:  # read it whole (it is small), then hand it to the route as one message
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client is gone: no one to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_SMALL_BODY_BYTES:
+                await _refuse(scope, receive, send, *too_large)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> MutableMapping[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body, only a disconnect can come
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, field: str, message: str) -> None:
+    await error_response(status, [{"field": field, "message": message}])(scope, receive, send)
