@@ -614,3 +614,30 @@ def test_the_interactive_docs_are_served(client: TestClient) -> None:
     assert response.status_code == 200
     assert "text/html" in response.headers["content-type"]
     assert "/openapi.json" in response.text
+
+
+def test_a_client_that_hangs_up_mid_body_is_not_a_server_error(hub: Any) -> None:
+    """A channel that times out while sending its batch: nothing stored, answered 400, and
+    the app does not raise (a raise is what the server would log as an internal error)."""
+    import asyncio
+
+    app = allow_everything(create_app(hub, run_projector=False, run_sla_watcher=False))
+    incoming = [{"type": "http.request", "body": b'{"events": [{"event_id": ', "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/v1/events", "raw_path": b"/v1/events", "root_path": "", "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"host", b"test")],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400
+    assert orjson.loads(sent[1]["body"])["errors"][0]["field"] == "body"
+    assert hub.event_log.head_position() == 0
