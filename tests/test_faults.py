@@ -12,7 +12,6 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,6 @@ from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 
 T0 = "2026-11-02T09:00:00+08:00"
-
-
-@pytest.fixture
-def hub(database_url: str) -> Iterator[ContactHub]:
-    """The test's own view of the database: keys are made and the outcome checked through it."""
-    hub = build(Settings(database_url=database_url, sla_watch_interval_s=0))
-    try:
-        yield hub
-    finally:
-        hub.close()
 
 
 # --- what the channels send ---------------------------------------------------------------
@@ -138,17 +127,24 @@ def test_api_server_killed_mid_stream_loses_nothing_doubles_nothing_and_stores_n
     # after its first failure (a channel that gave up), the rest are retried until acknowledged.
     setup = ChannelClient(server.port, boss)
     setup.post_until_acknowledged(registrations(run, customers))
-    plans = {name: [hotline_calls(f"{run}-{name}", b, customers, rng.randint(1, 40), rng) for b in range(60)]
-             for name in ("crm", "ivr")}
+    # Each client streams until the last restart and at least 60 batches, so every kill lands
+    # on live traffic however fast the backend is; what it sent is kept in `plans`.
+    plans: dict[str, list[list[dict[str, Any]]]] = {"crm": [], "ivr": []}
+    killing_done = threading.Event()
     acknowledged: set[str] = set()
     abandoned: list[list[str]] = []
     failures: list[BaseException] = []
 
     def stream(name: str) -> None:
         client = ChannelClient(server.port, hotline, timeout=10)
+        own = random.Random(f"{name}-61")
         try:
-            for number, batch in enumerate(plans[name]):
-                if name == "ivr" and number % 3 == 0:
+            number = 0
+            while number < 60 or not killing_done.is_set():
+                batch = hotline_calls(f"{run}-{name}", number, customers, own.randint(1, 40), own)
+                plans[name].append(batch)
+                number += 1
+                if name == "ivr" and (number - 1) % 3 == 0:
                     reply = client.request("POST", "/v1/events", {"events": batch})
                     if not 200 <= reply.status < 300:
                         abandoned.append([e["event_id"] for e in batch])
@@ -168,15 +164,17 @@ def test_api_server_killed_mid_stream_loses_nothing_doubles_nothing_and_stores_n
     for thread in threads:
         thread.start()
     try:
-        while any(t.is_alive() for t in threads) and server.kills < 5:
+        while server.kills < 5 and not failures:
             time.sleep(rng.uniform(0.2, 0.8))
             server.kill()
             time.sleep(rng.uniform(0.0, 0.3))
             server.start()
+        killing_done.set()
         for thread in threads:
             thread.join(timeout=120)
         assert not failures, f"{failures}\nserver log:\n{server.log_tail()}"
-        assert server.kills >= 3, "the clients finished before the server was killed often enough"
+        # The kills cut requests off: some went unanswered (and were retried or abandoned).
+        assert merged(statuses).get(0, 0) > 0, "no request was cut off by a kill"
         assert_no_server_errors(statuses)
     finally:
         server.stop()

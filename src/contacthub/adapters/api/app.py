@@ -79,7 +79,8 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     app.state.api_keys = ApiKeys(hub.event_log.read_store, hub.clock)
     install_error_handlers(app)
     desk.install_login_handlers(app)
-    app.add_middleware(RequestLimits)  # every route: path, query and body length; no control characters
+    # Every route: path, query and body length, no control characters; a batch of events may be larger.
+    app.add_middleware(RequestLimits, larger_bodies={"/v1/events": hub.settings.max_body_bytes})
 
     # Who may call what (roles and capabilities: domain/roles.py; keys: adapters/api/auth.py). A
     # router with one rule gets it here; the routers that mix rules (metrics, complaints, status,

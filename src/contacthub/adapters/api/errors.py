@@ -11,7 +11,6 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 
 log = structlog.get_logger(__name__)
 
@@ -78,13 +77,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
         return error_response(exc.status_code, exc.items, exc.headers)
-
-    @app.exception_handler(ClientDisconnect)
-    async def _client_gone(request: Request, _: ClientDisconnect) -> JsonResponse:
-        # The client hung up while its body was being read (a timeout on its side): nothing
-        # was stored, and no one is there to read an answer. Not a server error.
-        log.info("client_disconnected", path=request.url.path)
-        return error_response(400, [{"field": "body", "message": "the client disconnected before the body was complete"}])
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JsonResponse:

@@ -8,21 +8,26 @@ person never types. So a request whose decoded path, or any query parameter's na
 holds a control character is refused here with 422 naming the parameter; and a path or query
 string longer than any route needs with 414. The same answer on both backends, for every route.
 
-Bodies: `POST /v1/events` reads its own, up to `CONTACTHUB_MAX_BODY_BYTES` (adapters/api/events.py).
-Every other body (a complaint action, a new key, an erasure, the pages' forms) is small; it is
-read here up to MAX_SMALL_BODY_BYTES, and a longer one is refused with 413 before the route
-parses it (FastAPI and the forms would otherwise read any length into memory first).
+Bodies: every body is read here, up to its route's limit, and a longer one is refused with 413
+before the route parses it (FastAPI and the forms would otherwise read any length into memory
+first). `POST /v1/events` may send up to `CONTACTHUB_MAX_BODY_BYTES` (`larger_bodies`); every
+other body (a complaint action, a new key, an erasure, the pages' forms) is small: up to
+MAX_SMALL_BODY_BYTES. A client that hangs up mid-body (a timeout on its side) is answered 400
+and logged as `client_disconnected`: nothing was stored, and it is not a server error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
+import structlog
 from starlette.datastructures import QueryParams
 
 from contacthub.adapters.api.errors import error_response
 from contacthub.contract import CONTROL_CHARACTERS
+
+log = structlog.get_logger(__name__)
 
 MAX_PATH_BYTES = 1024
 """The longest path (as sent, percent-encoded): the longest route with a 64-character id needs under 200."""
@@ -30,8 +35,6 @@ MAX_QUERY_BYTES = 4096
 """The longest query string (as sent): the longest a route needs is a history filter naming every event type (~700)."""
 MAX_SMALL_BODY_BYTES = 64 * 1024
 """The largest body of any route but `POST /v1/events`: a complaint action holds at most a few 2,000-character texts."""
-OWN_BODY_LIMIT = frozenset({"/v1/events"})
-"""Routes that read and limit their body themselves."""
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 Scope = MutableMapping[str, Any]
@@ -61,8 +64,11 @@ def request_line_problem(scope: Scope) -> tuple[int, str, str] | None:
 class RequestLimits:
     """ASGI middleware: refuses, before routing, a request whose path, query string or body breaks the limits above."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *,
+                 larger_bodies: Mapping[str, int] | None = None) -> None:
         self.app = app
+        self.larger_bodies = dict(larger_bodies or {})
+        """Paths whose body may be larger than MAX_SMALL_BODY_BYTES, and their limit."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,23 +78,26 @@ class RequestLimits:
         if problem is not None:
             await _refuse(scope, receive, send, *problem)
             return
-        if scope.get("method") not in _BODY_METHODS or scope.get("path") in OWN_BODY_LIMIT:
+        if scope.get("method") not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        too_large = (413, "body", f"the body is larger than {MAX_SMALL_BODY_BYTES} bytes")
+        limit = self.larger_bodies.get(scope.get("path", ""), MAX_SMALL_BODY_BYTES)
+        too_large = (413, "body", f"the body is larger than {limit} bytes")
         declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > MAX_SMALL_BODY_BYTES:
+        if declared.isdigit() and int(declared) > limit:
             await _refuse(scope, receive, send, *too_large)
             return
         chunks: list[bytes] = []
         size = 0
-        while True:  # read it whole (it is small), then hand it to the route as one message
+        while True:  # read it whole, then hand it to the route as one message
             message = await receive()
             if message["type"] == "http.disconnect":
-                return  # the client is gone: no one to answer
+                log.info("client_disconnected", path=scope.get("path"))
+                await _refuse(scope, receive, send, 400, "body", "the client disconnected before the body was complete")
+                return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > MAX_SMALL_BODY_BYTES:
+            if size > limit:
                 await _refuse(scope, receive, send, *too_large)
                 return
             chunks.append(chunk)
