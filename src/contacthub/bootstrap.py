@@ -6,13 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
-from contacthub.adapters.store.database import parse_database_url
+from contacthub.adapters.store.chain import EventChain
+from contacthub.adapters.store.database import compact_sqlite, parse_database_url
 from contacthub.adapters.store.eventlog import CustomerLog
 from contacthub.adapters.store.migrations import migrate
-from contacthub.complaint_actions import ComplaintActions
+from contacthub.adapters.store.scratch import scratch_area, scratch_read_store
 from contacthub.config import Settings
-from contacthub.ingest import IngestService
 from contacthub.domain.complaint import SlaPolicy
+from contacthub.domain.order import JeopardyLimits
 from contacthub.projections.base import Projection
 from contacthub.projections.complaint_queries import ComplaintQueries
 from contacthub.projections.complaint_view import ComplaintView
@@ -23,9 +24,13 @@ from contacthub.projections.journey_view import JourneyView
 from contacthub.projections.metrics_queries import MetricsQueries
 from contacthub.projections.metrics_view import MetricsView
 from contacthub.projections.runner import Projector
-from contacthub.jeopardy_watch import JeopardyWatcher
-from contacthub.domain.customer import JeopardyLimits
-from contacthub.sla_watch import SlaWatcher
+from contacthub.projections.sql import SQLITE
+from contacthub.services.audit import Audit
+from contacthub.services.complaint_actions import ComplaintActions
+from contacthub.services.erasure import Erasure
+from contacthub.services.ingest import IngestService
+from contacthub.services.jeopardy_watch import JeopardyWatcher
+from contacthub.services.sla_watch import SlaWatcher
 
 
 SLA_WATCH_WAIT_S = 5.0
@@ -46,6 +51,9 @@ class ContactHub:
     sla_watcher: SlaWatcher
     jeopardy_watcher: JeopardyWatcher
     complaint_actions: ComplaintActions
+    chains: EventChain
+    audit: Audit
+    erasure: Erasure
     clock: Callable[[], datetime]
 
     def close(self) -> None:
@@ -79,6 +87,8 @@ def build(
         sla_policy=sla_policy,
     )
     customers = CustomerQueries(event_log.read_store, settings.zone, clock)
+    chains = EventChain(event_log.read_store)
+    database_url = settings.database_url
     return ContactHub(
         settings=settings,
         event_log=event_log,
@@ -103,5 +113,21 @@ def build(
             read_models_current=lambda: projector.wait_for(event_log.head_position(), SLA_WATCH_WAIT_S),
         ),
         complaint_actions=ComplaintActions(ingest, event_log, clock),
+        chains=chains,
+        audit=Audit(
+            event_log,
+            chains,
+            projector,
+            read_models=lambda: read_models(settings.zone),
+            private_store=scratch_read_store,
+            scratch_area=lambda: scratch_area(event_log.read_store),
+            zone=settings.zone,
+            clock=clock,
+        ),
+        erasure=Erasure(
+            ingest,
+            projector,
+            compact=(lambda: compact_sqlite(database_url)) if event_log.dialect == SQLITE else None,
+        ),
         clock=clock,
     )

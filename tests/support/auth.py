@@ -3,7 +3,7 @@
 `allow_everything(app)`: the app answers every request as if it came from a key allowed
 everything, through FastAPI's documented `app.dependency_overrides` — for the tests of
 behaviour other than access control (the `client` fixtures). Production code has no such
-principal: `create_app` always checks keys. tests/test_roles.py and the browser tests use
+principal: `create_app` always checks keys. tests/e2e/test_roles.py and the browser tests use
 real keys (`new_key`, `bearer`).
 """
 

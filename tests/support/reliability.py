@@ -1,7 +1,7 @@
 """Figures the fault tests measure, kept for the README's reliability table.
 
 Each fault test writes what it sent, what was acknowledged and what the log then held to
-`test-artifacts/reliability/<test>.json` (git-ignored); `./dev test tests/test_faults.py`
+`test-artifacts/reliability/<test>.json` (git-ignored); `./dev test tests/e2e/test_faults.py`
 refreshes them all.
 """
 

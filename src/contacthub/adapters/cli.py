@@ -79,7 +79,7 @@ def rebuild() -> None:
 @click.option("--interval", default=None, type=click.FloatRange(0.1, 3600), help="Seconds between passes (default: CONTACTHUB_SLA_WATCH_INTERVAL_S, or 30).")
 def watch(once: bool, interval: float | None) -> None:
     """Record complaint SLA warnings and breaches, and orders in jeopardy, as events (each once)."""
-    from contacthub.sla_watch import run_watchers
+    from contacthub.services.watchers import run_watchers
 
     settings = _settings()
     with _hub(settings) as hub:
@@ -134,7 +134,7 @@ def demo(customers: int, months: int, seed: int, batch_size: int) -> None:
     from tqdm import tqdm
 
     from contacthub.adapters.demo import DemoPlan, estimate_event_count, generate_batches
-    from contacthub.ingest import IngestRejected
+    from contacthub.services.ingest import IngestRejected
 
     settings = _settings()
     plan = DemoPlan(customers=customers, months=months, seed=seed)
@@ -191,7 +191,7 @@ def replay(customer_id: str, as_of: str | None, as_of_position: int | None, occu
     """A customer's history and state as of a moment, rebuilt from the event log alone."""
     import orjson
 
-    from contacthub.audit import UnknownCustomer, history_item, state_as_of
+    from contacthub.services.audit import UnknownCustomer, history_item
     from contacthub.projections.replay import Moment
 
     try:
@@ -201,7 +201,7 @@ def replay(customer_id: str, as_of: str | None, as_of_position: int | None, occu
         raise _Failure(str(problem)) from None
     with _hub(_settings()) as hub:
         try:
-            state = state_as_of(hub, customer_id, moment)
+            state = hub.audit.state_as_of(customer_id, moment)
         except UnknownCustomer:
             raise _Failure(f"no customer {customer_id}") from None
         if state is None:

@@ -44,11 +44,10 @@ def verify(customers: tuple[str, ...], anchor_path: Path | None) -> None:
     """Check every customer's hash chain against the stored events (exit 1 on any finding)."""
     from tqdm import tqdm
 
-    from contacthub.adapters.store.chain import EventChain
 
     heads = _read_anchor(anchor_path)[1] if anchor_path else {}
     with _hub(_settings()) as hub:
-        chain = EventChain(hub.event_log.read_store)
+        chain = hub.chains
         wanted = list(customers) or None
         total = None if wanted else chain.event_count()
         with tqdm(total=total, unit="ev", desc="verify", file=sys.stderr) as bar:
@@ -72,12 +71,11 @@ def anchor(out: Path) -> None:
     edit of the database that recomputes the chains, or drops a customer's latest events,
     is then found by `contacthub audit verify --anchor FILE`.
     """
-    from contacthub.adapters.store.chain import EventChain
     from contacthub.domain.event_chain import anchor_root
 
     with _hub(_settings()) as hub:
         position = hub.event_log.head_position()
-        heads = EventChain(hub.event_log.read_store).heads()
+        heads = hub.chains.heads()
     root = anchor_root(heads)
     document = {
         "format": ANCHOR_FORMAT,
@@ -99,11 +97,9 @@ def projections() -> None:
     """Rebuild every read model from the log in a scratch area and compare it with the live one (exit 1 on drift)."""
     from tqdm import tqdm
 
-    from contacthub.audit import compare_read_models
-
     with _hub(_settings()) as hub:
         with tqdm(total=hub.event_log.head_position(), unit="ev", desc="rebuild", file=sys.stderr) as bar:
-            comparisons = compare_read_models(hub, on_progress=bar.update)
+            comparisons = hub.audit.compare_read_models(on_progress=bar.update)
     drifted = [c for c in comparisons if c.differing_tables]
     for c in comparisons:
         verdict = "differs in " + ", ".join(c.differing_tables) if c.differing_tables else "matches"
@@ -125,13 +121,11 @@ def forget(customer_id: str, by: str, reason: str) -> None:
     are brought up to date before the command ends; on SQLite the database file is then
     compacted so no freed page still holds the old rows (docs/audit.md, "Erasure").
     """
-    from contacthub.erasure import forget_customer
-
     if not by.strip() or not reason.strip():
         raise _Failure("--by and --reason must not be empty")
     with _hub(_settings()) as hub:
         try:
-            outcome = forget_customer(hub, customer_id, by=by.strip(), reason=reason.strip(), wait_s=5,
+            outcome = hub.erasure.forget(customer_id, by=by.strip(), reason=reason.strip(), wait_s=5,
                                       run_projector=True)
         except LookupError:
             raise _Failure(f"no customer {customer_id}") from None

@@ -163,3 +163,19 @@ def anchor_root(heads: Iterable[ChainHead]) -> str:
         digest.update(head.version.to_bytes(8, "big", signed=True))
         digest.update(bytes.fromhex(head.hash))
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CustomerChain:
+    """One customer's stored events (the bytes as stored) and the links stored for them."""
+
+    customer_id: str
+    records: list[StoredRecord]
+    links: list[ChainLink]
+
+    @property
+    def head(self) -> ChainHead | None:
+        if not self.links:
+            return None
+        last = self.links[-1]
+        return ChainHead(self.customer_id, last.version, last.hash)

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from contacthub.adapters.store.database import ReadStore, Sql
+from contacthub.projections.sql import ReadStore, Sql
 from contacthub.domain.customer import Customer
 
 PositionedEvent = tuple[int, Customer.Event]

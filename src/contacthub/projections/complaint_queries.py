@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from contacthub.adapters.store.database import Sql
+from contacthub.projections.sql import Sql
 from contacthub.domain.complaint import OPEN_STATUSES, RUNNING
 from contacthub.domain.vocabulary import ComplaintStatus
 from contacthub.projections.base import ReadQueries, contact_item, utc_text

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from contacthub.adapters.store.database import Sql
+from contacthub.projections.sql import Sql
 from contacthub.domain.complaint import ComplaintCase, SlaClock
 from contacthub.domain.customer import Customer
 from contacthub.domain.vocabulary import ComplaintStatus

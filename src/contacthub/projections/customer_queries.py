@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from contacthub.adapters.store.database import ReadStore
+from contacthub.projections.sql import ReadStore
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import ReadQueries, contact_item
 from contacthub.projections.complaint_queries import ComplaintQueries

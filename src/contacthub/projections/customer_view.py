@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from contacthub.adapters.store.database import Sql
+from contacthub.projections.sql import Sql
 from contacthub.domain.customer import Customer
 from contacthub.domain.personal_data import ERASED
 from contacthub.domain.vocabulary import OrderStatus

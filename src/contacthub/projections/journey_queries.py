@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from contacthub.adapters.store.database import POSTGRESQL, SQLITE, Sql
-from contacthub.domain.customer import Jeopardy, JeopardyLimits, order_jeopardy
+from contacthub.projections.sql import POSTGRESQL, SQLITE, Sql
+from contacthub.domain.order import Jeopardy, JeopardyLimits, order_jeopardy
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import ReadQueries, contact_item, utc_text
 

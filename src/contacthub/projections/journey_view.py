@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from contacthub.adapters.store.database import Sql
+from contacthub.projections.sql import Sql
 from contacthub.domain.customer import Customer
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import PositionedEvent, utc_text

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
-from contacthub.adapters.store.database import Sql
+from contacthub.projections.sql import Sql
 from contacthub.domain.contact_quality import (
     CONTAINMENT_WINDOW,
     REPEAT_WINDOW,

@@ -25,10 +25,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from contacthub.adapters.store.scratch import scratch_read_store
 from contacthub.domain.customer import Customer
 from contacthub.projections.base import PositionedEvent, Projection
 from contacthub.projections.customer_queries import CustomerQueries
+from contacthub.projections.sql import ReadStore
 
 
 @dataclass(frozen=True)
@@ -79,22 +79,19 @@ def replay_state(
     projections: Sequence[Projection],
     zone: ZoneInfo,
     now: datetime,
+    store: ReadStore,
 ) -> dict[str, Any] | None:
-    """The 360° view and every complaint (with its history) after applying `events` to empty
-    read models; None when the events do not include the customer's registration."""
-    store = scratch_read_store()
-    try:
-        if events:
-            with store.transaction(commit=True) as sql:
-                for projection in projections:
-                    projection.apply(sql, list(events))
-        queries = CustomerQueries(store, zone, clock=lambda: now)
-        view = queries.customer_360(customer_id)
-        if view is None:
-            return None
-        complaints = [
-            queries.complaints.complaint(c["complaint_id"]) for c in queries.complaints.for_customer(customer_id, False)
-        ]
-        return {"customer": view, "complaints": complaints}
-    finally:
-        store.datastore.close()
+    """The 360° view and every complaint (with its history) after applying `events` to the empty
+    read models in `store` (a private one); None when the events do not include the customer's registration."""
+    if events:
+        with store.transaction(commit=True) as sql:
+            for projection in projections:
+                projection.apply(sql, list(events))
+    queries = CustomerQueries(store, zone, clock=lambda: now)
+    view = queries.customer_360(customer_id)
+    if view is None:
+        return None
+    complaints = [
+        queries.complaints.complaint(c["complaint_id"]) for c in queries.complaints.for_customer(customer_id, False)
+    ]
+    return {"customer": view, "complaints": complaints}

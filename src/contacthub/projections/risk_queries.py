@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from contacthub.adapters.store.database import ReadStore, Sql
+from contacthub.projections.sql import ReadStore, Sql
 from contacthub.domain.churn_risk import (
     EVIDENCE_COUNTS, VALUED_TIERS, RiskEvidence, RiskFlag, RiskRule, RiskRules, risk_flags, rule_book,
 )

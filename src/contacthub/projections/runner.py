@@ -17,16 +17,29 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
-from eventsourcing.persistence import OperationalError, IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Notification, OperationalError, Tracking
 
-from contacthub.adapters.store.database import POSTGRESQL, Sql
-from contacthub.adapters.store.eventlog import CustomerLog
-from contacthub.projections.base import PositionedEvent, Projection
+from contacthub.projections.sql import POSTGRESQL, ReadStore, Sql
+from contacthub.projections.base import PositionedEvent, Projection, tables_digest
 
 log = structlog.get_logger(__name__)
+
+
+class FollowedLog(Protocol):
+    """What the projector reads of the event log (adapters/store/eventlog.py's CustomerLog)."""
+
+    dialect: str
+    read_store: ReadStore
+    factory: Any  # eventsourcing's infrastructure factory: the tracking recorder comes from it
+
+    def head_position(self) -> int: ...
+
+    def read_notifications(self, after: int, limit: int) -> Sequence[Notification]: ...
+
+    def decode(self, stored: Sequence[Notification]) -> list[Any]: ...
 
 
 class _PositionMoved(Exception):
@@ -38,7 +51,7 @@ class _NotReady(Exception):
 
 
 class Projector:
-    def __init__(self, event_log: CustomerLog, projections: Sequence[Projection], batch_size: int = 2000) -> None:
+    def __init__(self, event_log: FollowedLog, projections: Sequence[Projection], batch_size: int = 2000) -> None:
         self.log = event_log
         self.store = event_log.read_store
         self.projections = list(projections)
@@ -71,6 +84,19 @@ class Projector:
 
     def positions(self) -> dict[str, int]:
         return {p.name: self.position(p.name) for p in self.projections}
+
+    def live_digests(self) -> tuple[dict[str, int], dict[str, dict[str, str]]]:
+        """Each read model's position and table digests, read in one snapshot (the projector may go on meanwhile)."""
+        with self.store.transaction(commit=False) as sql:
+            if self.store.dialect == POSTGRESQL:
+                sql.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            tracked = {
+                r["application_name"]: int(r["notification_id"])
+                for r in sql.execute(f"SELECT application_name, notification_id FROM {self._tracking_table}").all()
+            }
+            positions = {p.name: tracked.get(p.name, 0) for p in self.projections}
+            digests = {p.name: tables_digest(sql, p) for p in self.projections}
+        return positions, digests
 
     def caught_up_to(self) -> int:
         """The position every read model has reached."""

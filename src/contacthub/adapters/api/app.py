@@ -21,7 +21,7 @@ from contacthub.adapters.web import analytics, desk
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import IngestBatch
 from contacthub.domain.roles import Capability
-from contacthub.sla_watch import run_watchers
+from contacthub.services.watchers import run_watchers
 
 log = structlog.get_logger(__name__)
 

@@ -18,18 +18,9 @@ from contacthub.adapters.api.customers import Customer360Out, CustomerId
 from contacthub.adapters.api.auth import current_principal
 from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError
 from contacthub.adapters.api.params import QueryMoment
-from contacthub.audit import (
-    EVENT_TYPES,
-    UnknownCustomer,
-    export_lines,
-    history_item,
-    known_events,
-    state_as_of,
-    verify_customer,
-)
+from contacthub.services.audit import EVENT_TYPES, UnknownCustomer, history_item
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.roles import Principal
-from contacthub.erasure import forget_customer
 from contacthub.projections.replay import Moment
 
 router = APIRouter(tags=["audit"])
@@ -120,7 +111,7 @@ async def customer_history(
 
     def read() -> dict[str, Any]:
         try:
-            known = known_events(hub, customer_id, moment)
+            known = hub.audit.known_events(customer_id, moment)
         except UnknownCustomer:
             raise _unknown(customer_id) from None
         chosen = [(p, e) for p, e in known if p > after and (not type or e.TOPIC in type)]
@@ -154,7 +145,7 @@ async def customer_state(
 
     def read() -> dict[str, Any]:
         try:
-            state = state_as_of(hub, customer_id, moment)
+            state = hub.audit.state_as_of(customer_id, moment)
         except UnknownCustomer:
             raise _unknown(customer_id) from None
         if state is None:
@@ -171,7 +162,7 @@ async def customer_verify(request: Request, customer_id: CustomerId) -> Any:
 
     def read() -> dict[str, Any]:
         try:
-            return verify_customer(hub, customer_id)
+            return hub.audit.verify_customer(customer_id)
         except UnknownCustomer:
             raise _unknown(customer_id) from None
 
@@ -190,7 +181,7 @@ async def customer_export(request: Request, customer_id: CustomerId) -> Response
 
     def read() -> bytes:
         try:
-            return b"\n".join(export_lines(hub, customer_id, hub.clock())) + b"\n"
+            return b"\n".join(hub.audit.export_lines(customer_id, hub.clock())) + b"\n"
         except UnknownCustomer:
             raise _unknown(customer_id) from None
 
@@ -228,7 +219,7 @@ async def customer_erasure(
 
     def erase() -> dict[str, Any]:
         try:
-            outcome = forget_customer(hub, customer_id, by=f"{principal.name} ({principal.key_id})",
+            outcome = hub.erasure.forget(customer_id, by=f"{principal.name} ({principal.key_id})",
                                       reason=body.reason.strip(), wait_s=hub.settings.read_wait_timeout_s)
         except LookupError:
             raise _unknown(customer_id) from None

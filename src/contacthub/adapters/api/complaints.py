@@ -13,12 +13,12 @@ from contacthub.adapters.api.auth import require
 from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse, error_response
 from contacthub.adapters.api.schemas import ComplaintSummaryOut
 from contacthub.bootstrap import ContactHub
-from contacthub.complaint_actions import UnknownComplaint
+from contacthub.services.complaint_actions import UnknownComplaint
 from contacthub.contract import ChannelName
 from contacthub.domain.complaint import ACTIONS
 from contacthub.domain.roles import Capability
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Tier
-from contacthub.ingest import IngestRejected
+from contacthub.services.ingest import IngestRejected
 from contacthub.projections.complaint_queries import QUEUE_SLA_FILTERS, QUEUE_SORTS, QueueFilter
 
 router = APIRouter(tags=["complaints"], responses=AUTH_RESPONSES)

@@ -13,7 +13,7 @@ from contacthub.adapters.api.auth import current_principal
 from contacthub.adapters.api.errors import JsonResponse, ERROR_RESPONSES, ApiError, error_response
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.roles import Principal, event_refusal
-from contacthub.ingest import IngestRejected
+from contacthub.services.ingest import IngestRejected
 
 router = APIRouter(tags=["events"])
 

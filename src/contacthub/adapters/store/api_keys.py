@@ -20,7 +20,7 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from contacthub.adapters.store.database import POSTGRESQL, ReadStore
+from contacthub.projections.sql import POSTGRESQL, ReadStore
 from contacthub.domain.roles import Principal, Role, key_binding_problem
 
 KEY_PREFIX = "ch"

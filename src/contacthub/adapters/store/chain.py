@@ -17,11 +17,12 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import StoredEvent
 
-from contacthub.adapters.store.database import POSTGRESQL, SQLITE, ReadStore, Sql
+from contacthub.projections.sql import POSTGRESQL, SQLITE, ReadStore, Sql
 from contacthub.domain.event_chain import (
     GENESIS,
     ChainHead,
     ChainLink,
+    CustomerChain,
     Finding,
     StoredRecord,
     extend_chain,
@@ -163,20 +164,6 @@ def _select_events(sql: Sql, customers: Sequence[str]) -> list[dict[str, Any]]:
         "ORDER BY originator_id, originator_version",
         list(customers),
     ).all()
-
-
-@dataclass(frozen=True)
-class CustomerChain:
-    customer_id: str
-    records: list[StoredRecord]
-    links: list[ChainLink]
-
-    @property
-    def head(self) -> ChainHead | None:
-        if not self.links:
-            return None
-        last = self.links[-1]
-        return ChainHead(self.customer_id, last.version, last.hash)
 
 
 @dataclass

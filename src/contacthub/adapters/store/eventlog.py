@@ -36,40 +36,16 @@ from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
 from contacthub.adapters.store.chain import ChainHeads, link_new_events
-from contacthub.adapters.store.database import POSTGRESQL, SQLITE, DatabaseTarget, ReadStore, Sql
+from contacthub.adapters.store.database import DatabaseTarget
+from contacthub.projections.sql import POSTGRESQL, SQLITE, ReadStore, Sql
 from contacthub.adapters.store.keyring import CustomerKeys, destroy_keys, insert_keys
 from contacthub.domain.customer import Customer
+from contacthub.services.ports import ERASED_DIGEST, Claim, IngestKey, StoredKey, WritersBusy
 
 log = structlog.get_logger(__name__)
 
 WRITERS_LOCK = 0x436F6E7461637448  # "ContactH": the advisory lock key every ContactHub writer shares
 SQLITE_WRITERS_LOCK_TIMEOUT_S = 30.0  # as long as SQLite's own lock timeout (database.py)
-
-
-class WritersBusy(Exception):
-    """The writers' lock was not granted within the lock timeout: other writers hold it."""
-
-
-@dataclass(frozen=True)
-class IngestKey:
-    event_id: str
-    digest: str
-    customer_id: str
-    customer_version: int
-
-
-@dataclass(frozen=True)
-class Claim:
-    kind: str  # msisdn | order | complaint
-    claim: str
-    customer_id: str
-
-
-@dataclass(frozen=True)
-class StoredKey:
-    digest: str
-    customer_id: str
-    position: int
 
 
 class OrjsonTranscoder(Transcoder):
@@ -133,8 +109,6 @@ class TypedMapper(Mapper[str]):
 
 # --- recorders -------------------------------------------------------------------------
 
-ERASED_DIGEST = "erased"
-"""An erased customer's ingest digests: their event_ids still count as stored, their content is gone."""
 _INSERT_KEY = "INSERT INTO ingest_keys (event_id, digest, customer_id, customer_version) VALUES (?, ?, ?, ?)"
 _INSERT_CLAIM = "INSERT INTO customer_claims (kind, claim, customer_id) VALUES (?, ?, ?)"
 
@@ -474,6 +448,10 @@ class CustomerLog(Application[str]):
 
     def read_notifications(self, after: int, limit: int) -> Sequence[Notification]:
         return self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+
+    def read_events(self, after: int, limit: int) -> list[tuple[int, Customer.Event]]:
+        notifications = self.read_notifications(after, limit)
+        return list(zip((n.id for n in notifications), self.decode(notifications), strict=True))
 
     def customer_history(self, customer_id: str) -> list[tuple[int, Customer.Event]]:
         """The customer's stored events with their log positions, in log order (upcast on read)."""

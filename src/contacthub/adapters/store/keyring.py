@@ -28,7 +28,7 @@ import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from contacthub.adapters.store.database import ReadStore, Sql
+from contacthub.projections.sql import ReadStore, Sql
 from contacthub.domain.personal_data import PERSONAL_FIELDS, erased_value
 
 PREFIX = "enc:v1:"

@@ -16,7 +16,7 @@ from pathlib import Path
 import structlog
 
 from contacthub.adapters.store.chain import seal_existing_events
-from contacthub.adapters.store.database import POSTGRESQL, ReadStore, Sql
+from contacthub.projections.sql import POSTGRESQL, ReadStore, Sql
 
 log = structlog.get_logger(__name__)
 

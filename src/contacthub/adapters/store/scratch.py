@@ -2,7 +2,7 @@
 
 * `scratch_read_store()`: in-memory SQLite, for the auditor's replay of one customer
   (projections/replay.py). One connection, one thread.
-* `scratch_area(event_log)`: a rebuild of the whole log beside the live read models, on the
+* `scratch_area(live)`: a rebuild of the whole log beside the live read models, on the
   same backend (so digests compare like for like): a temporary SQLite file, or a temporary
   schema in the PostgreSQL database. Used by `contacthub audit projections`.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from psycopg.sql import SQL, Identifier
 
-from contacthub.adapters.store.database import POSTGRESQL, SQLITE, ReadStore
+from contacthub.projections.sql import POSTGRESQL, SQLITE, ReadStore
 from contacthub.adapters.store.migrations import migrate
 
 
@@ -50,10 +50,16 @@ class ScratchDatastore:
         self.connection.close()
 
 
-def scratch_read_store() -> ReadStore:
-    store = ReadStore(ScratchDatastore(), SQLITE)
-    migrate(store, announce=False)
-    return store
+@contextmanager
+def scratch_read_store() -> Iterator[ReadStore]:
+    """Empty read models in memory, closed when the block ends."""
+    datastore = ScratchDatastore()
+    try:
+        store = ReadStore(datastore, SQLITE)
+        migrate(store, announce=False)
+        yield store
+    finally:
+        datastore.close()
 
 
 class _SchemaDatastore:

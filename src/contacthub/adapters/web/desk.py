@@ -33,12 +33,12 @@ from contacthub.adapters.api.auth import KEY_COOKIE, LoginRequired, PageForbidde
 from contacthub.adapters.api.limits import MAX_SMALL_BODY_BYTES
 from contacthub.adapters.web.i18n import Translator, choose_language, when
 from contacthub.bootstrap import ContactHub
-from contacthub.complaint_actions import UnknownComplaint
+from contacthub.services.complaint_actions import UnknownComplaint
 from contacthub.contract import normalise_msisdn
 from contacthub.domain.complaint import ACTIONS, OPEN_STATUSES
 from contacthub.domain.roles import Capability, Principal, roles_with
 from contacthub.domain.vocabulary import Channel, ComplaintStatus
-from contacthub.ingest import IngestRejected
+from contacthub.services.ingest import IngestRejected
 
 router = APIRouter(include_in_schema=False)
 static = StaticFiles(packages=[("contacthub.adapters.web", "static")])

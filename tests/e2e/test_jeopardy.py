@@ -27,8 +27,8 @@ from contacthub.adapters.demo import DEFAULT_END, DemoPlan, generate_events
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import ConfigurationError, Settings
 from contacthub.contract import OrderJeopardy
-from contacthub.domain.customer import Jeopardy, JeopardyLimits, order_jeopardy
-from contacthub.ingest import IngestRejected
+from contacthub.domain.order import Jeopardy, JeopardyLimits, order_jeopardy
+from contacthub.services.ingest import IngestRejected
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # the `clock` fixture's start
 

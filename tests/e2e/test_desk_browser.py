@@ -34,7 +34,7 @@ from contacthub.bootstrap import build
 from contacthub.config import Settings
 from contacthub.domain.roles import Role
 
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "desk.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "desk.png"
 CLERK = "store-0571-03"
 
 

@@ -6,9 +6,6 @@ rules decide again on the stored history (`Customer.record_sla_warning`): a comp
 resolved meanwhile, or a warning already recorded, is refused there. Each event's id is
 derived from (complaint, clock, kind), so a second watcher, a restart, or a pass made
 while the read model lags behind can only produce a duplicate, never a second event.
-
-What every watcher shares (the jeopardy watcher too) is here as well: recording its events
-in batches (`record_in_batches`) and the loop that runs the watchers (`run_watchers`).
 """
 
 from __future__ import annotations
@@ -23,12 +20,11 @@ from typing import Any, Protocol
 import structlog
 
 from contacthub.contract import SLA_EVENT_ID_PREFIX, InternalEvent, SlaBreach, SlaWarning
-from contacthub.ingest import IngestRejected, IngestService
+from contacthub.services.ingest import IngestService
+from contacthub.services.watchers import record_in_batches, run_watchers
 from contacthub.projections.complaint_queries import ComplaintQueries
 
 log = structlog.get_logger(__name__)
-
-BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -40,55 +36,6 @@ class WatchOutcome:
 
 def sla_event_id(complaint_id: str, clock: int, kind: str) -> str:
     return f"{SLA_EVENT_ID_PREFIX}{kind}:{complaint_id}:{clock}"
-
-
-class Watcher(Protocol):
-    name: str
-
-    def run_once(self) -> Any:
-        """One pass: record what is due now."""
-
-
-def record_in_batches(ingest: IngestService, events: Sequence[InternalEvent]) -> tuple[Counter[str], int]:
-    """Record a watcher's events, BATCH at a time; how many were recorded, by type (duplicates not counted), and refused.
-
-    A refused batch is decided again event by event: something changed since the read
-    model was read (a complaint resolved, an order activated, the same event recorded by
-    another watcher), and only the events it concerns are refused.
-    """
-    recorded: Counter[str] = Counter()
-    refused = 0
-    for start in range(0, len(events), BATCH):
-        batch = events[start : start + BATCH]
-        try:
-            outcomes = [(batch, ingest.record_internal(batch))]
-        except IngestRejected:
-            outcomes = []
-            for event in batch:
-                try:
-                    outcomes.append(([event], ingest.record_internal([event])))
-                except IngestRejected as exc:
-                    refused += 1
-                    log.info("watched_event_refused", event_id=event.event_id, reason=exc.errors[0].message)
-        for sent, outcome in outcomes:
-            for event, result in zip(sent, outcome.results, strict=True):
-                if result.status == "recorded":
-                    recorded[event.type] += 1  # type: ignore[attr-defined]
-    return recorded, refused
-
-
-def run_watchers(watchers: Sequence[Watcher], stop: threading.Event, interval_s: float) -> None:
-    """Run each watcher's pass every `interval_s` until `stop` is set; a failing pass is logged and tried again next time."""
-    names = [w.name for w in watchers]
-    log.info("watchers_started", watchers=names, interval_s=interval_s)
-    while not stop.is_set():
-        for watcher in watchers:
-            try:
-                watcher.run_once()
-            except Exception:
-                log.exception("watch_failed", watcher=watcher.name)
-        stop.wait(interval_s)
-    log.info("watchers_stopped", watchers=names)
 
 
 class SlaWatcher:

@@ -67,7 +67,7 @@ schema = schemathesis.openapi.from_dict(
             400, 401, 403, 404, 405, 406, 409, 413, 414, 415, 422, 428,
         ]}},
         # POST /v1/events: the coverage phase's boundary cases of all 21 event types are ~1,700
-        # requests; tests/test_payload_fuzz.py covers every field of every type instead.
+        # requests; tests/e2e/test_payload_fuzz.py covers every field of every type instead.
         "operations": [{"include-path": "/v1/events", "phases": {"coverage": {"enabled": False}}}],
     }),
 )

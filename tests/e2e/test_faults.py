@@ -23,7 +23,6 @@ from support.reliability import record_outcome
 
 from contacthub.adapters.demo import DemoPlan, generate_batches
 from contacthub.adapters.store.chain import EventChain
-from contacthub.audit import compare_read_models
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 
@@ -95,7 +94,7 @@ def assert_versions_without_gaps(hub: ContactHub, customers: list[str]) -> dict[
 
 
 def assert_read_models_equal_a_rebuild(hub: ContactHub) -> None:
-    comparisons = compare_read_models(hub)
+    comparisons = hub.audit.compare_read_models()
     head = hub.event_log.head_position()
     assert {c.name: c.position for c in comparisons} == {c.name: head for c in comparisons}
     assert {c.name: c.differing_tables for c in comparisons} == {c.name: [] for c in comparisons}
@@ -247,7 +246,7 @@ def test_projector_killed_during_catch_up_converges_to_a_rebuild(
         wait_for_read_models(hub)
     finally:
         projector.stop()
-    comparisons = compare_read_models(hub)
+    comparisons = hub.audit.compare_read_models()
     record_outcome(f"2-projector-killed-{backend}", events=head, kills=projector.kills, positions_at_kills=positions_at_kills,
                    read_models_differing_from_rebuild=sum(bool(c.differing_tables) for c in comparisons))
     assert_read_models_equal_a_rebuild(hub)
@@ -380,7 +379,7 @@ def late_commit_round_trip(database_url: str, rounds: int = LATE_ROUNDS) -> tupl
             seen = follower.customers.customer_360(customer)["contact_counts"].get("hotline", 0)
             if seen != in_log:
                 missed[customer] = in_log - seen
-        differing = sorted({t for c in compare_read_models(follower) for t in c.differing_tables})
+        differing = sorted({t for c in follower.audit.compare_read_models() for t in c.differing_tables})
         return differing, missed
     finally:
         for hub in (late, prompt, follower):

@@ -23,11 +23,10 @@ from contacthub.adapters.cli import main
 from contacthub.adapters.store.chain import EventChain
 from contacthub.adapters.store.database import parse_database_url
 from contacthub.adapters.store.keyring import PREFIX, UNREADABLE, seal, unseal
-from contacthub.audit import compare_read_models
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.domain.personal_data import ERASED
-from contacthub.ingest import IngestRejected
+from contacthub.services.ingest import IngestRejected
 from helpers import complaint_opened, contact, event, registered
 from histories import batch_splits, histories
 from support.auth import bearer, new_key
@@ -110,7 +109,7 @@ def test_forget_leaves_no_personal_data_a_verifying_chain_and_the_anonymous_fact
     assert hub.customers.customer_360("C2")["name"] == "李四"
 
     assert run_cli(hub.settings.database_url, "audit", "verify")[0] == 0
-    assert [c.differing_tables for c in compare_read_models(hub)] == [[], [], [], []]
+    assert [c.differing_tables for c in hub.audit.compare_read_models()] == [[], [], [], []]
 
     # The log keeps the events: a channel's retry is still a duplicate, not a conflict...
     first_contact = next(e for e in posted.values() if e.get("msisdn") == MSISDN)
@@ -175,7 +174,7 @@ def test_after_any_erasure_the_chain_verifies_and_live_equals_rebuild(
             hub.projector.run_once()
         hub.projector.catch_up()
         assert EventChain(hub.event_log.read_store).verify().findings == []
-        assert [c.differing_tables for c in compare_read_models(hub)] == [[] for _ in hub.projector.projections]
+        assert [c.differing_tables for c in hub.audit.compare_read_models()] == [[] for _ in hub.projector.projections]
         view = hub.customers.customer_360(erased)
         assert (view["name"], view["msisdns"]) == (ERASED, [])
     finally:

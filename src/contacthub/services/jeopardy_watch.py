@@ -24,10 +24,10 @@ from datetime import datetime
 import structlog
 
 from contacthub.contract import JEOPARDY_EVENT_ID_PREFIX, InternalEvent, OrderJeopardy
-from contacthub.domain.customer import JeopardyLimits
-from contacthub.ingest import IngestService
+from contacthub.domain.order import JeopardyLimits
+from contacthub.services.ingest import IngestService
 from contacthub.projections.journey_queries import JourneyQueries
-from contacthub.sla_watch import record_in_batches, run_watchers
+from contacthub.services.watchers import record_in_batches, run_watchers
 
 log = structlog.get_logger(__name__)
 

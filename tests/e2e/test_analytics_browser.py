@@ -33,7 +33,7 @@ from contacthub.bootstrap import build
 from contacthub.config import Settings
 from contacthub.domain.roles import Role
 
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "images" / "analytics.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "analytics.png"
 TODAY = DEFAULT_END  # the demo's last moment: "now" for the server, so the page is the same on every run
 STUCK = 5
 

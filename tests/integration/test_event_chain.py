@@ -37,7 +37,7 @@ from contacthub.domain.event_chain import (
 from helpers import contact, registered
 from histories import batch_splits, histories
 
-VERIFIER = Path(__file__).resolve().parents[1] / "scripts" / "verify_export.py"
+VERIFIER = Path(__file__).resolve().parents[2] / "scripts" / "verify_export.py"
 
 
 def run_cli(database_url: str, *args: str) -> tuple[int, str, str]:

@@ -8,7 +8,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contacthub.adapters.cli import main
-from contacthub.audit import compare_read_models
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from conftest import fresh_database_url
@@ -65,7 +64,7 @@ def test_read_models_caught_up_batch_by_batch_equal_the_rebuild(
             hub.ingest.ingest(batch)
             hub.projector.run_once()
         hub.projector.catch_up()
-        comparisons = compare_read_models(hub)
+        comparisons = hub.audit.compare_read_models()
         assert [c.differing_tables for c in comparisons] == [[] for _ in comparisons]
         assert {c.position for c in comparisons} == {hub.event_log.head_position()}
     finally:

@@ -117,7 +117,7 @@ ROUTES = app_routes()
 
 def test_the_table_decides_every_route() -> None:
     undecided = [f"{m} {p}" for m, p in ROUTES if rule_for(m, p) is None]
-    assert not undecided, f"routes without a decision in tests/test_roles.py RULES: {undecided}"
+    assert not undecided, f"routes without a decision in tests/e2e/test_roles.py RULES: {undecided}"
     assert len({(m, p) for m, p in ROUTES}) == len(ROUTES)
 
 

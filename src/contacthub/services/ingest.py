@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import IntegrityError
 
-from contacthub.adapters.store.eventlog import ERASED_DIGEST, Claim, CustomerLog, IngestKey, WritersBusy
+from contacthub.services.ports import ERASED_DIGEST, Claim, EventLog, IngestKey, WritersBusy
 from contacthub.contract import (
     MAX_BATCH,
     ComplaintOpened,
@@ -133,7 +133,7 @@ class CustomerCache:
 class IngestService:
     def __init__(
         self,
-        event_log: CustomerLog,
+        event_log: EventLog,
         cache_size: int = 200_000,
         future_tolerance: timedelta = timedelta(days=1),
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),

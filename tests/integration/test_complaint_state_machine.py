@@ -28,7 +28,7 @@ from contacthub.bootstrap import build
 from contacthub.config import Settings
 from contacthub.domain.complaint import ACTIONS, MAX_ESCALATION_LEVEL, TRANSITIONS, check_transition
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Severity, Tier
-from contacthub.ingest import IngestRejected
+from contacthub.services.ingest import IngestRejected
 
 HANDLERS = ["agent-7", "store-0571-03", "billing-2", "noc-3"]
 FIELDS_OF = {

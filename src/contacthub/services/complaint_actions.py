@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contacthub.adapters.store.eventlog import CustomerLog
 from contacthub.contract import EVENT_MODELS, FieldError
 from contacthub.domain.complaint import ACTIONS
-from contacthub.ingest import IngestOutcome, IngestRejected, IngestService
+from contacthub.services.ports import EventLog
+from contacthub.services.ingest import IngestOutcome, IngestRejected, IngestService
 
 ACTION_EVENT: dict[str, str] = {
     "acknowledge": "complaint.acknowledged",
@@ -59,7 +59,7 @@ class ActionOutcome:
 
 
 class ComplaintActions:
-    def __init__(self, ingest: IngestService, event_log: CustomerLog, clock: Callable[[], datetime]) -> None:
+    def __init__(self, ingest: IngestService, event_log: EventLog, clock: Callable[[], datetime]) -> None:
         self.ingest = ingest
         self.log = event_log
         self.clock = clock

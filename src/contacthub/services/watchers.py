@@ -1,0 +1,71 @@
+"""What every watcher shares (SLA, jeopardy): recording its events in batches, and the loop that runs them.
+
+A watcher reads a read model for what is due, then records ContactHub's own events through
+the ingest service (`IngestService.record_internal`), where the customer's rules decide
+again on the stored history.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import structlog
+
+from contacthub.contract import InternalEvent
+from contacthub.services.ingest import IngestRejected, IngestService
+
+log = structlog.get_logger(__name__)
+
+BATCH = 200
+
+
+class Watcher(Protocol):
+    name: str
+
+    def run_once(self) -> Any:
+        """One pass: record what is due now."""
+
+
+def record_in_batches(ingest: IngestService, events: Sequence[InternalEvent]) -> tuple[Counter[str], int]:
+    """Record a watcher's events, BATCH at a time; how many were recorded, by type (duplicates not counted), and refused.
+
+    A refused batch is decided again event by event: something changed since the read
+    model was read (a complaint resolved, an order activated, the same event recorded by
+    another watcher), and only the events it concerns are refused.
+    """
+    recorded: Counter[str] = Counter()
+    refused = 0
+    for start in range(0, len(events), BATCH):
+        batch = events[start : start + BATCH]
+        try:
+            outcomes = [(batch, ingest.record_internal(batch))]
+        except IngestRejected:
+            outcomes = []
+            for event in batch:
+                try:
+                    outcomes.append(([event], ingest.record_internal([event])))
+                except IngestRejected as exc:
+                    refused += 1
+                    log.info("watched_event_refused", event_id=event.event_id, reason=exc.errors[0].message)
+        for sent, outcome in outcomes:
+            for event, result in zip(sent, outcome.results, strict=True):
+                if result.status == "recorded":
+                    recorded[event.type] += 1  # type: ignore[attr-defined]
+    return recorded, refused
+
+
+def run_watchers(watchers: Sequence[Watcher], stop: threading.Event, interval_s: float) -> None:
+    """Run each watcher's pass every `interval_s` until `stop` is set; a failing pass is logged and tried again next time."""
+    names = [w.name for w in watchers]
+    log.info("watchers_started", watchers=names, interval_s=interval_s)
+    while not stop.is_set():
+        for watcher in watchers:
+            try:
+                watcher.run_once()
+            except Exception:
+                log.exception("watch_failed", watcher=watcher.name)
+        stop.wait(interval_s)
+    log.info("watchers_stopped", watchers=names)
