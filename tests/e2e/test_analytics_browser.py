@@ -28,9 +28,9 @@ from support.auth import new_key
 from support.browser import headless_chromium, serving
 
 from contacthub.adapters.api.app import create_app
-from contacthub.adapters.demo import DEFAULT_END, DemoPlan, generate_batches
 from contacthub.bootstrap import build
 from contacthub.config import Settings
+from contacthub.demo import DEFAULT_END, DemoPlan, generate_batches
 from contacthub.domain.roles import Role
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "analytics.png"

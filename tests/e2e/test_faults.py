@@ -21,10 +21,10 @@ from support.auth import new_key
 from support.processes import ApiServer, ChannelClient, ProjectorProcess
 from support.reliability import record_outcome
 
-from contacthub.adapters.demo import DemoPlan, generate_batches
 from contacthub.adapters.store.chain import EventChain
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
+from contacthub.demo import DemoPlan, generate_batches
 
 T0 = "2026-11-02T09:00:00+08:00"
 

@@ -23,10 +23,10 @@ from support.rivals import race
 
 from contacthub.adapters.api.app import create_app
 from contacthub.adapters.cli import main
-from contacthub.adapters.demo import DEFAULT_END, DemoPlan, generate_events
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import ConfigurationError, Settings
 from contacthub.contract import OrderJeopardy
+from contacthub.demo import DEFAULT_END, DemoPlan, generate_events
 from contacthub.domain.order import Jeopardy, JeopardyLimits, order_jeopardy
 from contacthub.services.ingest import IngestRejected
 

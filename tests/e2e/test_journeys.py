@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import contact, event, registered
 
-from contacthub.adapters.demo import DemoPlan, generate_events
+from contacthub.demo import DemoPlan, generate_events
 
 
 def post(client: TestClient, *events: Any) -> int:

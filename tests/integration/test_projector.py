@@ -12,9 +12,9 @@ import time
 
 from helpers import contact, registered
 
-from contacthub.adapters.demo import DemoPlan, generate_batches
 from contacthub.bootstrap import ContactHub, build, read_models
 from contacthub.config import Settings
+from contacthub.demo import DemoPlan, generate_batches
 from contacthub.projections.base import projection_digest
 from contacthub.projections.runner import Projector
 

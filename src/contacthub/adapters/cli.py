@@ -133,7 +133,7 @@ def demo(customers: int, months: int, seed: int, batch_size: int) -> None:
     """Load a realistic operator population through the ingest path (idempotent: run it twice, stored once)."""
     from tqdm import tqdm
 
-    from contacthub.adapters.demo import DemoPlan, estimate_event_count, generate_batches
+    from contacthub.demo import DemoPlan, estimate_event_count, generate_batches
     from contacthub.services.ingest import IngestRejected
 
     settings = _settings()

@@ -14,18 +14,18 @@ from typing import Any
 
 import pytest
 
-from contacthub.adapters.demo import (
+from contacthub.config import Settings
+from contacthub.contract import validate_event
+from contacthub.demo import (
     CHINA_TIME,
     DemoPlan,
     estimate_event_count,
     generate_batches,
     generate_events,
 )
-from contacthub.config import Settings
-from contacthub.contract import validate_event
 from contacthub.domain.customer import Customer
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Tier
-from contacthub.ingest import COMMANDS  # each event type's domain command, as ingest applies it
+from contacthub.services.ingest import COMMANDS  # each event type's domain command, as ingest applies it
 
 PLAN = DemoPlan(customers=200, months=3)
 # Large enough that the lifecycle's rarer turns (withdrawn, duplicate, held) show as shares.
