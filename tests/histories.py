@@ -12,26 +12,27 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from contacthub.contract import ACTION_EVENT
 from contacthub.domain.complaint import ACTIONS, MAX_ESCALATION_LEVEL, TRANSITIONS
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Outcome
 
 BASE = datetime(2026, 9, 1, 9, 0, tzinfo=timezone(timedelta(hours=8)))
 SERVICES = ["mobile", "broadband", "iptv", "landline"]
-EVENT_FIELDS_FOR_ACTION = {
-    "acknowledge": ("complaint.acknowledged", {}),
-    "start": ("complaint.started", {}),
-    "pend": ("complaint.pended", {"reason": "waiting for the customer's bill photo"}),
-    "hold": ("complaint.held", {"reason": "network fault ticket open"}),
-    "resume": ("complaint.resumed", {}),
-    "handover": ("complaint.handed_over", {"reason": "billing back office"}),  # `to` drawn per step
-    "escalate": ("complaint.escalated", {"reason": "no progress"}),
-    "resolve": ("complaint.resolved", {"resolution": "refunded"}),
-    "follow_up": ("complaint.followed_up", {"satisfaction": 4}),
-    "close": ("complaint.closed", {}),
-    "reopen": ("complaint.reopened", {"reason": "customer called again"}),
-    "cancel": ("complaint.cancelled", {"reason": "customer withdrew"}),
-    "reject": ("complaint.rejected", {"reason": "duplicate of another complaint"}),
-    "note": ("complaint.noted", {"text": "customer called to ask"}),
+SAMPLE_FIELDS = {  # what each complaint action takes beyond the common fields, with a sample value
+    "acknowledge": {},
+    "start": {},
+    "pend": {"reason": "waiting for the customer's bill photo"},
+    "hold": {"reason": "network fault ticket open"},
+    "resume": {},
+    "handover": {"reason": "billing back office"},  # `to` drawn per step
+    "escalate": {"reason": "no progress"},
+    "resolve": {"resolution": "refunded"},
+    "follow_up": {"satisfaction": 4},
+    "close": {},
+    "reopen": {"reason": "customer called again"},
+    "cancel": {"reason": "customer withdrew"},
+    "reject": {"reason": "duplicate of another complaint"},
+    "note": {"text": "customer called to ask"},
 }
 HANDLERS = ["agent-1", "agent-3", "backoffice-2", "store-88"]
 
@@ -128,7 +129,7 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
             if level >= MAX_ESCALATION_LEVEL:
                 allowed = [a for a in allowed if a != "escalate"]
             action = draw(st.sampled_from(allowed))  # every status allows at least `note`
-            kind_name, fields = EVENT_FIELDS_FOR_ACTION[action]
+            kind_name, fields = ACTION_EVENT[action], SAMPLE_FIELDS[action]
             fields = {**fields, "by": draw(st.sampled_from(HANDLERS)), "channel": draw(st.sampled_from(["hotline", "store", "app"]))}
             if action == "handover":
                 fields["to"] = handler = draw(st.sampled_from([h for h in HANDLERS if h != handler]))

@@ -32,9 +32,8 @@ from conftest import BACKENDS, fresh_database_url
 from contacthub.adapters.api.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
-from contacthub.contract import EVENT_MODELS, MAX_BATCH, normalise_msisdn
+from contacthub.contract import CHANNEL_EVENTS, MAX_BATCH, PERSONAL_FIELDS, normalise_msisdn
 from contacthub.domain.complaint import MAX_ESCALATION_LEVEL
-from contacthub.domain.personal_data import PERSONAL_FIELDS
 from contacthub.domain.vocabulary import Channel, Direction, Outcome, Segment, Severity, Tier
 from helpers import complaint_opened, contact, event, registered
 from support.auth import allow_everything
@@ -112,7 +111,7 @@ def scenario(type_: str) -> list[dict[str, Any]]:
         "complaint.rejected": [opened, step("complaint.rejected", reason="重复投诉")],
         "complaint.noted": [opened, step("complaint.noted", text="客户来电催办")],
     }
-    assert set(batches) == set(EVENT_MODELS), "every event type a channel may post has a scenario"
+    assert set(batches) == set(CHANNEL_EVENTS), "every event type a channel may post has a scenario"
     return batches[type_]
 
 
@@ -274,7 +273,7 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "service": _SERVICE,
     "msisdn": st.sampled_from([SEED_MSISDN, "+86" + SEED_MSISDN, "0086" + SEED_MSISDN]),
 }
-KNOWN_FIELDS = {name for model in EVENT_MODELS.values() for name in model.model_fields}
+KNOWN_FIELDS = {name for model in CHANNEL_EVENTS.values() for name in model.model_fields}
 
 
 # --- one posting: the batch, and what was done to its last event ---------------------------------------
@@ -317,7 +316,7 @@ class Posting:
 
 @st.composite
 def postings(draw: st.DrawFn) -> Posting:
-    type_ = draw(st.sampled_from(sorted(EVENT_MODELS)))
+    type_ = draw(st.sampled_from(sorted(CHANNEL_EVENTS)))
     batch = [dict(e) for e in scenario(type_)]
     target = batch[-1]
     if type_ != "customer.registered" and draw(st.booleans()):
@@ -357,10 +356,15 @@ def instant(text: str) -> datetime:
     return datetime.fromisoformat(f"{day}T{clock}.{micro}{zone}")
 
 
-def names(error: dict[str, Any], field: str) -> bool:
+REFERENCES = {"order_id", "complaint_id"}
+"""What an event refers to within its customer: addressed to another customer, it is judged on that
+customer's history, where the order or complaint it names may not exist (409 naming the reference)."""
+
+
+def names(error: dict[str, Any], field: str, event: dict[str, Any]) -> bool:
     named = str(error["field"])
     if field in ADDRESS:
-        return named in ADDRESS
+        return named in ADDRESS or (named in REFERENCES and named in event)
     return named == field or named.startswith(field + ".")
 
 
@@ -374,7 +378,7 @@ def assert_refused(served: Served, posting: Posting, response: Any, head_before:
         assert response.status_code == 400, response.text
         assert [e["field"] for e in body["errors"]] == ["body"], body
     else:
-        assert any(e.get("index") == posting.index and names(e, posting.field) for e in body["errors"]), (
+        assert any(e.get("index") == posting.index and names(e, posting.field, posting.target) for e in body["errors"]), (
             f"no error names {posting.field!r} at index {posting.index}: {body}")
     assert served.head() == head_before, "a refused batch stored something"
 
@@ -445,6 +449,21 @@ def test_every_event_is_refused_naming_the_field_or_stored_as_sent(served: Serve
     else:
         assert 400 <= response.status_code < 500, response.text
         assert_refused(served, posting, response, head_before)
+
+
+def test_an_event_moved_to_another_customer_may_be_refused_for_what_it_refers_to(served: Served) -> None:
+    """Found by the fuzz: a complaint step whose customer_id was changed to another registered
+    customer is refused naming complaint_id (that customer has no such complaint), which is right."""
+    other = f"C-other-{serial()}"
+    assert post(served, registered(other, (f"139{serial():08d}",))).status_code == 200
+    batch = [dict(e) for e in scenario("complaint.noted")]
+    batch[-1]["customer_id"] = other
+    posting = Posting(batch, "valid", "customer_id")
+    head_before = served.head()
+    response = served.client.post("/v1/events", content=posting.body(), headers={"content-type": "application/json"})
+    assert response.status_code == 409, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["complaint_id"]
+    assert_refused(served, posting, response, head_before)
 
 
 # --- each limit at its edge: at the limit accepted, one past refused naming the field (docs/limits.md) ---------

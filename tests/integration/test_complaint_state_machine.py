@@ -25,6 +25,7 @@ from helpers import complaint_opened, registered
 from support.clock import ManualClock
 
 from contacthub.bootstrap import build
+from contacthub.contract import DOMAIN_EVENTS
 from contacthub.config import Settings
 from contacthub.domain.complaint import ACTIONS, MAX_ESCALATION_LEVEL, TRANSITIONS, check_transition
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Severity, Tier
@@ -36,13 +37,8 @@ FIELDS_OF = {
     "resolve": {"resolution": "已处理"}, "follow_up": {"satisfaction": 3}, "reopen": {"reason": "客户不满意"},
     "cancel": {"reason": "客户撤诉"}, "reject": {"reason": "重复投诉"}, "note": {"text": "客户来电询问"},
 }
-_TYPE_ACTION = {
-    "complaint.acknowledged": "acknowledge", "complaint.started": "start", "complaint.pended": "pend",
-    "complaint.held": "hold", "complaint.resumed": "resume", "complaint.handed_over": "handover",
-    "complaint.assigned": "assign", "complaint.escalated": "escalate", "complaint.resolved": "resolve",
-    "complaint.followed_up": "follow_up", "complaint.closed": "close", "complaint.reopened": "reopen",
-    "complaint.cancelled": "cancel", "complaint.rejected": "reject", "complaint.noted": "note",
-}
+# Each complaint step's row in the transition table, catalogue v1's complaint.assigned included.
+_TYPE_ACTION = {name: cls.ACTION for name, cls in DOMAIN_EVENTS.items() if getattr(cls, "ACTION", "")}
 _machines = itertools.count()
 
 

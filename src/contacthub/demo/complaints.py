@@ -10,7 +10,7 @@ from contacthub.demo.plan import MINUTE, Event
 from contacthub.demo.timeline import Timeline
 from contacthub.demo.world import Weighted
 from contacthub.domain.complaint import RUNNING, TRANSITIONS, ComplaintCase
-from contacthub.domain.customer import EVENT_TYPES, Customer
+from contacthub.contract import ACTION_EVENT
 from contacthub.domain.vocabulary import ComplaintStatus
 
 
@@ -184,9 +184,7 @@ pick_let_down = Weighted(((5, 8), (4, 22), (3, 30), (2, 22), (1, 18)))
 
 
 # Each complaint step's row in the domain's transition table, e.g. complaint.pended -> pend.
-_STEP_ACTIONS = {
-    topic: cls.ACTION for topic, cls in EVENT_TYPES.items() if issubclass(cls, Customer.ComplaintStep) and cls.ACTION
-}
+_STEP_ACTIONS = {topic: action for action, topic in ACTION_EVENT.items()}
 
 
 class Lifecycle:

@@ -637,36 +637,3 @@ class Customer(BaseAggregate[str]):
             deadline=case.clock.deadline,
             **fields,
         )
-
-
-EVENT_TYPES: dict[str, type[Customer.Event]] = {
-    cls.TOPIC: cls  # type: ignore[attr-defined]
-    for cls in (
-        Customer.Registered,
-        Customer.TierChanged,
-        Customer.ContactLogged,
-        Customer.OrderPlaced,
-        Customer.ServiceActivated,
-        Customer.OrderCancelled,
-        Customer.OrderJeopardy,
-        Customer.ComplaintOpened,
-        Customer.ComplaintAcknowledged,
-        Customer.ComplaintStarted,
-        Customer.ComplaintPended,
-        Customer.ComplaintHeld,
-        Customer.ComplaintResumed,
-        Customer.ComplaintHandedOver,
-        Customer.ComplaintAssigned,
-        Customer.ComplaintEscalated,
-        Customer.ComplaintResolved,
-        Customer.ComplaintFollowedUp,
-        Customer.ComplaintClosed,
-        Customer.ComplaintReopened,
-        Customer.ComplaintCancelled,
-        Customer.ComplaintRejected,
-        Customer.ComplaintNoted,
-        Customer.SlaWarningRecorded,
-        Customer.SlaBreached,
-    )
-}
-"""Every event type of the catalogue, by its public `type` name."""

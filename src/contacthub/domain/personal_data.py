@@ -1,4 +1,4 @@
-"""Which stored fields are a customer's personal data, and what they read as once erased.
+"""What a customer's personal data reads as once erased (which fields are personal: the event catalogue).
 
 Personal fields are stored encrypted with the customer's own key (adapters/store/keyring.py);
 `contacthub forget` destroys the key, after which every one of them reads as its erased
@@ -16,24 +16,6 @@ from typing import Any
 ERASED = "[erased]"
 """What a free-text or name field reads as after erasure."""
 
-PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
-    "customer.registered": ("name", "msisdns"),
-    "complaint.opened": ("summary",),
-    # Free text typed by staff about the customer's case.
-    "complaint.started": ("reason",),
-    "complaint.pended": ("reason",),
-    "complaint.held": ("reason",),
-    "complaint.resumed": ("reason",),
-    "complaint.handed_over": ("reason",),
-    "complaint.escalated": ("reason",),
-    "complaint.resolved": ("resolution",),
-    "complaint.reopened": ("reason",),
-    "complaint.cancelled": ("reason",),
-    "complaint.rejected": ("reason",),
-    "complaint.noted": ("text",),
-    "order.cancelled": ("reason",),
-}
-"""Per event type, the fields stored encrypted under the customer's key."""
 
 
 def erased_value(field: str) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from contacthub.contract import DOMAIN_EVENTS
 from contacthub.domain.customer import Customer
 from contacthub.domain.event_chain import CustomerChain, Finding, verify_chain
 from contacthub.projections.base import PositionedEvent, Projection, tables_digest
@@ -25,11 +26,8 @@ from contacthub.projections.sql import ReadStore
 from contacthub.services.ports import ChainStore, EventLog, ScratchArea
 
 _META = {"originator_id", "originator_version", "timestamp", "occurred_at", "event_id", "originator_topic"}
-EVENT_TYPES = tuple(sorted(
-    cls.TOPIC for cls in vars(Customer).values()
-    if isinstance(cls, type) and issubclass(cls, Customer.Event) and cls is not Customer.Event
-))
-"""Every event type a customer's history can hold."""
+EVENT_TYPES = tuple(sorted(DOMAIN_EVENTS))
+"""Every event type a customer's history can hold (the auditor's history filter)."""
 
 
 class UnknownCustomer(LookupError):

@@ -13,28 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contacthub.contract import EVENT_MODELS, FieldError
+from contacthub.contract import ACTION_EVENT, CHANNEL_EVENTS, FieldError
 from contacthub.domain.complaint import ACTIONS
 from contacthub.services.ports import EventLog
 from contacthub.services.ingest import IngestOutcome, IngestRejected, IngestService
 
-ACTION_EVENT: dict[str, str] = {
-    "acknowledge": "complaint.acknowledged",
-    "start": "complaint.started",
-    "pend": "complaint.pended",
-    "hold": "complaint.held",
-    "resume": "complaint.resumed",
-    "handover": "complaint.handed_over",
-    "escalate": "complaint.escalated",
-    "resolve": "complaint.resolved",
-    "follow_up": "complaint.followed_up",
-    "close": "complaint.closed",
-    "reopen": "complaint.reopened",
-    "cancel": "complaint.cancelled",
-    "reject": "complaint.rejected",
-    "note": "complaint.noted",
-}
-assert set(ACTION_EVENT) == set(ACTIONS)
 
 COMMON_FIELDS = ("action", "by", "channel", "occurred_at", "event_id")
 _ENVELOPE = frozenset({"type", "event_id", "occurred_at", "customer_id", "msisdn", "complaint_id", "by", "channel"})
@@ -42,7 +25,7 @@ _ENVELOPE = frozenset({"type", "event_id", "occurred_at", "customer_id", "msisdn
 
 def action_fields(action: str) -> dict[str, bool]:
     """The fields an action takes beyond the common ones, each with whether it is required."""
-    model = EVENT_MODELS[ACTION_EVENT[action]]
+    model = CHANNEL_EVENTS[ACTION_EVENT[action]]
     return {name: f.is_required() for name, f in model.model_fields.items() if name not in _ENVELOPE}
 
 

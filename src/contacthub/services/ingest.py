@@ -20,12 +20,14 @@ from eventsourcing.persistence import IntegrityError
 
 from contacthub.services.ports import ERASED_DIGEST, Claim, EventLog, IngestKey, WritersBusy
 from contacthub.contract import (
+    CLAIMED_BY,
+    COMMANDS,
     MAX_BATCH,
     ComplaintOpened,
     CustomerRegistered,
     FieldError,
     InternalEvent,
-    _Event,
+    EventSchema,
     content_digest,
     validate_event,
 )
@@ -34,37 +36,6 @@ from contacthub.domain.customer import Customer
 from contacthub.domain.errors import RuleViolation
 
 log = structlog.get_logger(__name__)
-
-# Each event type and the customer command that decides it.
-COMMANDS: dict[str, Callable[..., None]] = {
-    "customer.tier_changed": Customer.change_tier,
-    "contact.logged": Customer.log_contact,
-    "order.placed": Customer.place_order,
-    "service.activated": Customer.activate_service,
-    "order.cancelled": Customer.cancel_order,
-    "complaint.opened": Customer.open_complaint,
-    "complaint.acknowledged": Customer.acknowledge_complaint,
-    "complaint.started": Customer.start_complaint,
-    "complaint.pended": Customer.pend_complaint,
-    "complaint.held": Customer.hold_complaint,
-    "complaint.resumed": Customer.resume_complaint,
-    "complaint.handed_over": Customer.hand_over_complaint,
-    "complaint.escalated": Customer.escalate_complaint,
-    "complaint.resolved": Customer.resolve_complaint,
-    "complaint.followed_up": Customer.record_follow_up,
-    "complaint.closed": Customer.close_complaint,
-    "complaint.reopened": Customer.reopen_complaint,
-    "complaint.cancelled": Customer.cancel_complaint,
-    "complaint.rejected": Customer.reject_complaint,
-    "complaint.noted": Customer.note_complaint,
-    # Recorded by ContactHub's watchers (record_internal), never posted by a channel.
-    "complaint.sla_warning": Customer.record_sla_warning,
-    "complaint.sla_breached": Customer.record_sla_breach,
-    "order.jeopardy": Customer.record_order_jeopardy,
-}
-
-# Identifiers an event makes its customer's own, unique across all customers.
-_CLAIMED_BY = {"order.placed": ("order", "order_id"), "complaint.opened": ("complaint", "complaint_id")}
 
 MAX_ATTEMPTS = 5
 
@@ -179,7 +150,7 @@ class IngestService:
         digests = [content_digest(e.model_dump(mode="json", exclude=set(e.NOT_CONTENT))) for e in events]
         return self._store(list(events), digests)
 
-    def _store(self, events: list[_Event], digests: list[str]) -> IngestOutcome:
+    def _store(self, events: list[EventSchema], digests: list[str]) -> IngestOutcome:
         with self._lock:
             # Fast path first: assume nothing in the batch is stored yet (the usual case), so
             # skip the key lookups; the unique key on ingest_keys still refuses a duplicate
@@ -214,9 +185,9 @@ class IngestService:
 
     # --- steps --------------------------------------------------------------------
 
-    def _validate(self, raw_events: Sequence[Any]) -> list[_Event]:
+    def _validate(self, raw_events: Sequence[Any]) -> list[EventSchema]:
         errors: list[FieldError] = []
-        events: list[_Event] = []
+        events: list[EventSchema] = []
         latest_allowed = self.clock() + self.future_tolerance
         for index, raw in enumerate(raw_events):
             event, problems = validate_event(index, raw)
@@ -237,7 +208,7 @@ class IngestService:
             raise IngestRejected(422, errors)
         return events
 
-    def _decide_and_store(self, events: list[_Event], digests: list[str], careful: bool) -> IngestOutcome:
+    def _decide_and_store(self, events: list[EventSchema], digests: list[str], careful: bool) -> IngestOutcome:
         errors: list[FieldError] = []
 
         # 1. Duplicates: within the batch, then against every key ever stored.
@@ -315,7 +286,7 @@ class IngestService:
         return IngestOutcome(results=results, position=batch_position)
 
     def _resolve_customers(
-        self, events: list[_Event], new: list[int], errors: list[FieldError], careful: bool = False
+        self, events: list[EventSchema], new: list[int], errors: list[FieldError], careful: bool = False
     ) -> dict[int, str]:
         registered_here: dict[str, str] = {}
         for i in new:
@@ -413,7 +384,7 @@ class IngestService:
             customers.update(self.log.load_customers(missing))
         return customers
 
-    def _apply(self, event: _Event, customer_id: str, customers: dict[str, Customer], recorded_at: datetime) -> Customer:
+    def _apply(self, event: EventSchema, customer_id: str, customers: dict[str, Customer], recorded_at: datetime) -> Customer:
         fields = event.domain_fields()
         if isinstance(event, CustomerRegistered):
             if customer_id in customers:
@@ -428,7 +399,7 @@ class IngestService:
         COMMANDS[event.type](customer, **fields)  # type: ignore[attr-defined]
         return customer
 
-    def _check_claims(self, events: list[_Event], claims: list[tuple[int, Claim]]) -> list[FieldError]:
+    def _check_claims(self, events: list[EventSchema], claims: list[tuple[int, Claim]]) -> list[FieldError]:
         """Refuse, with a clear message, an msisdn/order/complaint id that already belongs to a customer.
 
         The unique key on customer_claims enforces this under concurrency; checking first
@@ -452,15 +423,15 @@ class IngestService:
         return errors
 
 
-def _claims_of(event: _Event, customer_id: str) -> list[Claim]:
+def _claims_of(event: EventSchema, customer_id: str) -> list[Claim]:
     if isinstance(event, CustomerRegistered):
         return [Claim("msisdn", m, customer_id) for m in event.msisdns]
-    kind_field = _CLAIMED_BY.get(event.type)  # type: ignore[attr-defined]
+    kind_field = CLAIMED_BY.get(event.type)  # type: ignore[attr-defined]
     if kind_field is None:
         return []
     kind, field = kind_field
     return [Claim(kind, getattr(event, field), customer_id)]
 
 
-def _error(index: int, event: _Event, field: str, message: str) -> FieldError:
+def _error(index: int, event: EventSchema, field: str, message: str) -> FieldError:
     return FieldError(index=index, event_id=event.event_id, field=field, message=message)

@@ -29,7 +29,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contacthub.projections.sql import ReadStore, Sql
-from contacthub.domain.personal_data import PERSONAL_FIELDS, erased_value
+from contacthub.contract import PERSONAL_FIELDS
+from contacthub.domain.personal_data import erased_value
 
 PREFIX = "enc:v1:"
 KEY_COLUMNS = (("customer_id", "text"), ("data_key", "bytea"))

@@ -1,4 +1,4 @@
-"""The public event contract, catalogue v2: what a channel may post to `POST /v1/events`.
+"""The public event schemas, catalogue v2: the shape of what is posted to `POST /v1/events`.
 
 Validation here is about shape (types, lengths, closed vocabularies); the rules that
 depend on a customer's history live in the domain. Limits are part of the contract and
@@ -116,7 +116,9 @@ Msisdn = Annotated[str, StringConstraints(max_length=16), AfterValidator(normali
 OccurredAt = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_not_too_early)]
 
 
-class _Event(BaseModel):
+class EventSchema(BaseModel):
+    """What every event carries as posted: its id, when it happened, and whose it is."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 
     event_id: EventId = Field(description="The channel's own unique id for this event: the idempotency key.")
@@ -125,7 +127,7 @@ class _Event(BaseModel):
     msisdn: Msisdn | None = Field(default=None, description="A phone number the customer registered.")
 
     @model_validator(mode="after")
-    def _one_way_to_name_the_customer(self) -> _Event:
+    def _one_way_to_name_the_customer(self) -> EventSchema:
         if (self.customer_id is None) == (self.msisdn is None):
             raise ValueError("give exactly one of customer_id or msisdn")
         return self
@@ -144,7 +146,7 @@ class _Event(BaseModel):
 _ENVELOPE_ONLY = frozenset({"type", "customer_id", "msisdn"})
 
 
-class CustomerRegistered(_Event):
+class CustomerRegistered(EventSchema):
     type: Literal["customer.registered"]
     customer_id: Identifier
     name: Text
@@ -164,7 +166,7 @@ class CustomerRegistered(_Event):
         return {**super().domain_fields(), "customer_id": self.customer_id, "msisdns": tuple(self.msisdns)}
 
 
-class TierChanged(_Event):
+class TierChanged(EventSchema):
     type: Literal["customer.tier_changed"]
     tier: TierName
     arpu: Annotated[float, BeforeValidator(_plain_number), Field(ge=0, le=10_000_000, allow_inf_nan=False)] = Field(
@@ -175,7 +177,7 @@ class TierChanged(_Event):
         return {**super().domain_fields(), "arpu": float(self.arpu)}
 
 
-class ContactLogged(_Event):
+class ContactLogged(EventSchema):
     type: Literal["contact.logged"]
     channel: ChannelName
     direction: DirectionName
@@ -188,7 +190,7 @@ class ContactLogged(_Event):
     complaint_id: Identifier | None = None
 
 
-class OrderPlaced(_Event):
+class OrderPlaced(EventSchema):
     type: Literal["order.placed"]
     order_id: Identifier
     services: Annotated[list[ServiceName], Field(min_length=1, max_length=10)]
@@ -197,19 +199,19 @@ class OrderPlaced(_Event):
         return {**super().domain_fields(), "services": tuple(self.services)}
 
 
-class ServiceActivated(_Event):
+class ServiceActivated(EventSchema):
     type: Literal["service.activated"]
     order_id: Identifier
     service: ServiceName
 
 
-class OrderCancelled(_Event):
+class OrderCancelled(EventSchema):
     type: Literal["order.cancelled"]
     order_id: Identifier
     reason: Text
 
 
-class ComplaintOpened(_Event):
+class ComplaintOpened(EventSchema):
     type: Literal["complaint.opened"]
     complaint_id: Identifier
     category: Text
@@ -219,7 +221,7 @@ class ComplaintOpened(_Event):
     handled_by: Text = Field(description="Who took the complaint: its first-contact owner.")
 
 
-class _ComplaintStep(_Event):
+class _ComplaintStep(EventSchema):
     complaint_id: Identifier
     by: Text = Field(description="Who took the step (staff id or system name).")
     channel: ChannelName = Field(description="The channel through which the step was taken.")
@@ -297,7 +299,7 @@ class ComplaintNoted(_ComplaintStep):
     text: LongText
 
 
-class InternalEvent(_Event):
+class InternalEvent(EventSchema):
     """An event ContactHub decides itself (a watcher's), never accepted from a channel.
 
     NOT_CONTENT: the fields that describe when and how it was noticed rather than what it is
@@ -363,107 +365,11 @@ RESERVED_EVENT_ID_PREFIXES = (SLA_EVENT_ID_PREFIX, JEOPARDY_EVENT_ID_PREFIX)
 """Event ids ContactHub gives its own events (the SLA and jeopardy watchers'); a channel may not use them."""
 
 
-IncomingEvent = Annotated[
-    CustomerRegistered
-    | TierChanged
-    | ContactLogged
-    | OrderPlaced
-    | ServiceActivated
-    | OrderCancelled
-    | ComplaintOpened
-    | ComplaintAcknowledged
-    | ComplaintStarted
-    | ComplaintPended
-    | ComplaintHeld
-    | ComplaintResumed
-    | ComplaintHandedOver
-    | ComplaintEscalated
-    | ComplaintResolved
-    | ComplaintFollowedUp
-    | ComplaintClosed
-    | ComplaintReopened
-    | ComplaintCancelled
-    | ComplaintRejected
-    | ComplaintNoted,
-    Field(discriminator="type"),
-]
-
-EVENT_MODELS: dict[str, type[_Event]] = {
-    m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
-    for m in (
-        CustomerRegistered,
-        TierChanged,
-        ContactLogged,
-        OrderPlaced,
-        ServiceActivated,
-        OrderCancelled,
-        ComplaintOpened,
-        ComplaintAcknowledged,
-        ComplaintStarted,
-        ComplaintPended,
-        ComplaintHeld,
-        ComplaintResumed,
-        ComplaintHandedOver,
-        ComplaintEscalated,
-        ComplaintResolved,
-        ComplaintFollowedUp,
-        ComplaintClosed,
-        ComplaintReopened,
-        ComplaintCancelled,
-        ComplaintRejected,
-        ComplaintNoted,
-    )
-}
-
-
-class IngestBatch(BaseModel):
-    """The body of `POST /v1/events` (shown in the OpenAPI document)."""
-
-    events: Annotated[list[IncomingEvent], Field(min_length=1, max_length=MAX_BATCH)]
-
-
-_event_adapter: TypeAdapter[Any] = TypeAdapter(IncomingEvent)
-
-
 class FieldError(BaseModel):
     index: int | None
     event_id: str | None
     field: str
     message: str
-
-
-def validate_event(index: int, raw: Any) -> tuple[_Event | None, list[FieldError]]:
-    """Validate one raw event; return it, or every problem found with it."""
-    event_id = raw.get("event_id") if isinstance(raw, dict) else None
-    event_id = event_id if isinstance(event_id, str) else None
-    if event_id is not None and event_id.startswith(RESERVED_EVENT_ID_PREFIXES):
-        prefix = next(p for p in RESERVED_EVENT_ID_PREFIXES if event_id.startswith(p))
-        message = f"event ids starting with '{prefix}' are reserved for ContactHub's own events"
-        return None, [FieldError(index=index, event_id=event_id, field="event_id", message=message)]
-    try:
-        return _event_adapter.validate_python(raw), []
-    except ValidationError as exc:
-        errors = []
-        for err in exc.errors(include_url=False, include_input=False):
-            loc = [str(p) for p in err["loc"]]
-            # The discriminated union puts the type tag first: ('contact.logged', 'channel').
-            if loc and loc[0] in EVENT_MODELS:
-                loc = loc[1:]
-            if loc:
-                field = ".".join(loc)
-            elif err["type"].startswith("union_tag"):
-                field = "type"
-            else:  # a rule across fields: name the first field it mentions
-                field = next((f for f in ("msisdns", "customer_id") if f in err["msg"]), "event")
-            message = err["msg"]
-            if err["type"] == "union_tag_invalid":
-                message = "unknown event type; expected one of: " + ", ".join(sorted(EVENT_MODELS))
-            elif err["type"] == "union_tag_not_found":
-                message = "missing event type"
-            elif message.startswith("Value error, "):
-                message = message[len("Value error, ") :]
-            errors.append(FieldError(index=index, event_id=event_id, field=field, message=message))
-        return None, errors
 
 
 def content_digest(raw_event: Any) -> str:
