@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
-from typing import Any, Protocol
+from operator import itemgetter
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import orjson
 
@@ -13,6 +14,19 @@ from contacthub.projections.sql import ReadStore, Sql
 from contacthub.domain.customer import Customer
 
 PositionedEvent = tuple[int, Customer.Event]
+
+NEVER_STORED: frozenset[type[Customer.Event]] = frozenset({Customer.Event, Customer.ComplaintStep})
+"""Event classes of a customer that exist only to be subclassed: no log holds one."""
+STORED_EVENTS: frozenset[type[Customer.Event]] = frozenset(
+    cls for cls in vars(Customer).values()
+    if isinstance(cls, type) and issubclass(cls, Customer.Event) and cls not in NEVER_STORED
+)
+"""Every concrete event class a customer's log can hold: each read model handles or ignores each one."""
+
+
+def family(base: type[Customer.Event]) -> frozenset[type[Customer.Event]]:
+    """The stored event classes that are `base` or derive from it (every complaint step, say)."""
+    return frozenset(cls for cls in STORED_EVENTS if issubclass(cls, base))
 
 
 class Projection(Protocol):
@@ -25,6 +39,51 @@ class Projection(Protocol):
 
     def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
         """Apply these events, in log order, inside the caller's transaction."""
+
+
+Work = TypeVar("Work")
+Handler = Callable[[Work, int, Any], None]
+"""What one event does to a read model: (the batch's unit of work, the event's log position, the event)."""
+
+
+class ReadModel(Generic[Work]):
+    """How every read model applies a batch: one dispatch style, batch-oriented for speed.
+
+    A subclass declares `handlers` (concrete event class -> handler) and `ignores` (the
+    concrete event classes it deliberately leaves alone); every class in STORED_EVENTS is in
+    exactly one of them. `apply` keeps the batch's events that have a handler, has `start`
+    load the rows they touch (one query per table) into a unit of work, calls each event's
+    handler on it in log order, and has `finish` write the result back (one statement per table).
+    """
+
+    handlers: ClassVar[Mapping[type[Customer.Event], Handler[Any]]]
+    ignores: ClassVar[frozenset[type[Customer.Event]]]
+
+    def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
+        handlers = self.handlers
+        relevant = [(p, e) for p, e in events if type(e) in handlers]
+        if not relevant:
+            return
+        work = self.start(sql, relevant)
+        for position, event in relevant:
+            handlers[type(event)](work, position, event)
+        self.finish(sql, work)
+
+    def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> Work:
+        """A unit of work holding the stored rows these (handled) events touch."""
+        raise NotImplementedError
+
+    def finish(self, sql: Sql, work: Work) -> None:
+        """Write the unit of work back, inside the caller's transaction."""
+        raise NotImplementedError
+
+
+def row_tuples(columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """Rows kept as dicts, as the tuples `Sql.insert_rows` and `Sql.upsert_rows` take (in `columns` order)."""
+    values = itemgetter(*(name for name, _ in columns))
+    if len(columns) == 1:
+        return [(values(row),) for row in rows]
+    return [values(row) for row in rows]
 
 
 def utc_text(moment: datetime) -> str:

@@ -1,6 +1,10 @@
 """The complaint read model: every complaint's status, owner and SLA clock, and its history.
 
-Consumes: complaint.opened and every complaint step (complaint.*).
+Consumes (ComplaintView.handlers): complaint.opened, every complaint step (each subclass of
+Customer.ComplaintStep: complaint.acknowledged ... complaint.sla_breached), and customer.erased
+(what the customer or staff wrote about their complaints then reads as erased).
+Ignores (ComplaintView.ignores): customer.registered, customer.tier_changed, contact.logged,
+order.placed, service.activated, order.cancelled, order.jeopardy.
 Owns: rm_complaint (one row a complaint: current state, with the clock's deadline and
 warning moments as columns so work queues can filter on them) and rm_complaint_event
 (one row per complaint event: the status-change and ownership history).
@@ -14,6 +18,7 @@ owner or a deadline; this module only turns that state into rows and back.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +29,7 @@ from contacthub.domain.complaint import ComplaintCase, SlaClock
 from contacthub.domain.customer import Customer
 from contacthub.domain.vocabulary import ComplaintStatus
 from contacthub.domain.personal_data import ERASED
-from contacthub.projections.base import PositionedEvent, utc_text
+from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
 
 Row = dict[str, Any]
 
@@ -117,59 +122,101 @@ def write_case(row: Row, case: ComplaintCase) -> None:
     )
 
 
-class ComplaintView:
+@dataclass
+class UnitOfWork:
+    """The complaints one batch touches: their rows and cases as they will be after the batch."""
+
+    rows: dict[str, Row] = field(default_factory=dict)
+    cases: dict[str, ComplaintCase] = field(default_factory=dict)
+    history: list[tuple[Any, ...]] = field(default_factory=list)
+    erased: dict[str, None] = field(default_factory=dict)  # customers, in order, once each
+
+
+# --- what each event does to the view -------------------------------------------------------
+
+
+def _opened(uow: UnitOfWork, position: int, e: Customer.ComplaintOpened) -> None:
+    case = uow.cases[e.complaint_id] = e.case()
+    uow.rows[e.complaint_id] = _opened_row(e)
+    uow.history.append(_history_row(position, e, None, None, case))
+
+
+def _step(uow: UnitOfWork, position: int, e: Customer.ComplaintStep) -> None:
+    """Any complaint step: the domain's own `change` moves the case on."""
+    case = uow.cases[e.complaint_id]  # type: ignore[attr-defined]
+    before_status, before_owner = case.status.value, case.owner
+    e.change(case)
+    row = uow.rows[e.complaint_id]  # type: ignore[attr-defined]
+    row["last_changed_at"] = max(row["last_changed_at"], utc_text(e.occurred_at))
+    uow.history.append(_history_row(position, e, before_status, before_owner, case))
+
+
+def _resolved(uow: UnitOfWork, position: int, e: Customer.ComplaintResolved) -> None:
+    _step(uow, position, e)
+    row = uow.rows[e.complaint_id]
+    row["resolved_at"], row["resolution"] = utc_text(e.occurred_at), e.resolution
+
+
+def _closed(uow: UnitOfWork, position: int, e: Customer.ComplaintClosed) -> None:
+    _step(uow, position, e)
+    uow.rows[e.complaint_id]["closed_at"] = utc_text(e.occurred_at)
+
+
+def _reopened(uow: UnitOfWork, position: int, e: Customer.ComplaintReopened) -> None:
+    _step(uow, position, e)
+    row = uow.rows[e.complaint_id]
+    row["resolved_at"] = row["resolution"] = row["closed_at"] = None
+
+
+def _erased(uow: UnitOfWork, position: int, e: Customer.Erased) -> None:
+    uow.erased[e.originator_id] = None
+
+
+_COMPLAINT_EVENTS = family(Customer.ComplaintStep) | {Customer.ComplaintOpened}
+
+
+class ComplaintView(ReadModel[UnitOfWork]):
     # Renamed when its tables change shape so the projector rebuilds it from the log (migrations/0006).
     name = "complaint_view.v2"
     reads_from: tuple[str, ...] = ()
     tables = (("rm_complaint", "complaint_id"), ("rm_complaint_event", "position"))
+    handlers = {
+        Customer.ComplaintOpened: _opened,
+        **{step: _step for step in family(Customer.ComplaintStep)},
+        # Steps that also set a milestone column of the complaint's row.
+        Customer.ComplaintResolved: _resolved,
+        Customer.ComplaintClosed: _closed,
+        Customer.ComplaintReopened: _reopened,
+        Customer.Erased: _erased,
+    }
+    ignores = frozenset({
+        Customer.Registered, Customer.TierChanged, Customer.ContactLogged, Customer.OrderPlaced,
+        Customer.ServiceActivated, Customer.OrderCancelled, Customer.OrderJeopardy,
+    })
 
-    def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
-        self._apply_complaint_events(sql, events)
-        for customer_id in {e.originator_id for _, e in events if isinstance(e, Customer.Erased)}:
+    def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:
+        uow = UnitOfWork()
+        complaint_events = [e for _, e in relevant if type(e) in _COMPLAINT_EVENTS]
+        opened_here = {e.complaint_id for e in complaint_events if isinstance(e, Customer.ComplaintOpened)}
+        wanted = sorted({e.complaint_id for e in complaint_events} - opened_here)  # type: ignore[attr-defined]
+        for row in sql.select_where_in("rm_complaint", "complaint_id", wanted):
+            uow.rows[row["complaint_id"]] = row
+            uow.cases[row["complaint_id"]] = case_from_row(row)
+        return uow
+
+    def finish(self, sql: Sql, uow: UnitOfWork) -> None:
+        for complaint_id, row in uow.rows.items():
+            write_case(row, uow.cases[complaint_id])
+        sql.upsert_rows("rm_complaint", COMPLAINT_COLUMNS, row_tuples(COMPLAINT_COLUMNS, uow.rows.values()),
+                        "complaint_id")
+        sql.insert_rows("rm_complaint_event", EVENT_COLUMNS, uow.history)
+        for customer_id in uow.erased:
             # What the customer or staff wrote about the case reads as erased, as it does in a
             # rebuild from the log once the customer's key is gone.
             for table, column in (("rm_complaint", "summary"), ("rm_complaint", "resolution"),
                                   ("rm_complaint_event", "reason")):
                 sql.execute(f"UPDATE {table} SET {column} = ? WHERE customer_id = ? AND {column} IS NOT NULL",
                             (ERASED, customer_id))
-
-    def _apply_complaint_events(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
-        relevant = [
-            (p, e) for p, e in events if isinstance(e, (Customer.ComplaintOpened, Customer.ComplaintStep))
-        ]
-        if not relevant:
-            return
-        opened_here = {e.complaint_id for _, e in relevant if isinstance(e, Customer.ComplaintOpened)}
-        rows: dict[str, Row] = {}
-        wanted = sorted({e.complaint_id for _, e in relevant} - opened_here)  # type: ignore[attr-defined]
-        for row in sql.select_where_in("rm_complaint", "complaint_id", wanted):
-            rows[row["complaint_id"]] = row
-        cases = {complaint_id: case_from_row(row) for complaint_id, row in rows.items()}
-        history: list[tuple[Any, ...]] = []
-        for position, event in relevant:
-            if isinstance(event, Customer.ComplaintOpened):
-                case = cases[event.complaint_id] = event.case()
-                rows[event.complaint_id] = _opened_row(event)
-                before_status, before_owner = None, None
-            else:
-                case = cases[event.complaint_id]  # type: ignore[attr-defined]
-                before_status, before_owner = case.status.value, case.owner
-                event.change(case)
-                row = rows[event.complaint_id]  # type: ignore[attr-defined]
-                row["last_changed_at"] = max(row["last_changed_at"], utc_text(event.occurred_at))
-                _record_milestones(row, event)
-            history.append(_history_row(position, event, before_status, before_owner, case))
-        for complaint_id, row in rows.items():
-            write_case(row, cases[complaint_id])
-        names = [c for c, _ in COMPLAINT_COLUMNS]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in names[1:])
-        sql.insert_rows(
-            "rm_complaint",
-            COMPLAINT_COLUMNS,
-            [tuple(row[c] for c in names) for row in rows.values()],
-            f"ON CONFLICT (complaint_id) DO UPDATE SET {updates}",
-        )
-        sql.insert_rows("rm_complaint_event", EVENT_COLUMNS, history)
 
 
 def _opened_row(e: Customer.ComplaintOpened) -> Row:
@@ -188,15 +235,6 @@ def _opened_row(e: Customer.ComplaintOpened) -> Row:
         "resolution": None,
         "closed_at": None,
     }
-
-
-def _record_milestones(row: Row, e: Customer.Event) -> None:
-    if isinstance(e, Customer.ComplaintResolved):
-        row["resolved_at"], row["resolution"] = utc_text(e.occurred_at), e.resolution
-    elif isinstance(e, Customer.ComplaintClosed):
-        row["closed_at"] = utc_text(e.occurred_at)
-    elif isinstance(e, Customer.ComplaintReopened):
-        row["resolved_at"] = row["resolution"] = row["closed_at"] = None
 
 
 def _history_row(

@@ -1,18 +1,20 @@
 """The 360-degree customer view.
 
-Consumes: customer.registered, customer.tier_changed, contact.logged, order.placed,
-service.activated, order.cancelled, customer.erased. (Complaints have their own read model: complaint_view.py.)
+Consumes (CustomerView.handlers): customer.registered, customer.tier_changed, contact.logged,
+order.placed, service.activated, order.cancelled, customer.erased.
+Ignores (CustomerView.ignores): order.jeopardy (journey_view.py), complaint.opened and every
+complaint step (complaint_view.py).
 Owns: rm_customer, rm_msisdn, rm_order, rm_contact, rm_channel_count
 (migrations/0002_customer_view.sql).
 
-A batch of events is applied as a unit of work: the rows it touches are read in one
-query per table, changed in memory in log order, and written back with one statement
-per table. That keeps catch-up fast without giving up log-order semantics.
+A batch of events is applied as a unit of work (base.ReadModel): the rows it touches are
+read in one query per table, changed in memory in log order, and written back with one
+statement per table. That keeps catch-up fast without giving up log-order semantics.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +24,7 @@ from contacthub.projections.sql import Sql
 from contacthub.domain.customer import Customer
 from contacthub.domain.personal_data import ERASED
 from contacthub.domain.vocabulary import OrderStatus
-from contacthub.projections.base import PositionedEvent, utc_text
+from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
 
 Row = dict[str, Any]
 
@@ -138,20 +140,10 @@ def _order_cancelled(uow: UnitOfWork, position: int, e: Customer.OrderCancelled)
     row["cancel_reason"] = e.reason
 
 
-HANDLERS: dict[type, Callable[[UnitOfWork, int, Any], None]] = {
-    Customer.Registered: _registered,
-    Customer.TierChanged: _tier_changed,
-    Customer.ContactLogged: _contact_logged,
-    Customer.OrderPlaced: _order_placed,
-    Customer.ServiceActivated: _service_activated,
-    Customer.OrderCancelled: _order_cancelled,
-    Customer.Erased: _erased,
-}
-
 _ORDER_STEPS = (Customer.ServiceActivated, Customer.OrderCancelled)
 
 
-class CustomerView:
+class CustomerView(ReadModel[UnitOfWork]):
     name = "customer_view"
     reads_from: tuple[str, ...] = ()
     tables = (
@@ -161,11 +153,18 @@ class CustomerView:
         ("rm_contact", "position"),
         ("rm_channel_count", "customer_id, channel"),
     )
+    handlers = {
+        Customer.Registered: _registered,
+        Customer.TierChanged: _tier_changed,
+        Customer.ContactLogged: _contact_logged,
+        Customer.OrderPlaced: _order_placed,
+        Customer.ServiceActivated: _service_activated,
+        Customer.OrderCancelled: _order_cancelled,
+        Customer.Erased: _erased,
+    }
+    ignores = frozenset({Customer.OrderJeopardy, Customer.ComplaintOpened, *family(Customer.ComplaintStep)})
 
-    def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
-        relevant = [(p, e) for p, e in events if type(e) in HANDLERS]
-        if not relevant:
-            return
+    def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:
         uow = UnitOfWork()
         new_customers = {e.customer_id for _, e in relevant if isinstance(e, Customer.Registered)}
         new_orders = {e.order_id for _, e in relevant if isinstance(e, Customer.OrderPlaced)}
@@ -174,10 +173,12 @@ class CustomerView:
               - new_customers)
         _load(sql, uow.orders, "rm_order", "order_id",
               {e.order_id for _, e in relevant if isinstance(e, _ORDER_STEPS)} - new_orders)
-        for position, event in relevant:
-            HANDLERS[type(event)](uow, position, event)
-        _upsert(sql, "rm_customer", CUSTOMER_COLUMNS, uow.customers.values())
-        _upsert(sql, "rm_order", ORDER_COLUMNS, uow.orders.values())
+        return uow
+
+    def finish(self, sql: Sql, uow: UnitOfWork) -> None:
+        sql.upsert_rows("rm_customer", CUSTOMER_COLUMNS, row_tuples(CUSTOMER_COLUMNS, uow.customers.values()),
+                        "customer_id")
+        sql.upsert_rows("rm_order", ORDER_COLUMNS, row_tuples(ORDER_COLUMNS, uow.orders.values()), "order_id")
         sql.insert_rows("rm_msisdn", (("msisdn", T), ("customer_id", T)), uow.msisdns)
         for customer_id in uow.erased:  # rows stored by earlier batches
             sql.execute("DELETE FROM rm_msisdn WHERE customer_id = ?", (customer_id,))
@@ -195,10 +196,3 @@ class CustomerView:
 def _load(sql: Sql, into: dict[str, Row], table: str, key: str, ids: set[str]) -> None:
     for row in sql.select_where_in(table, key, sorted(ids)):
         into[row[key]] = row
-
-
-def _upsert(sql: Sql, table: str, columns: Sequence[tuple[str, str]], rows: Any) -> None:
-    key = columns[0][0]
-    updates = ", ".join(f"{c} = excluded.{c}" for c, _ in columns[1:])
-    names = [c for c, _ in columns]
-    sql.insert_rows(table, columns, [tuple(row[c] for c in names) for row in rows], f"ON CONFLICT ({key}) DO UPDATE SET {updates}")

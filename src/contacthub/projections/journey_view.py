@@ -1,9 +1,14 @@
 """Each order's journey to activation: calls, contacts and technician visits it took, and how long.
 
-Consumes: order.placed, service.activated, order.cancelled, order.jeopardy, contact.logged.
-Owns: rm_order_journey (migrations/0004_order_journey.sql, 0005_order_jeopardy.sql).
-Reads: rm_contact, the customer view's timeline: the projector applies a batch here only
-once the customer view has applied it (`reads_from`), also with several projector processes.
+Consumes (JourneyView.handlers): order.placed, service.activated, order.cancelled, order.jeopardy,
+contact.logged (its customer's orders are recounted), customer.registered and customer.tier_changed
+(the tier its customer's orders were placed at is looked up again).
+Ignores (JourneyView.ignores): customer.erased (a journey holds no personal data), complaint.opened
+and every complaint step.
+Owns: rm_order_journey (migrations/0004_order_journey.sql, 0005_order_jeopardy.sql, 0006_metrics_view.sql).
+Reads: rm_contact, the customer view's timeline, and rm_tier_history, the metrics view's tier
+history: the projector applies a batch here only once those read models have applied it
+(`reads_from`), also with several projector processes.
 
 Definitions (docs/metrics.md), all on event time (`occurred_at`), the window of an order
 being [placed, last service activated] inclusive (open while in progress; up to the
@@ -24,6 +29,7 @@ stays as history once the order is activated or cancelled.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -31,7 +37,7 @@ import orjson
 from contacthub.projections.sql import Sql
 from contacthub.domain.customer import Customer
 from contacthub.domain.vocabulary import OrderStatus
-from contacthub.projections.base import PositionedEvent, utc_text
+from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
 
 T, N, F = "text", "bigint", "double precision"
 JOURNEY_COLUMNS = (
@@ -40,7 +46,7 @@ JOURNEY_COLUMNS = (
     ("jeopardy_at", T), ("jeopardy_reasons", T), ("jeopardy_observed_at", T), ("jeopardy_limit_days", F),
     ("jeopardy_limit_calls", N), ("jeopardy_calls", N),
 )
-_ORDER_EVENTS = (Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled, Customer.OrderJeopardy)
+_ORDER_STEPS = (Customer.ServiceActivated, Customer.OrderCancelled, Customer.OrderJeopardy)
 
 _RECOUNT = """
 UPDATE rm_order_journey SET
@@ -75,70 +81,104 @@ WHERE order_id IN ({orders})
 """
 
 
-class JourneyView:
+@dataclass
+class UnitOfWork:
+    """The orders one batch touches, as they will be after it, and the customers whose orders it recounts or re-tiers."""
+
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    placed: list[str] = field(default_factory=list)
+    contact_customers: set[str] = field(default_factory=set)
+    retiered: set[str] = field(default_factory=set)
+
+
+# --- what each event does to the view -------------------------------------------------------
+
+
+def _order_placed(uow: UnitOfWork, position: int, e: Customer.OrderPlaced) -> None:
+    uow.rows[e.order_id] = {
+        "order_id": e.order_id, "customer_id": e.originator_id, "placed_at": utc_text(e.occurred_at),
+        "services": orjson.dumps(list(e.services)).decode(), "activated": "[]",
+        "last_activated_at": None, "cancelled_at": None, "jeopardy_at": None, "jeopardy_reasons": None,
+        "jeopardy_observed_at": None, "jeopardy_limit_days": None, "jeopardy_limit_calls": None,
+        "jeopardy_calls": None,
+    }
+    uow.placed.append(e.order_id)
+
+
+def _service_activated(uow: UnitOfWork, position: int, e: Customer.ServiceActivated) -> None:
+    row = uow.rows[e.order_id]
+    activated = orjson.loads(row["activated"]) + [e.service]
+    row["activated"] = orjson.dumps(activated).decode()
+    at = utc_text(e.occurred_at)
+    row["last_activated_at"] = max(filter(None, (row["last_activated_at"], at)))
+
+
+def _order_cancelled(uow: UnitOfWork, position: int, e: Customer.OrderCancelled) -> None:
+    uow.rows[e.order_id]["cancelled_at"] = utc_text(e.occurred_at)
+
+
+def _order_jeopardy(uow: UnitOfWork, position: int, e: Customer.OrderJeopardy) -> None:
+    uow.rows[e.order_id].update(
+        jeopardy_at=utc_text(e.occurred_at), jeopardy_reasons=orjson.dumps(list(e.reasons)).decode(),
+        jeopardy_observed_at=utc_text(e.observed_at), jeopardy_limit_days=float(e.limit_days),
+        jeopardy_limit_calls=e.limit_calls, jeopardy_calls=e.calls,
+    )
+
+
+def _contact_logged(uow: UnitOfWork, position: int, e: Customer.ContactLogged) -> None:
+    uow.contact_customers.add(e.originator_id)
+
+
+def _retiered(uow: UnitOfWork, position: int, e: Customer.Registered | Customer.TierChanged) -> None:
+    uow.retiered.add(e.originator_id)
+
+
+class JourneyView(ReadModel[UnitOfWork]):
     # Renamed when its table changed shape (the tier column) so it is rebuilt from the log (migrations/0006).
     name = "journey_view.v2"
     tables = (("rm_order_journey", "order_id"),)
     reads_from = ("customer_view", "metrics_view")  # rm_contact; rm_tier_history
+    handlers = {
+        Customer.OrderPlaced: _order_placed,
+        Customer.ServiceActivated: _service_activated,
+        Customer.OrderCancelled: _order_cancelled,
+        Customer.OrderJeopardy: _order_jeopardy,
+        Customer.ContactLogged: _contact_logged,
+        Customer.Registered: _retiered,
+        Customer.TierChanged: _retiered,
+    }
+    ignores = frozenset({Customer.Erased, Customer.ComplaintOpened, *family(Customer.ComplaintStep)})
 
-    def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
-        order_events = [e for _, e in events if isinstance(e, _ORDER_EVENTS)]
-        contact_customers = {e.originator_id for _, e in events if isinstance(e, Customer.ContactLogged)}
-        retiered = {e.originator_id for _, e in events if isinstance(e, (Customer.Registered, Customer.TierChanged))}
-        if retiered:
-            # A late tier change can change the tier any of the customer's orders was placed at.
-            orders = sorted(r["order_id"] for r in sql.select_where_in("rm_order_journey", "customer_id", sorted(retiered)))
-            self._set_tiers(sql, orders)
-        if not order_events and not contact_customers:
-            return
-        rows: dict[str, dict[str, Any]] = {}
-        placed_here = {e.order_id for e in order_events if isinstance(e, Customer.OrderPlaced)}
-        stepped = sorted({e.order_id for e in order_events} - placed_here)  # type: ignore[attr-defined]
+    def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:
+        uow = UnitOfWork()
+        placed_here = {e.order_id for _, e in relevant if isinstance(e, Customer.OrderPlaced)}
+        stepped = sorted({e.order_id for _, e in relevant if isinstance(e, _ORDER_STEPS)} - placed_here)
         for row in sql.select_where_in("rm_order_journey", "order_id", stepped):
-            rows[row["order_id"]] = row
-        for e in order_events:
-            if isinstance(e, Customer.OrderPlaced):
-                rows[e.order_id] = {
-                    "order_id": e.order_id, "customer_id": e.originator_id, "placed_at": utc_text(e.occurred_at),
-                    "services": orjson.dumps(list(e.services)).decode(), "activated": "[]",
-                    "last_activated_at": None, "cancelled_at": None, "jeopardy_at": None, "jeopardy_reasons": None,
-                    "jeopardy_observed_at": None, "jeopardy_limit_days": None, "jeopardy_limit_calls": None,
-                    "jeopardy_calls": None,
-                }
-                continue
-            row = rows[e.order_id]
-            if isinstance(e, Customer.OrderJeopardy):
-                row.update(
-                    jeopardy_at=utc_text(e.occurred_at), jeopardy_reasons=orjson.dumps(list(e.reasons)).decode(),
-                    jeopardy_observed_at=utc_text(e.observed_at), jeopardy_limit_days=float(e.limit_days),
-                    jeopardy_limit_calls=e.limit_calls, jeopardy_calls=e.calls,
-                )
-            elif isinstance(e, Customer.ServiceActivated):
-                activated = orjson.loads(row["activated"]) + [e.service]
-                row["activated"] = orjson.dumps(activated).decode()
-                at = utc_text(e.occurred_at)
-                row["last_activated_at"] = max(filter(None, (row["last_activated_at"], at)))
-            else:
-                row["cancelled_at"] = utc_text(e.occurred_at)
+            uow.rows[row["order_id"]] = row
+        return uow
+
+    def finish(self, sql: Sql, uow: UnitOfWork) -> None:
+        if uow.retiered:
+            # A late tier change can change the tier any of the customer's orders was placed at.
+            orders = sorted(
+                r["order_id"] for r in sql.select_where_in("rm_order_journey", "customer_id", sorted(uow.retiered))
+            )
+            self._set_tiers(sql, orders)
+        rows = uow.rows
         for row in rows.values():
             services, activated = orjson.loads(row["services"]), orjson.loads(row["activated"])
             row["state"] = order_state(services, activated, row["cancelled_at"] is not None)
             row["window_end"] = (
                 row["last_activated_at"] if row["state"] == OrderStatus.ACTIVATED.value else row["cancelled_at"]
             )
-        names = [c for c, _ in JOURNEY_COLUMNS]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in names[1:])
-        sql.insert_rows(
-            "rm_order_journey", JOURNEY_COLUMNS, [tuple(r[c] for c in names) for r in rows.values()],
-            f"ON CONFLICT (order_id) DO UPDATE SET {updates}",
-        )
-        self._set_tiers(sql, sorted(placed_here))
+        sql.upsert_rows("rm_order_journey", JOURNEY_COLUMNS, row_tuples(JOURNEY_COLUMNS, rows.values()), "order_id")
+        self._set_tiers(sql, sorted(set(uow.placed)))
         # Every order that may have gained a contact or changed its window: recount.
         affected = set(rows)
-        if contact_customers:
+        if uow.contact_customers:
             affected |= {
                 r["order_id"]
-                for r in sql.select_where_in("rm_order_journey", "customer_id", sorted(contact_customers))
+                for r in sql.select_where_in("rm_order_journey", "customer_id", sorted(uow.contact_customers))
             }
         ordered = sorted(affected)
         for start in range(0, len(ordered), 500):

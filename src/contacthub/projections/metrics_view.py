@@ -1,8 +1,10 @@
 """Contact quality and customer value: the facts the metrics endpoints add up.
 
-Consumes: customer.registered, customer.tier_changed, contact.logged.
+Consumes (MetricsView.handlers): customer.registered, customer.tier_changed, contact.logged.
+Ignores (MetricsView.ignores): customer.erased (the facts hold no personal data), order.placed,
+service.activated, order.cancelled, order.jeopardy, complaint.opened and every complaint step.
 Owns: rm_tier_history, rm_customer_value, rm_contact_fact, rm_contact_daily
-(migrations/0006_metrics_view.sql).
+(migrations/0006_metrics_view.sql, 0007_value_as_of.sql).
 
 Each contact gets a verdict from the domain's rules (domain/contact_quality.py: issue
 start, repeated, resolved at first contact, self-service contained, handled) and the
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -31,7 +34,7 @@ from contacthub.domain.contact_quality import (
     latest,
 )
 from contacthub.domain.customer import Customer
-from contacthub.projections.base import PositionedEvent, utc_text
+from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
 
 Row = dict[str, Any]
 T, N, F = "text", "bigint", "double precision"
@@ -118,7 +121,35 @@ def _neighbourhood(arriving: Sequence[Touchpoint], reach: Reach) -> list[tuple[s
     return spans
 
 
-class MetricsView:
+@dataclass
+class UnitOfWork:
+    """What one batch brings: tier history rows, and each customer's new contacts in log order."""
+
+    history_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    new_contacts: dict[str, list[Touchpoint]] = field(default_factory=lambda: defaultdict(list))
+
+
+# --- what each event does to the view -------------------------------------------------------
+
+
+def _registered(uow: UnitOfWork, position: int, e: Customer.Registered) -> None:
+    uow.history_rows.append((e.customer_id, utc_text(e.occurred_at), e.event_id, e.tier, None))
+
+
+def _tier_changed(uow: UnitOfWork, position: int, e: Customer.TierChanged) -> None:
+    uow.history_rows.append((e.originator_id, utc_text(e.occurred_at), e.event_id, e.tier, e.arpu))
+
+
+def _contact_logged(uow: UnitOfWork, position: int, e: Customer.ContactLogged) -> None:
+    uow.new_contacts[e.originator_id].append(
+        Touchpoint(
+            event_id=e.event_id, occurred_at=e.occurred_at, channel=e.channel, direction=e.direction,
+            reason=e.reason, handled_by=e.handled_by, outcome=e.outcome, duration_s=e.duration_s,
+        )
+    )
+
+
+class MetricsView(ReadModel[UnitOfWork]):
     name = "metrics_view"
     reads_from: tuple[str, ...] = ()
     tables = (
@@ -127,27 +158,25 @@ class MetricsView:
         ("rm_contact_fact", "event_id"),
         ("rm_contact_daily", "day, channel, reason, tier"),
     )
+    handlers = {
+        Customer.Registered: _registered,
+        Customer.TierChanged: _tier_changed,
+        Customer.ContactLogged: _contact_logged,
+    }
+    ignores = frozenset({
+        Customer.Erased, Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled,
+        Customer.OrderJeopardy, Customer.ComplaintOpened, *family(Customer.ComplaintStep),
+    })
 
     def __init__(self, zone: tzinfo) -> None:
         self.zone = zone
 
-    def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
-        history_rows: list[tuple[Any, ...]] = []
-        new_contacts: dict[str, list[Touchpoint]] = defaultdict(list)
-        for _, e in events:
-            if isinstance(e, Customer.Registered):
-                history_rows.append((e.customer_id, utc_text(e.occurred_at), e.event_id, e.tier, None))
-            elif isinstance(e, Customer.TierChanged):
-                history_rows.append((e.originator_id, utc_text(e.occurred_at), e.event_id, e.tier, e.arpu))
-            elif isinstance(e, Customer.ContactLogged):
-                new_contacts[e.originator_id].append(
-                    Touchpoint(
-                        event_id=e.event_id, occurred_at=e.occurred_at, channel=e.channel, direction=e.direction,
-                        reason=e.reason, handled_by=e.handled_by, outcome=e.outcome, duration_s=e.duration_s,
-                    )
-                )
-        if not history_rows and not new_contacts:
-            return
+    def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:
+        # What the batch's contacts need loaded depends on what they are: `finish` loads it.
+        return UnitOfWork()
+
+    def finish(self, sql: Sql, uow: UnitOfWork) -> None:
+        history_rows, new_contacts = uow.history_rows, uow.new_contacts
         sql.insert_rows("rm_tier_history", HISTORY_COLUMNS, history_rows, "ON CONFLICT DO NOTHING")
         retiered = sorted({r[0] for r in history_rows})
         customers = sorted(set(retiered) | set(new_contacts))
@@ -225,12 +254,7 @@ class MetricsView:
                 key, amounts = _contribution(fact)
                 deltas[key] = [d + a for d, a in zip(deltas[key], amounts)]
 
-        names = [c for c, _ in FACT_COLUMNS]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in names[1:])
-        sql.insert_rows(
-            "rm_contact_fact", FACT_COLUMNS, [tuple(f[c] for c in names) for f in changed],
-            f"ON CONFLICT (event_id) DO UPDATE SET {updates}",
-        )
+        sql.upsert_rows("rm_contact_fact", FACT_COLUMNS, row_tuples(FACT_COLUMNS, changed), "event_id")
         moved = [(*key, *amounts) for key, amounts in deltas.items() if any(amounts)]
         sums = ", ".join(f"{c} = rm_contact_daily.{c} + excluded.{c}" for c in DAILY_SUMS)
         sql.insert_rows(
@@ -298,10 +322,8 @@ class MetricsView:
             priced = [h for h in history if h.arpu is not None]
             arpu = latest(priced).arpu if priced else None  # registration gives a tier, not an ARPU
             rows.append((customer_id, now.tier, arpu, utc_text(now.effective_at)))
-        updates = ", ".join(f"{c} = excluded.{c}" for c, _ in VALUE_COLUMNS[1:])
-        sql.insert_rows("rm_customer_value", VALUE_COLUMNS, rows, f"ON CONFLICT (customer_id) DO UPDATE SET {updates}")
-        sql.insert_rows(
-            "rm_tier_history", HISTORY_SPAN_COLUMNS, spans,
-            "ON CONFLICT (customer_id, effective_at, event_id) DO UPDATE SET "
-            "superseded_at = excluded.superseded_at, arpu_in_force = excluded.arpu_in_force",
+        sql.upsert_rows("rm_customer_value", VALUE_COLUMNS, rows, "customer_id")
+        sql.upsert_rows(
+            "rm_tier_history", HISTORY_SPAN_COLUMNS, spans, "customer_id, effective_at, event_id",
+            update=("superseded_at", "arpu_in_force"),
         )

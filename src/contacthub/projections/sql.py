@@ -126,6 +126,24 @@ class Sql:
             marks = ", ".join("?" * len(columns))
             self.cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) {on_conflict}", rows)
 
+    def upsert_rows(
+        self,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        key: str,
+        update: Sequence[str] | None = None,
+    ) -> None:
+        """Insert many rows, replacing the stored row of the same `key` (its columns, comma-separated).
+
+        The replaced columns are `update`, by default every column not in the key. One
+        statement, as `insert_rows`.
+        """
+        keys = {k.strip() for k in key.split(",")}
+        replaced = [name for name, _ in columns if name not in keys] if update is None else update
+        updates = ", ".join(f"{name} = excluded.{name}" for name in replaced)
+        self.insert_rows(table, columns, rows, f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
+
 
 class ReadStore:
     """Transactions on the read-model tables, sharing eventsourcing's connection pool."""
