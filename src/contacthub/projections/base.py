@@ -10,18 +10,14 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import orjson
 
-from contacthub.projections.sql import ReadStore, Sql
+from contacthub.contract import DOMAIN_EVENTS
 from contacthub.domain.customer import Customer
+from contacthub.projections.sql import ReadStore, Sql
 
 PositionedEvent = tuple[int, Customer.Event]
 
-NEVER_STORED: frozenset[type[Customer.Event]] = frozenset({Customer.Event, Customer.ComplaintStep})
-"""Event classes of a customer that exist only to be subclassed: no log holds one."""
-STORED_EVENTS: frozenset[type[Customer.Event]] = frozenset(
-    cls for cls in vars(Customer).values()
-    if isinstance(cls, type) and issubclass(cls, Customer.Event) and cls not in NEVER_STORED
-)
-"""Every concrete event class a customer's log can hold: each read model handles or ignores each one."""
+STORED_EVENTS: frozenset[type[Customer.Event]] = frozenset(DOMAIN_EVENTS.values())
+"""Every event class a customer's log can hold (the event catalogue's): each read model handles or ignores each one."""
 
 
 def family(base: type[Customer.Event]) -> frozenset[type[Customer.Event]]:

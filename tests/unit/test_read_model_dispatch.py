@@ -1,4 +1,4 @@
-"""Every read model decides about every event type: each stored event class is handled or ignored, never both."""
+"""What a read model does with the events it ignores: nothing at all."""
 
 from __future__ import annotations
 
@@ -18,21 +18,13 @@ def _topics(classes: Any) -> list[str]:
     return sorted(cls.TOPIC for cls in classes)
 
 
-def test_the_stored_event_classes_are_every_concrete_customer_event() -> None:
-    declared = {c for c in vars(Customer).values() if isinstance(c, type) and issubclass(c, Customer.Event)}
-    assert STORED_EVENTS == declared - {Customer.Event, Customer.ComplaintStep}
+def test_a_family_is_every_stored_class_derived_from_its_base() -> None:
     assert Customer.SlaBreached in family(Customer.ComplaintStep)  # a step of a step is a step too
     assert Customer.ComplaintOpened not in family(Customer.ComplaintStep)
+    assert family(Customer.ComplaintStep) <= STORED_EVENTS
 
 
-@pytest.mark.parametrize("view", VIEWS, ids=lambda v: v.name)
-def test_each_event_class_is_handled_or_ignored_exactly_once(view: ReadModel[Any]) -> None:
-    handled, ignored = set(view.handlers), set(view.ignores)
-    assert isinstance(view.ignores, frozenset)
-    assert _topics(handled & ignored) == []
-    assert _topics(STORED_EVENTS - handled - ignored) == [], "neither handled nor ignored"
-    assert _topics((handled | ignored) - STORED_EVENTS) == [], "not a stored event class"
-    assert all(callable(handler) for handler in view.handlers.values())
+# That each read model handles or ignores every type, never both: tests/unit/test_catalogue.py.
 
 
 class _NoSql:
