@@ -327,7 +327,7 @@ class _LateCommits:
     """
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, serialised: bool, delay_s: float = 0.4) -> None:
-        from contacthub.adapters.store.eventlog import PostgresCustomerRecorder
+        from contacthub.adapters.store.postgres import PostgresCustomerRecorder
 
         original = PostgresCustomerRecorder._fetch_ids_after_insert_events
 

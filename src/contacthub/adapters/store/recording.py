@@ -1,0 +1,61 @@
+"""What both recorders (sqlite.py, postgres.py) add to the library's, written once.
+
+Each recorder writes, in the transaction that inserts the events: the new customers'
+keys and the erasures (here), the idempotency keys and identifier claims (per backend,
+before the events), and the hash-chain links (chain.py, after the events, once their
+positions are known). A key, claim or link therefore exists if and only if its event does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from eventsourcing.persistence import StoredEvent
+
+from contacthub.adapters.store.chain import ChainHeads
+from contacthub.adapters.store.keyring import destroy_keys, insert_keys
+from contacthub.projections.sql import Sql
+from contacthub.services.ports import ERASED_DIGEST
+
+
+def write_personal_data_changes(sql: Sql, **kwargs: Any) -> None:
+    """New customers' keys, and erasures, in the events' own transaction.
+
+    An erasure destroys the key, frees the customer's msisdns (the claims that resolve a
+    number to them) and blanks the digests of what their channels posted (a digest over a
+    payload naming an 11-digit msisdn could be matched by trying every number)."""
+    insert_keys(sql, kwargs.get("customer_keys", ()))
+    erased: Sequence[str] = kwargs.get("erased", ())
+    destroy_keys(sql, erased)
+    for customer_id in erased:
+        sql.execute("DELETE FROM customer_claims WHERE kind = 'msisdn' AND customer_id = ?", (customer_id,))
+        sql.execute("UPDATE ingest_keys SET digest = ? WHERE customer_id = ?", (ERASED_DIGEST, customer_id))
+
+
+class ChainedInserts:
+    """Both recorders: remember the chain heads written, once their transaction committed."""
+
+    def chain_heads(self) -> ChainHeads:
+        heads = self.__dict__.get("_chain_heads")
+        if heads is None:
+            heads = self.__dict__["_chain_heads"] = ChainHeads()
+        return heads
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        written: dict[str, tuple[int, str]] = {}
+        positions = super().insert_events(stored_events, chain_written=written, **kwargs)  # type: ignore[misc]
+        self.chain_heads().committed(written)  # only reached after the commit
+        return positions  # type: ignore[no-any-return]
+
+
+class WritersLock(Protocol):
+    """The lock every ContactHub writer process holds while it decides and stores a batch
+    (CustomerLog.deciding): shared on the fast path, exclusive on the careful path."""
+
+    def hold(self, *, exclusive: bool) -> AbstractContextManager[None]:
+        """Hold the lock for the block; raises WritersBusy when it is not granted in time."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,87 @@
+"""The event log on SQLite: its recorder and its writers' lock."""
+
+from __future__ import annotations
+
+import fcntl
+import time
+import typing
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from contacthub.adapters.store.chain import link_new_events
+from contacthub.adapters.store.recording import ChainedInserts, write_personal_data_changes
+from contacthub.projections.sql import SQLITE, Sql
+from contacthub.services.ports import Claim, IngestKey, WritersBusy
+
+SQLITE_WRITERS_LOCK_TIMEOUT_S = 30.0  # as long as SQLite's own lock timeout (database.py)
+
+_INSERT_KEY = "INSERT INTO ingest_keys (event_id, digest, customer_id, customer_version) VALUES (?, ?, ?, ?)"
+_INSERT_CLAIM = "INSERT INTO customer_claims (kind, claim, customer_id) VALUES (?, ?, ?)"
+
+
+class SQLiteCustomerRecorder(ChainedInserts, SQLiteApplicationRecorder):
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        keys: Sequence[IngestKey] = kwargs.get("ingest_keys", ())
+        claims: Sequence[Claim] = kwargs.get("claims", ())
+        write_personal_data_changes(Sql(c, SQLITE), **kwargs)
+        if claims:
+            c.executemany(_INSERT_CLAIM, [(k.kind, k.claim, k.customer_id) for k in claims])
+        if keys:
+            c.executemany(
+                _INSERT_KEY, [(k.event_id, k.digest, k.customer_id, k.customer_version) for k in keys]
+            )
+        positions = super()._insert_events(c, stored_events, **kwargs) or []
+        link_new_events(Sql(c, SQLITE), stored_events, positions, self.chain_heads(), kwargs.get("chain_written"))
+        return positions
+
+    def select_customer_streams(self, customer_ids: Sequence[str]) -> list[StoredEvent]:
+        rows: list[StoredEvent] = []
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(customer_ids), 900):  # SQLite's bound-parameter limit
+                chunk = list(customer_ids[start : start + 900])
+                c.execute(
+                    f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
+                    chunk,
+                )
+                rows += [StoredEvent(r[0], r[1], r[2], r[3]) for r in c.fetchall()]
+        return rows
+
+
+class SQLiteWritersLock:
+    """The writers' lock (CustomerLog.deciding) for processes sharing one SQLite file: flock on a file beside it.
+
+    The file is opened on first use and kept open until close(); the lock is released at the
+    end of each block, or by the kernel when the process dies."""
+
+    def __init__(self, database_path: str) -> None:
+        self.path = database_path + "-writers.lock"
+        self._file: typing.BinaryIO | None = None
+
+    @contextmanager
+    def hold(self, *, exclusive: bool) -> Iterator[None]:
+        if self._file is None:
+            self._file = open(self.path, "a+b")  # noqa: SIM115 (kept until close())
+        descriptor = self._file.fileno()
+        deadline = time.monotonic() + SQLITE_WRITERS_LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(descriptor, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WritersBusy from None
+                time.sleep(0.002)
+        try:
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
