@@ -13,7 +13,7 @@ from support.auth import allow_everything
 from support.clock import ManualClock
 from support.pgserver import ThrowawayPostgres
 
-from contacthub.adapters.api.app import create_app
+from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.logs import configure_logging

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from helpers import T0, complaint_opened, contact, event, registered
 from support.auth import allow_everything
 
-from contacthub.adapters.api.app import create_app
+from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 

@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from conftest import BACKENDS, fresh_database_url
-from contacthub.adapters.api.app import create_app
-from contacthub.adapters.api.limits import MAX_PATH_BYTES, MAX_QUERY_BYTES, MAX_SMALL_BODY_BYTES
+from contacthub.adapters.http.app import create_app
+from contacthub.adapters.http.limits import MAX_PATH_BYTES, MAX_QUERY_BYTES, MAX_SMALL_BODY_BYTES
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.domain.roles import BOSS, SOURCES, Role

@@ -29,7 +29,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from support.auth import new_key
 from support.browser import headless_chromium, serving
 
-from contacthub.adapters.api.app import create_app
+from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import build
 from contacthub.config import Settings
 from contacthub.domain.roles import Role

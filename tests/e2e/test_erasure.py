@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import fresh_database_url
-from contacthub.adapters.api.app import create_app
 from contacthub.adapters.cli import main
+from contacthub.adapters.http.app import create_app
 from contacthub.adapters.store.chain import EventChain
 from contacthub.adapters.store.database import parse_database_url
 from contacthub.adapters.store.keyring import PREFIX, UNREADABLE, seal, unseal

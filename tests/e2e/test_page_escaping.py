@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from markupsafe import escape
 
 from conftest import BACKENDS, fresh_database_url
-from contacthub.adapters.api.app import create_app
+from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.domain.roles import Role

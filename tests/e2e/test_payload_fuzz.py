@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 from hypothesis import strategies as st
 
 from conftest import BACKENDS, fresh_database_url
-from contacthub.adapters.api.app import create_app
+from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.contract import CHANNEL_EVENTS, MAX_BATCH, PERSONAL_FIELDS, normalise_msisdn

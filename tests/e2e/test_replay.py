@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import fresh_database_url
-from contacthub.adapters.api.app import create_app
 from contacthub.adapters.cli import main
+from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from helpers import complaint_opened, contact, event, registered

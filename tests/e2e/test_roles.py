@@ -24,9 +24,9 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from conftest import BACKENDS, fresh_database_url
-from contacthub.adapters.api.app import create_app
 from contacthub.adapters.cli import main
 from contacthub.adapters.cli_keys import demo_keys
+from contacthub.adapters.http.app import create_app
 from contacthub.adapters.store.api_keys import ApiKeys
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings

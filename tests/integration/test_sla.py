@@ -18,7 +18,7 @@ from support.auth import allow_everything
 from support.clock import ManualClock
 from support.rivals import race
 
-from contacthub.adapters.api.app import create_app
+from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from contacthub.adapters.api.auth import current_principal, page_principal
+from contacthub.adapters.http.authentication import current_principal, page_principal
 from contacthub.adapters.store.api_keys import ApiKeys
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.roles import Capability, Principal, Role

@@ -43,7 +43,7 @@ def serve(host: str, port: int, projector: bool | None) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     import uvicorn
 
-    from contacthub.adapters.api.app import create_app
+    from contacthub.adapters.http.app import create_app
 
     settings = _settings()
     with _hub(settings) as hub:

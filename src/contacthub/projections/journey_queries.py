@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 
-from contacthub.projections.sql import POSTGRESQL, SQLITE, Sql
 from contacthub.domain.order import Jeopardy, JeopardyLimits, order_jeopardy
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import ReadQueries, contact_item, utc_text
+from contacthub.projections.sql import POSTGRESQL, SQLITE, Sql
 
 OPEN_STATES = (OrderStatus.IN_PROGRESS.value, OrderStatus.PARTIALLY_ACTIVATED.value)
 FINISHED_STATES = (OrderStatus.ACTIVATED.value, OrderStatus.CANCELLED.value)
@@ -104,6 +104,11 @@ class JourneyQueries(ReadQueries):
                 {**contact_item(c, self.zone), "calls_so_far": calls, "contacts_so_far": n, "technician_visits_so_far": visits}
             )
         return {**self.summary(order), "touchpoints": touchpoints}
+
+    def customer_of(self, order_id: str) -> str | None:
+        """The customer who placed the order, or None when the read model does not know it."""
+        row = self.store.query_one("SELECT customer_id FROM rm_order_journey WHERE order_id = ?", (order_id,))
+        return None if row is None else row["customer_id"]
 
     def orders(self, f: OrderFilter, page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
         """One page of order journeys matching the filter, newest placing first, and how many match in all."""

@@ -8,22 +8,29 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from contacthub.adapters.api.complaints import ComplaintOut
-from contacthub.adapters.api.customers import Customer360Out, CustomerId
-from contacthub.adapters.api.auth import current_principal
-from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError
-from contacthub.adapters.api.params import QueryMoment
-from contacthub.services.audit import EVENT_TYPES, UnknownCustomer, history_item
-from contacthub.bootstrap import ContactHub
-from contacthub.domain.roles import Principal
+from contacthub.adapters.api.schemas import ComplaintOut, Customer360Out
+from contacthub.adapters.http.dependencies import CurrentPrincipal, Hub, Keys, authorize
+from contacthub.adapters.http.errors import ERROR_RESPONSES, ApiError
+from contacthub.adapters.http.parameters import CustomerId, QueryMoment
+from contacthub.domain.roles import Capability, Principal
 from contacthub.projections.replay import Moment
+from contacthub.services.audit import EVENT_TYPES, UnknownCustomer, history_item
 
 router = APIRouter(tags=["audit"])
+
+
+def audit_rule(request: Request, principal: CurrentPrincipal, hub: Hub, keys: Keys) -> Principal:
+    """The audit API's rule (attached where the router is included): reading (GET) is the auditor's;
+    anything that changes (erasure) is the admin's."""
+    capability = Capability.READ_HISTORY if request.method in ("GET", "HEAD") else Capability.ERASE
+    authorize(hub, keys, request, principal, capability, None)
+    return principal
+
 
 AsOf = Annotated[
     QueryMoment | None,
@@ -93,7 +100,7 @@ def _unknown(customer_id: str) -> ApiError:
 @router.get("/v1/customers/{customer_id}/history", response_model=HistoryOut, responses=ERROR_RESPONSES,
             summary="The customer's stored events in log order, as recorded")
 async def customer_history(
-    request: Request,
+    hub: Hub,
     customer_id: CustomerId,
     as_of: AsOf = None,
     as_of_position: AsOfPosition = None,
@@ -101,7 +108,6 @@ async def customer_history(
     after: Annotated[int, Query(ge=0, le=2**62, description="Only events after this log position (paging).")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Any:
-    hub: ContactHub = request.app.state.hub
     if as_of is not None and as_of_position is not None:
         raise ApiError(422, "as_of_position", "give either as_of or as_of_position, not both")
     for t in type or ():
@@ -128,7 +134,7 @@ async def customer_history(
 @router.get("/v1/customers/{customer_id}/state", response_model=ReplayedStateOut, responses=ERROR_RESPONSES,
             summary="The 360° view and complaint statuses rebuilt from the events alone, as of a moment")
 async def customer_state(
-    request: Request,
+    hub: Hub,
     customer_id: CustomerId,
     as_of: AsOf = None,
     as_of_position: AsOfPosition = None,
@@ -137,7 +143,6 @@ async def customer_state(
         Query(description="What had happened (at the channels) before this moment, including events learned later."),
     ] = None,
 ) -> Any:
-    hub: ContactHub = request.app.state.hub
     try:
         moment = Moment(as_of=as_of, as_of_position=as_of_position, occurred_before=occurred_before)
     except ValueError as problem:
@@ -157,8 +162,7 @@ async def customer_state(
 
 @router.get("/v1/customers/{customer_id}/verify", response_model=VerifyOut, responses=ERROR_RESPONSES,
             summary="Check the customer's hash chain against the stored events; pinpoint any edit")
-async def customer_verify(request: Request, customer_id: CustomerId) -> Any:
-    hub: ContactHub = request.app.state.hub
+async def customer_verify(hub: Hub, customer_id: CustomerId) -> Any:
 
     def read() -> dict[str, Any]:
         try:
@@ -176,8 +180,7 @@ async def customer_verify(request: Request, customer_id: CustomerId) -> Any:
     response_class=Response,
     summary="The customer's events and chain as a self-contained JSON Lines bundle (verify it offline)",
 )
-async def customer_export(request: Request, customer_id: CustomerId) -> Response:
-    hub: ContactHub = request.app.state.hub
+async def customer_export(hub: Hub, customer_id: CustomerId) -> Response:
 
     def read() -> bytes:
         try:
@@ -209,11 +212,7 @@ class ErasureOut(BaseModel):
 
 @router.post("/v1/customers/{customer_id}/erasure", response_model=ErasureOut, responses=ERROR_RESPONSES,
              summary="Erase the customer's personal data (admin): destroy their key, record customer.erased")
-async def customer_erasure(
-    request: Request, customer_id: CustomerId, body: ErasureIn,
-    principal: Annotated[Principal, Depends(current_principal)],
-) -> Any:
-    hub: ContactHub = request.app.state.hub
+async def customer_erasure(hub: Hub, customer_id: CustomerId, body: ErasureIn, principal: CurrentPrincipal) -> Any:
     if not body.reason.strip():
         raise ApiError(422, "reason", "give the reason (a request or ticket reference)")
 

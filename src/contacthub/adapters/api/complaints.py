@@ -4,28 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from contacthub.adapters.api.customers import MinPosition, wait_for_read_models
-from contacthub.adapters.api.auth import require
-from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse, error_response
-from contacthub.adapters.api.schemas import ComplaintSummaryOut
+from contacthub.adapters.api.schemas import ComplaintOut, ComplaintSummaryOut
+from contacthub.adapters.http.dependencies import Hub, MinPosition, require, wait_for_read_models
+from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse, error_response
+from contacthub.adapters.http.parameters import ComplaintId
 from contacthub.bootstrap import ContactHub
-from contacthub.services.complaint_actions import UnknownComplaint
 from contacthub.contract import ChannelName
 from contacthub.domain.complaint import ACTIONS
 from contacthub.domain.roles import Capability
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Tier
-from contacthub.services.ingest import IngestRejected
 from contacthub.projections.complaint_queries import QUEUE_SLA_FILTERS, QUEUE_SORTS, QueueFilter
+from contacthub.services.complaint_actions import UnknownComplaint
+from contacthub.services.ingest import IngestRejected
 
 router = APIRouter(tags=["complaints"], responses=AUTH_RESPONSES)
 READ_RULE = [Depends(require(Capability.READ_CUSTOMERS))]
 ACT_RULE = [Depends(require(Capability.ACT_ON_COMPLAINTS))]
 
-ComplaintId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$", description="The complaint's id")]
 ActionName = Literal[ACTIONS]  # type: ignore[valid-type]
 
 
@@ -45,63 +44,6 @@ class ComplaintActionIn(BaseModel):
     level: StrictInt | None = Field(default=None, description="escalate: the new level (default: one up).")
     occurred_at: str | None = Field(default=None, description="When it happened (RFC 3339 with offset); default: now.")
     event_id: str | None = Field(default=None, description="Your idempotency key; a retry with the same key is answered as a duplicate.")
-
-
-class StatusChangeOut(BaseModel):
-    status: str
-    from_status: str | None
-    at: str
-    by: str | None
-    channel: str | None
-    reason: str | None
-    type: str
-    position: int
-
-
-class OwnershipOut(BaseModel):
-    owner: str
-    from_owner: str | None
-    since: str
-    by: str | None
-    channel: str | None
-    reason: str | None
-    type: str
-
-
-class HistoryItemOut(BaseModel):
-    position: int
-    type: str
-    event_id: str
-    at: str
-    recorded_at: str
-    by: str | None
-    channel: str | None
-    from_status: str | None
-    status: str
-    from_owner: str | None
-    owner: str
-    reason: str | None
-    details: dict[str, Any]
-
-
-class RelatedContactOut(BaseModel):
-    event_id: str
-    position: int
-    occurred_at: str
-    channel: str
-    direction: str
-    reason: str
-    handled_by: str
-    site: str | None
-    outcome: str
-
-
-class ComplaintOut(ComplaintSummaryOut):
-    status_change_history: list[StatusChangeOut]
-    ownership_history: list[OwnershipOut]
-    history: list[HistoryItemOut]
-    related_contacts: list[RelatedContactOut]
-    position: int
 
 
 class ActionOut(BaseModel):
@@ -135,8 +77,7 @@ def _complaint(hub: ContactHub, complaint_id: str, position: int) -> dict[str, A
     summary="Act on a complaint from any channel (one-point acceptance); illegal actions get 409",
     dependencies=ACT_RULE,
 )
-async def post_action(request: Request, complaint_id: ComplaintId, body: ComplaintActionIn) -> Any:
-    hub: ContactHub = request.app.state.hub
+async def post_action(hub: Hub, complaint_id: ComplaintId, body: ComplaintActionIn) -> Any:
     fields = body.model_dump(exclude_none=True)
     fields.update({k: v for k, v in (body.model_extra or {}).items()})  # refused below, with the field named
 
@@ -161,8 +102,7 @@ async def post_action(request: Request, complaint_id: ComplaintId, body: Complai
 
 @router.get("/v1/complaints/{complaint_id}", response_model=ComplaintOut, responses=ERROR_RESPONSES, dependencies=READ_RULE,
             summary="One complaint: status, owner, SLA clock, status and ownership history, related contacts")
-async def get_complaint(request: Request, complaint_id: ComplaintId, min_position: MinPosition = None) -> Any:
-    hub: ContactHub = request.app.state.hub
+async def get_complaint(hub: Hub, complaint_id: ComplaintId, min_position: MinPosition = None) -> Any:
     return await run_in_threadpool(lambda: _complaint(hub, complaint_id, wait_for_read_models(hub, min_position)))
 
 
@@ -172,7 +112,7 @@ StatusFilter = Literal[tuple(s.value for s in ComplaintStatus) + ("open",)]  # t
 @router.get("/v1/complaints", response_model=QueueOut, responses=ERROR_RESPONSES, dependencies=READ_RULE,
             summary="Work queues: complaints by status, owner, tier, channel and SLA state, paged")
 async def list_complaints(
-    request: Request,
+    hub: Hub,
     status: Annotated[list[StatusFilter] | None, Query(description="Repeatable; `open` = every status with work to do")] = None,
     owner: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     tier: Tier | None = None,
@@ -184,7 +124,6 @@ async def list_complaints(
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     min_position: MinPosition = None,
 ) -> Any:
-    hub: ContactHub = request.app.state.hub
     queue_filter = QueueFilter(
         statuses=tuple(status or ()), owner=owner, tier=tier.value if tier else None,
         channel=channel.value if channel else None, customer_id=customer_id, sla=sla, sort=sort,

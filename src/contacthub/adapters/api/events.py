@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from contacthub.adapters.api.auth import current_principal
-from contacthub.adapters.api.errors import JsonResponse, ERROR_RESPONSES, ApiError, error_response
-from contacthub.bootstrap import ContactHub
+from contacthub.adapters.http.dependencies import CurrentPrincipal, Hub
+from contacthub.adapters.http.errors import ERROR_RESPONSES, ApiError, JsonResponse, error_response
 from contacthub.domain.roles import Principal, event_refusal
 from contacthub.services.ingest import IngestRejected
 
@@ -43,8 +42,7 @@ class IngestResultOut(BaseModel):
         }
     },
 )
-async def post_events(request: Request, principal: Annotated[Principal, Depends(current_principal)]) -> Any:
-    hub: ContactHub = request.app.state.hub
+async def post_events(request: Request, hub: Hub, principal: CurrentPrincipal) -> Any:
     body = await _read_json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise ApiError(422, "events", 'the body must be an object {"events": [ ... ]}')
@@ -89,7 +87,7 @@ def channel_refusals(principal: Principal, events: list[Any]) -> list[dict[str, 
 
 
 async def _read_json_body(request: Request) -> Any:
-    """The batch, parsed. Its size was checked before the route ran (CONTACTHUB_MAX_BODY_BYTES: limits.py)."""
+    """The batch, parsed. Its size was checked before the route ran (CONTACTHUB_MAX_BODY_BYTES: http/limits.py)."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "content-type", "send the batch as application/json")

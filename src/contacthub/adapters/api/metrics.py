@@ -9,14 +9,21 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from contacthub.adapters.api.customers import MinPosition, RiskFlagOut, wait_for_read_models
-from contacthub.adapters.api.auth import require
-from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError
-from contacthub.adapters.api.params import FIRST_QUERY_DAY, LAST_QUERY_DAY, QueryDay, QueryMoment
+from contacthub.adapters.api.schemas import RiskFlagOut
+from contacthub.adapters.http.dependencies import Hub, MinPosition, require, wait_for_read_models
+from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError
+from contacthub.adapters.http.parameters import (
+    DEFAULT_PERIOD_DAYS,
+    FIRST_QUERY_DAY,
+    LAST_QUERY_DAY,
+    MAX_PERIOD_DAYS,
+    QueryDay,
+    QueryMoment,
+)
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.churn_risk import RULE_NAMES
 from contacthub.domain.roles import Capability
@@ -28,9 +35,6 @@ METRICS_RULE = [Depends(require(Capability.READ_METRICS))]
 """Aggregates: clerks and auditors; not recorded in the access log (no one customer's data)."""
 AT_RISK_RULE = [Depends(require(Capability.READ_CUSTOMERS))]
 """The at-risk list names customers: a read of customer data, recorded."""
-
-MAX_PERIOD_DAYS = 3660
-DEFAULT_PERIOD_DAYS = 30
 
 From = Annotated[
     QueryDay | None,
@@ -272,65 +276,72 @@ def period_filter(hub: ContactHub, first: date | None, last: date | None, **othe
     return MetricsFilter(first_day=first, last_day=last, **{k: (v.value if hasattr(v, "value") else v) for k, v in others.items()})
 
 
-async def _answer(request: Request, min_position: int | None, compute: Any) -> Any:
-    hub: ContactHub = request.app.state.hub
-
-    def read() -> dict[str, Any]:
-        position = wait_for_read_models(hub, min_position)
-        return {**compute(hub), "position": position}
-
-    return await run_in_threadpool(read)
-
-
 @router.get("/v1/metrics/contacts", response_model=ContactMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Contact quality: first-contact resolution, repeat contacts, handling time, self-service containment")
 async def contact_metrics(
-    request: Request, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
+    hub: Hub, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
     reason: Label = None, min_position: MinPosition = None,
 ) -> Any:
-    return await _answer(request, min_position, lambda hub: hub.metrics.contacts(
-        period_filter(hub, first, to, channel=channel, tier=tier, reason=reason)))
+    def read() -> dict[str, Any]:
+        position = wait_for_read_models(hub, min_position)
+        return {**hub.metrics.contacts(period_filter(hub, first, to, channel=channel, tier=tier, reason=reason)),
+                "position": position}
+
+    return await run_in_threadpool(read)
 
 
 @router.get("/v1/metrics/channels", response_model=ChannelMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Daily volume and quality per channel")
 async def channel_metrics(
-    request: Request, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
+    hub: Hub, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
     reason: Label = None, min_position: MinPosition = None,
 ) -> Any:
-    return await _answer(request, min_position, lambda hub: hub.metrics.channels(
-        period_filter(hub, first, to, channel=channel, tier=tier, reason=reason)))
+    def read() -> dict[str, Any]:
+        position = wait_for_read_models(hub, min_position)
+        return {**hub.metrics.channels(period_filter(hub, first, to, channel=channel, tier=tier, reason=reason)),
+                "position": position}
+
+    return await run_in_threadpool(read)
 
 
 @router.get("/v1/metrics/complaints", response_model=ComplaintMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Complaint quality: SLA compliance, time to resolve, reopen rate, satisfaction")
 async def complaint_metrics(
-    request: Request, first: From = None, to: To = None,
+    hub: Hub, first: From = None, to: To = None,
     channel: Annotated[Channel | None, Query(description="Only complaints opened through this channel.")] = None,
     tier: Annotated[Tier | None, Query(description="Only complaints accepted at this tier.")] = None,
     category: Label = None, min_position: MinPosition = None,
 ) -> Any:
-    return await _answer(request, min_position, lambda hub: hub.metrics.complaints(
-        period_filter(hub, first, to, channel=channel, tier=tier, category=category)))
+    def read() -> dict[str, Any]:
+        position = wait_for_read_models(hub, min_position)
+        return {**hub.metrics.complaints(period_filter(hub, first, to, channel=channel, tier=tier, category=category)),
+                "position": position}
+
+    return await run_in_threadpool(read)
 
 
 @router.get("/v1/metrics/journeys", response_model=JourneyMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Order journeys placed in the period: calls, contacts and visits to activation, time to activate")
 async def journey_metrics(
-    request: Request, first: From = None, to: To = None,
+    hub: Hub, first: From = None, to: To = None,
     channel: Annotated[str | None, Query(description="Not applicable: journeys count every channel (422).")] = None,
     tier: Annotated[Tier | None, Query(description="Only orders placed while the customer had this tier.")] = None,
     min_position: MinPosition = None,
 ) -> Any:
     if channel is not None:
         raise ApiError(422, "channel", "journey metrics count every channel; use /v1/metrics/contacts?channel= for one channel")
-    return await _answer(request, min_position, lambda hub: hub.metrics.journeys(period_filter(hub, first, to, tier=tier)))
+
+    def read() -> dict[str, Any]:
+        position = wait_for_read_models(hub, min_position)
+        return {**hub.metrics.journeys(period_filter(hub, first, to, tier=tier)), "position": position}
+
+    return await run_in_threadpool(read)
 
 
 @router.get("/v1/metrics/value", response_model=ValueMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Customer value: latest ARPU by the end of `to`, and the share held by the top 20% of customers")
 async def value_metrics(
-    request: Request,
+    hub: Hub,
     first: Annotated[str | None, Query(alias="from", description="Not applicable: value is a stock, read as of `to` (422).")] = None,
     to: Annotated[QueryDay | None, Query(description="As of the end of this local day; default: now.")] = None,
     channel: Annotated[str | None, Query(description="Not applicable (422).")] = None,
@@ -342,19 +353,21 @@ async def value_metrics(
     if channel is not None:
         raise ApiError(422, "channel", "customer value is not split by channel")
 
-    def compute(hub: ContactHub) -> dict[str, Any]:
+    def read() -> dict[str, Any]:
+        position = wait_for_read_models(hub, min_position)
         today = hub.metrics.today()
         last = to or today
-        return hub.metrics.value(period_filter(hub, last, last, tier=tier), as_of_today=last >= today)
+        return {**hub.metrics.value(period_filter(hub, last, last, tier=tier), as_of_today=last >= today),
+                "position": position}
 
-    return await _answer(request, min_position, compute)
+    return await run_in_threadpool(read)
 
 
 @router.get("/v1/customers/at-risk", response_model=AtRiskOut, responses=ERROR_RESPONSES, tags=["customers"],
            dependencies=AT_RISK_RULE,
             summary="Customers with early churn-risk signals, each flag naming the rule that fired")
 async def customers_at_risk(
-    request: Request,
+    hub: Hub,
     as_of: Annotated[QueryMoment | None, Query(description="Count the 30 days before this moment (RFC 3339 with offset); default: now.")] = None,
     tier: TierFilter = None,
     rule: Annotated[Literal[RULE_NAMES] | None, Query(description="Only customers this rule flags.")] = None,  # type: ignore[valid-type]
@@ -362,5 +375,8 @@ async def customers_at_risk(
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     min_position: MinPosition = None,
 ) -> Any:
-    return await _answer(request, min_position, lambda hub: hub.customers.risk.at_risk(
-        as_of, tier.value if tier else None, rule, page, page_size))
+    def read() -> dict[str, Any]:
+        position = wait_for_read_models(hub, min_position)
+        return {**hub.customers.risk.at_risk(as_of, tier.value if tier else None, rule, page, page_size), "position": position}
+
+    return await run_in_threadpool(read)

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from contacthub.adapters.api.customers import MinPosition, wait_for_read_models
-from contacthub.adapters.api.errors import ERROR_RESPONSES, ApiError
 from contacthub.adapters.api.schemas import JeopardyOut
-from contacthub.bootstrap import ContactHub
+from contacthub.adapters.http.dependencies import Hub, MinPosition, wait_for_read_models
+from contacthub.adapters.http.errors import ERROR_RESPONSES, ApiError
+from contacthub.adapters.http.parameters import IDENTIFIER, OrderId
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.journey_queries import OrderFilter
 
 router = APIRouter(tags=["orders"])
-
-_IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
-OrderId = Annotated[str, Path(pattern=_IDENTIFIER, description="The order's id")]
 
 
 class TouchpointOut(BaseModel):
@@ -68,9 +65,7 @@ class OrderListOut(BaseModel):
 
 @router.get("/v1/orders/{order_id}/journey", response_model=JourneyOut, responses=ERROR_RESPONSES,
             summary="An order's journey: calls, contacts and technician visits to activation, touchpoint by touchpoint")
-async def get_journey(request: Request, order_id: OrderId, min_position: MinPosition = None) -> Any:
-    hub: ContactHub = request.app.state.hub
-
+async def get_journey(hub: Hub, order_id: OrderId, min_position: MinPosition = None) -> Any:
     def read() -> dict[str, Any]:
         position = wait_for_read_models(hub, min_position)
         journey = hub.journeys.order_journey(order_id)
@@ -84,15 +79,14 @@ async def get_journey(request: Request, order_id: OrderId, min_position: MinPosi
 @router.get("/v1/orders", response_model=OrderListOut, responses=ERROR_RESPONSES,
             summary="Order journeys by jeopardy flag, state and customer, newest placing first, paged")
 async def list_orders(
-    request: Request,
+    hub: Hub,
     jeopardy: Annotated[bool | None, Query(description="true: only orders flagged in jeopardy; false: only those never flagged")] = None,
     state: Annotated[list[OrderStatus] | None, Query(description="Repeatable: inProgress, partiallyActivated, activated, cancelled")] = None,
-    customer_id: Annotated[str | None, Query(pattern=_IDENTIFIER)] = None,
+    customer_id: Annotated[str | None, Query(pattern=IDENTIFIER)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     min_position: MinPosition = None,
 ) -> Any:
-    hub: ContactHub = request.app.state.hub
     order_filter = OrderFilter(jeopardy=jeopardy, states=tuple(s.value for s in state or ()), customer_id=customer_id)
 
     def read() -> dict[str, Any]:

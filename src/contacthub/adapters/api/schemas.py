@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 
@@ -58,3 +60,127 @@ class JeopardyOut(BaseModel):
     limits: JeopardyLimitsOut = Field(description="The limits in force when it was flagged")
     calls: int = Field(description="Inbound hotline calls in the order's window when it was flagged")
     observed_at: str = Field(description="When the jeopardy watcher saw it")
+
+
+class ServiceOut(BaseModel):
+    service: str
+    order_id: str
+    status: str
+
+
+class OpenOrderOut(BaseModel):
+    order_id: str
+    status: str
+    services: list[str]
+    activated: list[str]
+    pending: list[str]
+    placed_at: str
+    age_s: int
+
+
+class ContactOut(BaseModel):
+    event_id: str
+    position: int
+    occurred_at: str
+    recorded_at: str
+    channel: str
+    direction: str
+    reason: str
+    handled_by: str
+    site: str | None
+    duration_s: int
+    outcome: str
+    order_id: str | None
+    complaint_id: str | None
+
+
+class RiskFlagOut(BaseModel):
+    rule: str
+    count: int
+    threshold: int
+    explanation: str
+
+
+class ChurnRiskOut(BaseModel):
+    at_risk: bool
+    as_of: str
+    window_days: int
+    flags: list[RiskFlagOut]
+
+
+class Customer360Out(BaseModel):
+    customer_id: str
+    name: str
+    segment: str
+    tier: str
+    arpu: float | None
+    msisdns: list[str]
+    registered_at: str
+    erased_at: str | None = None
+    """When the customer's personal data was erased (name and free text then read `[erased]`); null if never."""
+    services: list[ServiceOut]
+    open_orders: list[OpenOrderOut]
+    open_complaints: list[ComplaintSummaryOut]
+    recent_contacts: list[ContactOut]
+    contact_counts: dict[str, int]
+    contact_count: int
+    last_contact_at: str | None
+    churn_risk: ChurnRiskOut
+    position: int
+
+
+class StatusChangeOut(BaseModel):
+    status: str
+    from_status: str | None
+    at: str
+    by: str | None
+    channel: str | None
+    reason: str | None
+    type: str
+    position: int
+
+
+class OwnershipOut(BaseModel):
+    owner: str
+    from_owner: str | None
+    since: str
+    by: str | None
+    channel: str | None
+    reason: str | None
+    type: str
+
+
+class HistoryItemOut(BaseModel):
+    position: int
+    type: str
+    event_id: str
+    at: str
+    recorded_at: str
+    by: str | None
+    channel: str | None
+    from_status: str | None
+    status: str
+    from_owner: str | None
+    owner: str
+    reason: str | None
+    details: dict[str, Any]
+
+
+class RelatedContactOut(BaseModel):
+    event_id: str
+    position: int
+    occurred_at: str
+    channel: str
+    direction: str
+    reason: str
+    handled_by: str
+    site: str | None
+    outcome: str
+
+
+class ComplaintOut(ComplaintSummaryOut):
+    status_change_history: list[StatusChangeOut]
+    ownership_history: list[OwnershipOut]
+    history: list[HistoryItemOut]
+    related_contacts: list[RelatedContactOut]
+    position: int

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from contacthub import __version__
-from contacthub.adapters.api.auth import require
-from contacthub.adapters.api.errors import AUTH_RESPONSES, ERROR_RESPONSES
-from contacthub.bootstrap import ContactHub
+from contacthub.adapters.http.dependencies import Hub, require
+from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES
 from contacthub.domain.roles import Capability
 
 router = APIRouter(tags=["operations"])
@@ -32,8 +31,7 @@ async def health() -> dict[str, str]:
 
 @router.get("/v1/status", response_model=StatusOut, responses={503: ERROR_RESPONSES[503], **AUTH_RESPONSES},
             summary="Log head and each read model's position (any key)", dependencies=[Depends(require(Capability.READ_STATUS))])
-async def status(request: Request) -> Any:
-    hub: ContactHub = request.app.state.hub
+async def status(hub: Hub) -> Any:
 
     def read() -> dict[str, Any]:
         head = hub.event_log.head_position()

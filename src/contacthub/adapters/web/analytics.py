@@ -29,9 +29,8 @@ from fastapi.concurrency import run_in_threadpool
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 
-from contacthub.adapters.api.auth import require_page
-from contacthub.adapters.api.params import FIRST_QUERY_DAY, LAST_QUERY_DAY
-from contacthub.adapters.api.metrics import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS
+from contacthub.adapters.http.dependencies import Hub, require_page
+from contacthub.adapters.http.parameters import DEFAULT_PERIOD_DAYS, FIRST_QUERY_DAY, LAST_QUERY_DAY, MAX_PERIOD_DAYS
 from contacthub.adapters.web import charts
 from contacthub.adapters.web.desk import LANG_COOKIE
 from contacthub.adapters.web.i18n import Translator, choose_language, when
@@ -325,8 +324,7 @@ Viewer = Annotated[Principal, Depends(require_page(Capability.READ_METRICS, reco
 
 
 @router.get(PAGE_PATH)
-async def analytics_page(request: Request, who: Viewer) -> HTMLResponse:
-    hub: ContactHub = request.app.state.hub
+async def analytics_page(request: Request, hub: Hub, who: Viewer) -> HTMLResponse:
     params = {name: request.query_params.get(name, "")[:200] for name in ("from", "to", "tier")}
     lang, remember = choose_language(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE))
     t = Translator(lang)

@@ -5,7 +5,7 @@ API (`ComplaintActions.take`), so a step taken at the counter meets the same con
 rules as one posted by the hotline. No JavaScript: plain forms, POST-redirect-GET.
 
 Login with an API key (`/desk/login`): a clerk or an auditor key, kept in an HttpOnly,
-SameSite=Strict cookie (`auth.KEY_COOKIE`) that the analytics page shares. A page without
+SameSite=Strict cookie (`KEY_COOKIE`, adapters/http/authentication.py) that the analytics page shares. A page without
 a valid cookie answers 303 to the login page; a key whose role may not do something gets
 a 403 page naming the roles that may. Clerks read and act; auditors read (no forms). Every
 customer and complaint page a clerk or auditor opens is recorded in the access log. The
@@ -18,10 +18,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
-
-from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -29,15 +27,17 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from contacthub.adapters.api.auth import KEY_COOKIE, LoginRequired, PageForbidden, keys_of, require_page
-from contacthub.adapters.api.limits import MAX_SMALL_BODY_BYTES
+from contacthub.adapters.http.authentication import KEY_COOKIE, LoginRequired
+from contacthub.adapters.http.dependencies import Hub, Keys, PageForbidden, hub_of, require_page
+from contacthub.adapters.http.limits import MAX_SMALL_BODY_BYTES
+from contacthub.adapters.http.parameters import IDENTIFIER
 from contacthub.adapters.web.i18n import Translator, choose_language, when
 from contacthub.bootstrap import ContactHub
-from contacthub.services.complaint_actions import UnknownComplaint
 from contacthub.contract import normalise_msisdn
 from contacthub.domain.complaint import ACTIONS, OPEN_STATUSES
 from contacthub.domain.roles import Capability, Principal, roles_with
 from contacthub.domain.vocabulary import Channel, ComplaintStatus
+from contacthub.services.complaint_actions import UnknownComplaint
 from contacthub.services.ingest import IngestRejected
 
 router = APIRouter(include_in_schema=False)
@@ -68,19 +68,15 @@ ACTIVE_STATUSES = frozenset(OPEN_STATUSES | {ComplaintStatus.RESOLVED})
 """Complaints shown in full on the customer page: work to do, or a follow-up still to make."""
 TIMELINE_SHOWN = 50
 TIMELINE_PAGE = 500
-FORM_MAX_BYTES = MAX_SMALL_BODY_BYTES  # a longer form never reaches the page (limits.py answers 413)
+FORM_MAX_BYTES = MAX_SMALL_BODY_BYTES  # a longer form never reaches the page (http/limits.py answers 413)
 R = TypeVar("R", bound=Response)
 
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$")
+_IDENTIFIER = re.compile(IDENTIFIER)
 _PHONE_LIKE = re.compile(r"^\+?[0-9]{5,17}$")
 _SMALL_NUMBER = re.compile(r"^[0-9]{1,3}$")
 
 
 # --- rendering --------------------------------------------------------------------------
-
-
-def _hub(request: Request) -> ContactHub:
-    return request.app.state.hub  # type: ignore[no-any-return]
 
 
 def _desk_url(kind: str, ident: str) -> str:
@@ -111,7 +107,7 @@ class Page:
         self.flash = _read_flash(request.cookies.get(FLASH_COOKIE))
 
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        hub = _hub(self.request)
+        hub = hub_of(self.request)
         other = "en" if self.t.lang == "zh" else "zh"
         html = _templates.get_template(template).render(
             t=self.t,
@@ -193,13 +189,13 @@ Actor = Annotated[Principal, Depends(require_page(Capability.ACT_ON_COMPLAINTS))
 
 
 @router.get("/desk")
-async def search(request: Request, who: Searcher, q: str = "") -> Response:
+async def search(request: Request, hub: Hub, who: Searcher, q: str = "") -> Response:
     text = q.strip()[:200]
     page = Page(request, f"/desk?{urlencode({'q': text})}" if text else "/desk", who)
     if not text:
         return page.render("search.html")
     try:
-        target = await run_in_threadpool(find, _hub(request), text)
+        target = await run_in_threadpool(find, hub, text)
     except NotSearchable:
         message = page.t("search.bad_input", q=text)
         return page.render("search.html", 422, q=text, problem=message, hint=page.t("search.bad_input_hint"))
@@ -251,24 +247,24 @@ def complaint_page_data(hub: ContactHub, complaint_id: str) -> dict[str, Any] | 
 
 
 @router.get("/desk/customers/{customer_id}")
-async def customer_page(request: Request, customer_id: str, who: Reader, contacts: str = "") -> Response:
+async def customer_page(request: Request, hub: Hub, customer_id: str, who: Reader, contacts: str = "") -> Response:
     url = _desk_url("customers", customer_id)
     page = Page(request, url + ("?contacts=all" if contacts == "all" else ""), who)
     data = None
     if _IDENTIFIER.match(customer_id):
-        data = await run_in_threadpool(customer_page_data, _hub(request), customer_id, contacts == "all")
+        data = await run_in_threadpool(customer_page_data, hub, customer_id, contacts == "all")
     if data is None:
         return page.error(404, page.t("error.no_customer", id=customer_id))
     return page.render("customer.html", return_to=url, **data)
 
 
 @router.get("/desk/complaints/{complaint_id}")
-async def complaint_page(request: Request, complaint_id: str, who: Reader) -> Response:
+async def complaint_page(request: Request, hub: Hub, complaint_id: str, who: Reader) -> Response:
     url = _desk_url("complaints", complaint_id)
     page = Page(request, url, who)
     data = None
     if _IDENTIFIER.match(complaint_id):
-        data = await run_in_threadpool(complaint_page_data, _hub(request), complaint_id)
+        data = await run_in_threadpool(complaint_page_data, hub, complaint_id)
     if data is None:
         return page.error(404, page.t("error.no_complaint", id=complaint_id))
     return page.render("complaint.html", return_to=url, **data)
@@ -322,8 +318,7 @@ def same_origin(request: Request) -> bool:
 
 
 @router.post("/desk/complaints/{complaint_id}/actions")
-async def act(request: Request, complaint_id: str, who: Actor) -> Response:
-    hub = _hub(request)
+async def act(request: Request, hub: Hub, complaint_id: str, who: Actor) -> Response:
     complaint_url = _desk_url("complaints", complaint_id)
     if not same_origin(request):
         page = Page(request, complaint_url, who)
@@ -425,7 +420,7 @@ async def login_page(request: Request) -> Response:
 
 
 @router.post(LOGIN_PATH)
-async def log_in(request: Request) -> Response:
+async def log_in(request: Request, keys: Keys) -> Response:
     page = Page(request, LOGIN_PATH)
     if not same_origin(request):
         return page.error(403, page.t("error.cross_site"))
@@ -435,7 +430,7 @@ async def log_in(request: Request) -> Response:
         return page.error(422, page.t("error.bad_form"))
     next_url = safe_next(form.get("next"))
     key = form.get("key", "").strip()
-    principal = await run_in_threadpool(keys_of(request).authenticate, key) if key else None
+    principal = await run_in_threadpool(keys.authenticate, key) if key else None
     page = Page(request, _login_url(next_url))
     roles = _roles_text(page.t, PAGE_CAPABILITIES)
     if principal is None:

@@ -1,4 +1,4 @@
-"""The FastAPI application: routers, error shape, OpenAPI, and the embedded projector."""
+"""The FastAPI application: the API's routers and the pages, error shape, limits, OpenAPI, and the embedded projector."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from contacthub import __version__
-from contacthub.adapters.api import audit, auth, complaints, customers, events, metrics, orders, status
-from contacthub.adapters.api.auth import audit_rule, require
-from contacthub.adapters.api.errors import AUTH_RESPONSES, JsonResponse, install_error_handlers
-from contacthub.adapters.api.limits import RequestLimits
+from contacthub.adapters.api import audit, complaints, customers, events, keys, metrics, orders, status
+from contacthub.adapters.http.dependencies import require
+from contacthub.adapters.http.errors import AUTH_RESPONSES, JsonResponse, install_error_handlers
+from contacthub.adapters.http.limits import RequestLimits
 from contacthub.adapters.store.api_keys import ApiKeys
 from contacthub.adapters.web import analytics, desk
 from contacthub.bootstrap import ContactHub
@@ -26,7 +26,7 @@ from contacthub.services.watchers import run_watchers
 log = structlog.get_logger(__name__)
 
 REQUEST_LINE_RESPONSES: dict[str, dict[str, Any]] = {
-    "414": {"description": "The path or the query string is too long (adapters/api/limits.py).",
+    "414": {"description": "The path or the query string is too long (adapters/http/limits.py).",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}},
     "422": {"description": "Invalid input; every problem is listed (also: a control character in the path "
                            "or a query parameter).",
@@ -82,20 +82,20 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     # Every route: path, query and body length, no control characters; a batch of events may be larger.
     app.add_middleware(RequestLimits, larger_bodies={"/v1/events": hub.settings.max_body_bytes})
 
-    # Who may call what (roles and capabilities: domain/roles.py; keys: adapters/api/auth.py). A
-    # router with one rule gets it here; the routers that mix rules (metrics, complaints, status,
-    # auth, and the pages) declare them per route.
+    # Who may call what (roles and capabilities: domain/roles.py; keys: adapters/http/dependencies.py).
+    # A router with one rule gets it here; the routers that mix rules (metrics, complaints, status,
+    # keys, and the pages) declare them per route.
     def needs(capability: Capability) -> dict[str, Any]:
         return {"dependencies": [Depends(require(capability))], "responses": AUTH_RESPONSES}
 
     app.include_router(events.router, **needs(Capability.INGEST))
     app.include_router(metrics.router)  # before customers: /v1/customers/at-risk is not a customer id
-    app.include_router(audit.router, dependencies=[Depends(audit_rule)], responses=AUTH_RESPONSES)  # before customers
+    app.include_router(audit.router, dependencies=[Depends(audit.audit_rule)], responses=AUTH_RESPONSES)  # before customers
     app.include_router(customers.router, **needs(Capability.READ_CUSTOMERS))
     app.include_router(complaints.router)
     app.include_router(orders.router, **needs(Capability.READ_CUSTOMERS))
     app.include_router(status.router)  # /health is open (load balancers); /v1/status needs any key
-    app.include_router(auth.router)  # /v1/keys (admin), /v1/access-log (auditor)
+    app.include_router(keys.router)  # /v1/keys (admin), /v1/access-log (auditor)
     app.include_router(desk.router)  # the pages log in with a key (cookie); the login page is open
     app.include_router(analytics.router)
     app.mount("/desk/static", desk.static, name="desk-static")  # open: the login page's stylesheet

@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 from starlette.datastructures import QueryParams
 
-from contacthub.adapters.api.errors import error_response
+from contacthub.adapters.http.errors import error_response
 from contacthub.contract import CONTROL_CHARACTERS
 
 log = structlog.get_logger(__name__)

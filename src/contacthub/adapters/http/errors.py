@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -9,8 +10,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from starlette.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +46,7 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status_code: int, items: list[dict[str, Any]], headers: dict[str, str] | None = None) -> JsonResponse:
+def error_response(status_code: int, items: list[dict[str, Any]], headers: Mapping[str, str] | None = None) -> JsonResponse:
     return JsonResponse({"errors": items}, status_code=status_code, headers=headers)
 
 
@@ -66,7 +67,7 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No API key, or a malformed, unknown or revoked one (with `WWW-Authenticate: Bearer`)."},
     403: {"model": ErrorBody, "description": "The key's role may not do this; the message names the roles that may."},
 }
-"""Added to every route that needs an API key (adapters/api/auth.py)."""
+"""Added to every route that needs an API key (adapters/http/dependencies.py)."""
 
 
 HTTP_ERROR_FIELDS = {400: "body", 404: "path", 405: "method"}
@@ -113,8 +114,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _is_database_unavailable(exc: BaseException) -> bool:
-    from eventsourcing.persistence import InterfaceError, OperationalError
     import psycopg
     import psycopg_pool
+    from eventsourcing.persistence import InterfaceError, OperationalError
 
     return isinstance(exc, (InterfaceError, OperationalError, psycopg.OperationalError, psycopg_pool.PoolTimeout))
