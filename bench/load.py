@@ -69,12 +69,11 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import PG_SETTINGS, ThrowawayPostgres, bench_keys, free_port, log, serve  # noqa: E402
-from workload import customer_id, ingest_population, msisdn  # noqa: E402
-
 from contacthub.bootstrap import build  # noqa: E402
 from contacthub.config import Settings  # noqa: E402
 from contacthub.logs import configure_logging  # noqa: E402
+from run import PG_SETTINGS, ThrowawayPostgres, bench_keys, free_port, log, serve  # noqa: E402
+from workload import customer_id, ingest_population, msisdn  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 OPERATIONS = ("ingest", "register", "read", "msisdn")

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from workload import ingest_population  # noqa: E402
-
 from contacthub.bootstrap import build  # noqa: E402
 from contacthub.config import Settings  # noqa: E402
 from contacthub.logs import configure_logging  # noqa: E402
+from workload import ingest_population  # noqa: E402
 
 
 def main() -> None:

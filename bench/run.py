@@ -37,12 +37,11 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the throwaway PostgreSQL server helper
 sys.path.insert(0, str(HERE))
 
-from support.pgserver import ThrowawayPostgres  # noqa: E402
-from workload import contacts, journeys, registrations  # noqa: E402
-
 from contacthub.bootstrap import build  # noqa: E402
 from contacthub.config import Settings  # noqa: E402
 from contacthub.logs import configure_logging  # noqa: E402
+from support.pgserver import ThrowawayPostgres  # noqa: E402
+from workload import contacts, journeys, registrations  # noqa: E402
 
 TARGETS = {
     "domain_ingest_events_per_s": ">= 15000 (PostgreSQL), and >= 1/4 of raw",

@@ -9,14 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from support.auth import allow_everything
-from support.clock import ManualClock
-from support.pgserver import ThrowawayPostgres
 
 from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.logs import configure_logging
+from support.auth import allow_everything
+from support.clock import ManualClock
+from support.pgserver import ThrowawayPostgres
 
 configure_logging("console", "warning")
 

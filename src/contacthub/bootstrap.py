@@ -32,7 +32,6 @@ from contacthub.services.ingest import IngestService
 from contacthub.services.jeopardy_watch import JeopardyWatcher
 from contacthub.services.sla_watch import SlaWatcher
 
-
 SLA_WATCH_WAIT_S = 5.0
 """How long an SLA watcher pass waits for the read models to reach the log's end before skipping."""
 

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contacthub.domain.complaint import SlaPolicy
 
-
 MAX_JEOPARDY_DAYS = 3650
 
 

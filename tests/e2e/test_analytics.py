@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import complaint_opened, contact, event, registered
-from support.clock import ManualClock
 
 from contacthub.adapters.web import charts
 from contacthub.adapters.web.analytics import (
@@ -28,6 +26,8 @@ from contacthub.adapters.web.analytics import (
 )
 from contacthub.adapters.web.i18n import Translator
 from contacthub.bootstrap import ContactHub
+from helpers import complaint_opened, contact, event, registered
+from support.clock import ManualClock
 
 PERIOD = {"from": "2026-10-20", "to": "2026-11-02"}
 C1, C2, C3 = {"customer_id": "C1"}, {"customer_id": "C2"}, {"customer_id": "C3"}

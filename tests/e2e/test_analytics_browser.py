@@ -24,14 +24,14 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
-from support.auth import new_key
-from support.browser import headless_chromium, serving
 
 from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import build
 from contacthub.config import Settings
 from contacthub.demo import DEFAULT_END, DemoPlan, generate_batches
 from contacthub.domain.roles import Role
+from support.auth import new_key
+from support.browser import headless_chromium, serving
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "analytics.png"
 TODAY = DEFAULT_END  # the demo's last moment: "now" for the server, so the page is the same on every run

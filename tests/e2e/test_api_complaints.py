@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import complaint_opened, contact, event, registered
 
 from contacthub.bootstrap import ContactHub
+from helpers import complaint_opened, contact, event, registered
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 2, 9, 0, tzinfo=SHANGHAI)

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import T0, complaint_opened, contact, event, registered
-from support.auth import allow_everything
 
 from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
+from helpers import T0, complaint_opened, contact, event, registered
+from support.auth import allow_everything
 
 RFC3339_SHANGHAI = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+08:00$")
 

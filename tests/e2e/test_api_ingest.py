@@ -14,13 +14,12 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from helpers import T0, complaint_opened, contact, event, registered
-from support.auth import allow_everything
 
 from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import build
 from contacthub.config import Settings
-
+from helpers import T0, complaint_opened, contact, event, registered
+from support.auth import allow_everything
 
 # --- small readers ------------------------------------------------------------------------
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from helpers import complaint_opened, registered
-
 from contacthub.adapters.cli import main
 from contacthub.bootstrap import build
 from contacthub.config import Settings
 from contacthub.projections.base import projection_digest
+from helpers import complaint_opened, registered
 
 
 def run(database_url: str, *args: str, **env: str) -> tuple[int, str, str]:

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import complaint_opened, contact, event, registered
-from support.clock import ManualClock
 
 from contacthub.adapters.web.i18n import TEXT, Translator
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.complaint import ACTIONS
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Severity, SlaState, Tier
+from helpers import complaint_opened, contact, event, registered
+from support.clock import ManualClock
 
 CLERK = "store-0571-03"
 

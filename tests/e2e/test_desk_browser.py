@@ -26,13 +26,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from support.auth import new_key
-from support.browser import headless_chromium, serving
-
 from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import build
 from contacthub.config import Settings
 from contacthub.domain.roles import Role
+from support.auth import new_key
+from support.browser import headless_chromium, serving
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "desk.png"
 CLERK = "store-0571-03"

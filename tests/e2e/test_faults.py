@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import fresh_database_url
-from support.auth import new_key
-from support.processes import ApiServer, ChannelClient, ProjectorProcess
-from support.reliability import record_outcome
 
+from conftest import fresh_database_url
 from contacthub.adapters.store.chain import EventChain
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.demo import DemoPlan, generate_batches
+from support.auth import new_key
+from support.processes import ApiServer, ChannelClient, ProjectorProcess
+from support.reliability import record_outcome
 
 T0 = "2026-11-02T09:00:00+08:00"
 

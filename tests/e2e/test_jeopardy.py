@@ -16,10 +16,6 @@ import orjson
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from helpers import contact, event, registered
-from support.auth import allow_everything
-from support.clock import ManualClock
-from support.rivals import race
 
 from contacthub.adapters.cli import main
 from contacthub.adapters.http.app import create_app
@@ -29,6 +25,10 @@ from contacthub.contract import OrderJeopardy
 from contacthub.demo import DEFAULT_END, DemoPlan, generate_events
 from contacthub.domain.order import Jeopardy, JeopardyLimits, order_jeopardy
 from contacthub.services.ingest import IngestRejected
+from helpers import contact, event, registered
+from support.auth import allow_everything
+from support.clock import ManualClock
+from support.rivals import race
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # the `clock` fixture's start
 

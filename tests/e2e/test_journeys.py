@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import contact, event, registered
 
 from contacthub.demo import DemoPlan, generate_events
+from helpers import contact, event, registered
 
 
 def post(client: TestClient, *events: Any) -> int:

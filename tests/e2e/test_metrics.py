@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+
 from helpers import contact, event, registered
 
 C1 = {"customer_id": "C1"}

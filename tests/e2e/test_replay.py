@@ -28,6 +28,7 @@ from histories import batch_splits, histories
 from support.auth import allow_everything
 from support.clock import ManualClock
 
+
 def run_cli(database_url: str, *args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(
         main, list(args), env={"CONTACTHUB_DATABASE_URL": database_url, "CONTACTHUB_LOG_LEVEL": "warning"}

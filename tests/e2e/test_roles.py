@@ -20,7 +20,6 @@ import pytest
 from click.testing import CliRunner
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
-
 from starlette.routing import Mount
 
 from conftest import BACKENDS, fresh_database_url

@@ -19,17 +19,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
-from helpers import complaint_opened, registered
-from support.clock import ManualClock
 
 from contacthub.bootstrap import build
-from contacthub.contract import DOMAIN_EVENTS
 from contacthub.config import Settings
+from contacthub.contract import DOMAIN_EVENTS
 from contacthub.domain.complaint import ACTIONS, MAX_ESCALATION_LEVEL, TRANSITIONS, check_transition
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Severity, Tier
 from contacthub.services.ingest import IngestRejected
+from helpers import complaint_opened, registered
+from support.clock import ManualClock
 
 HANDLERS = ["agent-7", "store-0571-03", "billing-2", "noc-3"]
 FIELDS_OF = {

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from helpers import complaint_opened, contact, registered
-
 from contacthub.bootstrap import ContactHub
+from helpers import complaint_opened, contact, registered
 
 
 def test_reposting_stored_batches_answers_duplicate_whatever_they_contain(hub: ContactHub) -> None:

@@ -10,13 +10,12 @@ import sys
 import threading
 import time
 
-from helpers import contact, registered
-
 from contacthub.bootstrap import ContactHub, build, read_models
 from contacthub.config import Settings
 from contacthub.demo import DemoPlan, generate_batches
 from contacthub.projections.base import projection_digest
 from contacthub.projections.runner import Projector
+from helpers import contact, registered
 
 
 def _load_demo(hub: ContactHub, customers: int = 60) -> None:

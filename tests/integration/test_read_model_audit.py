@@ -7,10 +7,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import fresh_database_url
 from contacthub.adapters.cli import main
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
-from conftest import fresh_database_url
 from helpers import complaint_opened, contact, event, registered
 from histories import batch_splits, histories
 

@@ -13,14 +13,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
-from helpers import complaint_opened, registered
-from support.auth import allow_everything
-from support.clock import ManualClock
-from support.rivals import race
 
 from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
+from helpers import complaint_opened, registered
+from support.auth import allow_everything
+from support.clock import ManualClock
+from support.rivals import race
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 HOUR = 3600

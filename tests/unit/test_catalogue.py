@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from contacthub.adapters.web.i18n import LANGUAGES, TEXT
 from contacthub.bootstrap import read_models
 from contacthub.contract import (
     ACTION_EVENT,
@@ -27,7 +28,6 @@ from contacthub.contract import (
 )
 from contacthub.domain.complaint import ACTIONS
 from contacthub.domain.customer import Customer
-from contacthub.adapters.web.i18n import LANGUAGES, TEXT
 from contacthub.services.audit import EVENT_TYPES as HISTORY_FILTER
 
 EVENTS_DOC = Path(__file__).resolve().parents[2] / "docs" / "events.md"

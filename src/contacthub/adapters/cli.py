@@ -191,8 +191,8 @@ def replay(customer_id: str, as_of: str | None, as_of_position: int | None, occu
     """A customer's history and state as of a moment, rebuilt from the event log alone."""
     import orjson
 
-    from contacthub.services.audit import UnknownCustomer, history_item
     from contacthub.projections.replay import Moment
+    from contacthub.services.audit import UnknownCustomer, history_item
 
     try:
         moment = Moment(as_of=_moment("--as-of", as_of), as_of_position=as_of_position,

@@ -97,9 +97,9 @@ def projections() -> None:
     """Rebuild every read model from the log in a scratch area and compare it with the live one (exit 1 on drift)."""
     from tqdm import tqdm
 
-    with _hub(_settings()) as hub:
-        with tqdm(total=hub.event_log.head_position(), unit="ev", desc="rebuild", file=sys.stderr) as bar:
-            comparisons = hub.audit.compare_read_models(on_progress=bar.update)
+    with _hub(_settings()) as hub, tqdm(total=hub.event_log.head_position(), unit="ev", desc="rebuild",
+                                       file=sys.stderr) as bar:
+        comparisons = hub.audit.compare_read_models(on_progress=bar.update)
     drifted = [c for c in comparisons if c.differing_tables]
     for c in comparisons:
         verdict = "differs in " + ", ".join(c.differing_tables) if c.differing_tables else "matches"

@@ -71,4 +71,5 @@ __all__ = [
     "content_digest",
     "normalise_msisdn",
     "text_in",
+    "validate_event",
 ]

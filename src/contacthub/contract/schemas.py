@@ -18,14 +18,12 @@ import orjson
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BeforeValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
     StringConstraints,
-    TypeAdapter,
-    ValidationError,
     model_validator,
 )
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from contacthub.contract import ACTION_EVENT
 from contacthub.demo.customers import CustomerRecord
 from contacthub.demo.plan import MINUTE, Event
 from contacthub.demo.timeline import Timeline
 from contacthub.demo.world import Weighted
 from contacthub.domain.complaint import RUNNING, TRANSITIONS, ComplaintCase
-from contacthub.contract import ACTION_EVENT
 from contacthub.domain.vocabulary import ComplaintStatus
 
 

@@ -28,10 +28,13 @@ def family(base: type[Customer.Event]) -> frozenset[type[Customer.Event]]:
 class Projection(Protocol):
     name: str
     """The tracking name: how far this read model has applied the log."""
-    tables: Sequence[tuple[str, str]]
-    """(table, primary-key columns) of every table the read model owns."""
-    reads_from: Sequence[str]
-    """Other read models whose tables `apply` reads: a batch waits until they have applied it."""
+    @property
+    def tables(self) -> Sequence[tuple[str, str]]:
+        """(table, primary-key columns) of every table the read model owns."""
+
+    @property
+    def reads_from(self) -> Sequence[str]:
+        """Other read models whose tables `apply` reads: a batch waits until they have applied it."""
 
     def apply(self, sql: Sql, events: Sequence[PositionedEvent]) -> None:
         """Apply these events, in log order, inside the caller's transaction."""

@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from contacthub.projections.sql import Sql
 from contacthub.domain.complaint import OPEN_STATUSES, RUNNING
 from contacthub.domain.vocabulary import ComplaintStatus
 from contacthub.projections.base import ReadQueries, contact_item, utc_text
 from contacthub.projections.complaint_view import case_from_row
+from contacthub.projections.sql import Sql
 
 QUEUE_SLA_FILTERS = ("due_soon", "breached", "paused", "on_track")
 QUEUE_SORTS = {

@@ -24,12 +24,12 @@ from typing import Any
 
 import orjson
 
-from contacthub.projections.sql import Sql
 from contacthub.domain.complaint import ComplaintCase, SlaClock
 from contacthub.domain.customer import Customer
-from contacthub.domain.vocabulary import ComplaintStatus
 from contacthub.domain.personal_data import ERASED
+from contacthub.domain.vocabulary import ComplaintStatus
 from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
+from contacthub.projections.sql import Sql
 
 Row = dict[str, Any]
 

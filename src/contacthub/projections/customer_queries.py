@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from contacthub.projections.sql import ReadStore
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import ReadQueries, contact_item
 from contacthub.projections.complaint_queries import ComplaintQueries
 from contacthub.projections.risk_queries import RiskQueries
+from contacthub.projections.sql import ReadStore
 
 RECENT_CONTACTS = 10
 _OPEN_ORDER_STATUSES = (OrderStatus.IN_PROGRESS.value, OrderStatus.PARTIALLY_ACTIVATED.value)

@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 
-from contacthub.projections.sql import Sql
 from contacthub.domain.customer import Customer
 from contacthub.domain.personal_data import ERASED
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
+from contacthub.projections.sql import Sql
 
 Row = dict[str, Any]
 

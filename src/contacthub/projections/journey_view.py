@@ -34,10 +34,10 @@ from typing import Any
 
 import orjson
 
-from contacthub.projections.sql import Sql
 from contacthub.domain.customer import Customer
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
+from contacthub.projections.sql import Sql
 
 T, N, F = "text", "bigint", "double precision"
 JOURNEY_COLUMNS = (

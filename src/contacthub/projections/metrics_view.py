@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from contacthub.projections.sql import Sql
 from contacthub.domain.contact_quality import (
     CONTAINMENT_WINDOW,
     REPEAT_WINDOW,
@@ -35,6 +34,7 @@ from contacthub.domain.contact_quality import (
 )
 from contacthub.domain.customer import Customer
 from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
+from contacthub.projections.sql import Sql
 
 Row = dict[str, Any]
 T, N, F = "text", "bigint", "double precision"

@@ -8,12 +8,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from contacthub.projections.sql import ReadStore, Sql
 from contacthub.domain.churn_risk import (
-    EVIDENCE_COUNTS, VALUED_TIERS, RiskEvidence, RiskFlag, RiskRule, RiskRules, risk_flags, rule_book,
+    EVIDENCE_COUNTS,
+    VALUED_TIERS,
+    RiskEvidence,
+    RiskFlag,
+    RiskRule,
+    RiskRules,
+    risk_flags,
+    rule_book,
 )
 from contacthub.domain.complaint import OPEN_STATUSES
 from contacthub.projections.base import ReadQueries, utc_text
+from contacthub.projections.sql import ReadStore, Sql
 
 _OPEN = tuple(sorted(s.value for s in OPEN_STATUSES))
 # Each rule's count, for the customers selected by {who}; `?` parameters: start, end (+ who's).
@@ -39,10 +46,10 @@ def flag_out(flag: RiskFlag) -> dict[str, Any]:
 
 class RiskQueries(ReadQueries):
     def __init__(
-        self, store: ReadStore, zone: ZoneInfo, clock: Callable[[], datetime] | None = None, rules: RiskRules = RiskRules()
+        self, store: ReadStore, zone: ZoneInfo, clock: Callable[[], datetime] | None = None, rules: RiskRules | None = None
     ) -> None:
         super().__init__(store, zone, clock)
-        self.rules = rules
+        self.rules = rules or RiskRules()
 
     def _window(self, as_of: datetime | None) -> tuple[datetime, str, str]:
         end = as_of or self.clock()

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 import structlog
 from eventsourcing.persistence import IntegrityError, Notification, OperationalError, Tracking
 
-from contacthub.projections.sql import POSTGRESQL, ReadStore, Sql
 from contacthub.projections.base import PositionedEvent, Projection, tables_digest
+from contacthub.projections.sql import POSTGRESQL, ReadStore, Sql
 
 log = structlog.get_logger(__name__)
 

@@ -15,9 +15,8 @@ from typing import Any
 
 from contacthub.contract import ACTION_EVENT, CHANNEL_EVENTS, FieldError
 from contacthub.domain.complaint import ACTIONS
-from contacthub.services.ports import EventLog
 from contacthub.services.ingest import IngestOutcome, IngestRejected, IngestService
-
+from contacthub.services.ports import EventLog
 
 COMMON_FIELDS = ("action", "by", "channel", "occurred_at", "event_id")
 _ENVELOPE = frozenset({"type", "event_id", "occurred_at", "customer_id", "msisdn", "complaint_id", "by", "channel"})

@@ -18,22 +18,22 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import IntegrityError
 
-from contacthub.services.ports import ERASED_DIGEST, Claim, EventLog, IngestKey, WritersBusy
 from contacthub.contract import (
     CLAIMED_BY,
     COMMANDS,
     MAX_BATCH,
     ComplaintOpened,
     CustomerRegistered,
+    EventSchema,
     FieldError,
     InternalEvent,
-    EventSchema,
     content_digest,
     validate_event,
 )
 from contacthub.domain.complaint import SlaPolicy
 from contacthub.domain.customer import Customer
 from contacthub.domain.errors import RuleViolation
+from contacthub.services.ports import ERASED_DIGEST, Claim, EventLog, IngestKey, WritersBusy
 
 log = structlog.get_logger(__name__)
 

@@ -25,8 +25,8 @@ import structlog
 
 from contacthub.contract import JEOPARDY_EVENT_ID_PREFIX, InternalEvent, OrderJeopardy
 from contacthub.domain.order import JeopardyLimits
-from contacthub.services.ingest import IngestService
 from contacthub.projections.journey_queries import JourneyQueries
+from contacthub.services.ingest import IngestService
 from contacthub.services.watchers import record_in_batches, run_watchers
 
 log = structlog.get_logger(__name__)

@@ -11,18 +11,16 @@ while the read model lags behind can only produce a duplicate, never a second ev
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
 
 import structlog
 
 from contacthub.contract import SLA_EVENT_ID_PREFIX, InternalEvent, SlaBreach, SlaWarning
+from contacthub.projections.complaint_queries import ComplaintQueries
 from contacthub.services.ingest import IngestService
 from contacthub.services.watchers import record_in_batches, run_watchers
-from contacthub.projections.complaint_queries import ComplaintQueries
 
 log = structlog.get_logger(__name__)
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from contacthub.projections.sql import POSTGRESQL, ReadStore
 from contacthub.domain.roles import Principal, Role, key_binding_problem
+from contacthub.projections.sql import POSTGRESQL, ReadStore
 
 KEY_PREFIX = "ch"
 _KEY = re.compile(r"^ch_([0-9a-f]{12})_([A-Za-z0-9_\-]{43})$")

@@ -17,7 +17,6 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import StoredEvent
 
-from contacthub.projections.sql import POSTGRESQL, SQLITE, ReadStore, Sql
 from contacthub.domain.event_chain import (
     GENESIS,
     ChainHead,
@@ -28,6 +27,7 @@ from contacthub.domain.event_chain import (
     extend_chain,
     verify_chain,
 )
+from contacthub.projections.sql import POSTGRESQL, SQLITE, ReadStore, Sql
 
 EVENTS_TABLE = {SQLITE: "stored_events", POSTGRESQL: "contacthub_events"}
 """The eventsourcing library's table names for this application."""

@@ -28,9 +28,9 @@ import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from contacthub.projections.sql import ReadStore, Sql
 from contacthub.contract import PERSONAL_FIELDS
 from contacthub.domain.personal_data import erased_value
+from contacthub.projections.sql import ReadStore, Sql
 
 PREFIX = "enc:v1:"
 KEY_COLUMNS = (("customer_id", "text"), ("data_key", "bytea"))

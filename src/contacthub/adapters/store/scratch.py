@@ -21,8 +21,8 @@ from typing import Any
 
 from psycopg.sql import SQL, Identifier
 
-from contacthub.projections.sql import POSTGRESQL, SQLITE, ReadStore
 from contacthub.adapters.store.migrations import migrate
+from contacthub.projections.sql import POSTGRESQL, SQLITE, ReadStore
 
 
 class ScratchDatastore:
