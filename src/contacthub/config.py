@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contacthub.domain.complaint import SlaPolicy
@@ -57,7 +58,7 @@ class Settings:
             raw = env.get("CONTACTHUB_" + f.name.upper())
             if raw is None or raw == "":
                 continue
-            kind = type(f.default)
+            kind: type[Any] = type(f.default)
             try:
                 if kind is bool:
                     values[f.name] = _parse_bool(raw)

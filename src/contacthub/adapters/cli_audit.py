@@ -51,7 +51,7 @@ def verify(customers: tuple[str, ...], anchor_path: Path | None) -> None:
         wanted = list(customers) or None
         total = None if wanted else chain.event_count()
         with tqdm(total=total, unit="ev", desc="verify", file=sys.stderr) as bar:
-            report = chain.verify(wanted, heads, on_progress=bar.update)  # type: ignore[arg-type]
+            report = chain.verify(wanted, heads, on_progress=bar.update)
     for finding in report.findings:
         where = f" position {finding.position}" if finding.position else ""
         click.echo(f"{finding.problem.upper():<9} {finding.customer_id} version {finding.version}{where}: {finding.detail}")

@@ -48,7 +48,7 @@ class EventType:
 
     @property
     def name(self) -> str:
-        return str(self.domain_event.TOPIC)  # type: ignore[attr-defined]
+        return self.domain_event.TOPIC
 
     @property
     def label(self) -> str:
@@ -166,7 +166,7 @@ class IngestBatch(BaseModel):
     events: Annotated[list[IncomingEvent], Field(min_length=1, max_length=s.MAX_BATCH)]  # type: ignore[valid-type]
 
 
-_event_adapter: TypeAdapter[Any] = TypeAdapter(IncomingEvent)
+_event_adapter: TypeAdapter[Any] = TypeAdapter(IncomingEvent)  # type: ignore[arg-type]
 
 
 def validate_event(index: int, raw: Any) -> tuple[s.EventSchema | None, list[s.FieldError]]:

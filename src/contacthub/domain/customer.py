@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, event
 
@@ -30,6 +30,7 @@ class Customer(BaseAggregate[str]):
 
     @dataclass(frozen=True)
     class Event(CanMutateAggregate[str]):
+        TOPIC: ClassVar[str]  # the public type name (docs/events.md), set by each event class
         originator_id: str
         originator_version: int
         timestamp: datetime  # when ContactHub recorded the event

@@ -143,10 +143,10 @@ def _opened(uow: UnitOfWork, position: int, e: Customer.ComplaintOpened) -> None
 
 def _step(uow: UnitOfWork, position: int, e: Customer.ComplaintStep) -> None:
     """Any complaint step: the domain's own `change` moves the case on."""
-    case = uow.cases[e.complaint_id]  # type: ignore[attr-defined]
+    case = uow.cases[e.complaint_id]
     before_status, before_owner = case.status.value, case.owner
     e.change(case)
-    row = uow.rows[e.complaint_id]  # type: ignore[attr-defined]
+    row = uow.rows[e.complaint_id]
     row["last_changed_at"] = max(row["last_changed_at"], utc_text(e.occurred_at))
     uow.history.append(_history_row(position, e, before_status, before_owner, case))
 

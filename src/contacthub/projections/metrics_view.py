@@ -249,10 +249,10 @@ class MetricsView(ReadModel[UnitOfWork]):
                     continue
                 changed.append(fact)
                 if before is not None:
-                    key, amounts = _contribution(before)
-                    deltas[key] = [d - a for d, a in zip(deltas[key], amounts)]
-                key, amounts = _contribution(fact)
-                deltas[key] = [d + a for d, a in zip(deltas[key], amounts)]
+                    daily, amounts = _contribution(before)
+                    deltas[daily] = [d - a for d, a in zip(deltas[daily], amounts)]
+                daily, amounts = _contribution(fact)
+                deltas[daily] = [d + a for d, a in zip(deltas[daily], amounts)]
 
         sql.upsert_rows("rm_contact_fact", FACT_COLUMNS, row_tuples(FACT_COLUMNS, changed), "event_id")
         moved = [(*key, *amounts) for key, amounts in deltas.items() if any(amounts)]

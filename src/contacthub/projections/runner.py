@@ -58,7 +58,7 @@ class Projector:
         self.batch_size = batch_size
         self.tracker = event_log.factory.tracking_recorder()
         self._tracking_table = (
-            f"{self.tracker.datastore.schema}.{self.tracker.tracking_table_name}"  # type: ignore[attr-defined]
+            f"{self.tracker.datastore.schema}.{self.tracker.tracking_table_name}"
             if event_log.dialect == POSTGRESQL
             else "tracking"
         )
@@ -121,7 +121,7 @@ class Projector:
     def run_once(self) -> int:
         """Apply the next batch to every read model; the number of events applied."""
         applied = 0
-        read: dict[int, tuple[list[Any], list[PositionedEvent]]] = {}  # read models at one position share a read
+        read: dict[int, tuple[Sequence[Notification], list[PositionedEvent]]] = {}  # read models at one position share a read
         for projection in self.projections:
             applied += self._advance(projection, read)
         return applied
@@ -154,7 +154,7 @@ class Projector:
                 self.wake.clear()
         log.info("projector_stopped")
 
-    def _advance(self, projection: Projection, read: dict[int, tuple[list[Any], list[PositionedEvent]]]) -> int:
+    def _advance(self, projection: Projection, read: dict[int, tuple[Sequence[Notification], list[PositionedEvent]]]) -> int:
         start = self.position(projection.name)
         if start not in read:
             notifications = self.log.read_notifications(start, self.batch_size)
@@ -172,7 +172,7 @@ class Projector:
                     if row is None or int(row["notification_id"]) < notifications[-1].id:
                         raise _NotReady
                 projection.apply(sql, events)
-                self.tracker._insert_tracking(sql.cursor, Tracking(projection.name, notifications[-1].id))  # type: ignore[attr-defined]
+                self.tracker._insert_tracking(sql.cursor, Tracking(projection.name, notifications[-1].id))
         except _NotReady:
             return 0  # applied later, once the read model it reads from has this batch
         except (_PositionMoved, IntegrityError, OperationalError) as exc:

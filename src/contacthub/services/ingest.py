@@ -294,11 +294,11 @@ class IngestService:
             if isinstance(event, CustomerRegistered):
                 for msisdn in event.msisdns:
                     registered_here.setdefault(msisdn, event.customer_id)
-        wanted = {events[i].msisdn for i in new if events[i].msisdn is not None}
+        wanted = {number for i in new if (number := events[i].msisdn) is not None}
         # The careful path asks the claims table: a number may have been freed meanwhile
         # (an erasure in another process), and a stale owner must not be named in a refusal.
         known = {} if careful else {m: self._msisdn_owner[m] for m in wanted if m in self._msisdn_owner}
-        missing = sorted(m for m in wanted if m not in known)  # type: ignore[type-var]
+        missing = sorted(m for m in wanted if m not in known)
         if missing:
             found = self.log.lookup_claims("msisdn", missing)
             for freed in set(missing) - found.keys():

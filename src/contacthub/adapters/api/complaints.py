@@ -113,7 +113,7 @@ StatusFilter = Literal[tuple(s.value for s in ComplaintStatus) + ("open",)]  # t
             summary="Work queues: complaints by status, owner, tier, channel and SLA state, paged")
 async def list_complaints(
     hub: Hub,
-    status: Annotated[list[StatusFilter] | None, Query(description="Repeatable; `open` = every status with work to do")] = None,
+    status: Annotated[list[StatusFilter] | None, Query(description="Repeatable; `open` = every status with work to do")] = None,  # type: ignore[valid-type]
     owner: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     tier: Tier | None = None,
     channel: Annotated[Channel | None, Query(description="The channel the complaint was opened in")] = None,

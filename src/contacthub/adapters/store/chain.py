@@ -94,7 +94,7 @@ def link_new_events(
     `heads.committed()` once the transaction has committed."""
     per_customer: dict[str, list[StoredRecord]] = {}
     for event, position in zip(stored_events, positions, strict=True):
-        per_customer.setdefault(event.originator_id, []).append(
+        per_customer.setdefault(str(event.originator_id), []).append(
             StoredRecord(event.originator_version, position, event.topic, bytes(event.state))
         )
     for records in per_customer.values():

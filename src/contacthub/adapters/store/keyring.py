@@ -109,9 +109,9 @@ class CustomerKeys:
                 sql.insert_rows("customer_keys", KEY_COLUMNS, [(customer_id, AESGCM.generate_key(bit_length=256))],
                                 on_conflict="ON CONFLICT (customer_id) DO NOTHING")
             return self.fetch([customer_id])[customer_id]
-        key = pending.setdefault(customer_id, AESGCM.generate_key(bit_length=256))
-        self._local.keys[customer_id] = key
-        return key
+        new_key: bytes = pending.setdefault(customer_id, AESGCM.generate_key(bit_length=256))
+        self._local.keys[customer_id] = new_key
+        return new_key
 
     def take_pending(self) -> list[tuple[str, bytes]]:
         pending = getattr(self._local, "pending", None) or {}

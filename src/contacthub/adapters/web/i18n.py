@@ -503,7 +503,7 @@ def when(text: str | None) -> str:
 def choose_language(query: str | None, cookie: str | None) -> tuple[str, bool]:
     """The page's language, and whether the choice is new (to be remembered in the cookie)."""
     if query in LANGUAGES:
-        return query, query != cookie  # type: ignore[return-value]
+        return query, query != cookie
     if cookie in LANGUAGES:
-        return cookie, False  # type: ignore[return-value]
+        return cookie, False
     return DEFAULT_LANGUAGE, False
