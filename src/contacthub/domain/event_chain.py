@@ -5,7 +5,7 @@ lies in the log: customer id, version, log position, type and the stored payload
 The first link starts from 32 zero bytes. Each field is length-prefixed, so no two
 different events can encode to the same bytes.
 
-Links are written in the same transaction as their events (adapters/store/eventlog.py), so
+Links are written in the same transaction as their events (adapters/store/recording.py, for both backends), so
 a link exists if and only if its event does. Afterwards a direct edit of the log shows:
 
 * an event whose bytes, type or position changed no longer matches its link (*changed*);

@@ -1,6 +1,6 @@
 """Who may do what: the four roles of API keys, what each is granted, and the channel rule for posting events.
 
-Pure rules, no I/O. The HTTP adapter (adapters/api/auth.py) maps each endpoint to one
+Pure rules, no I/O. The HTTP adapter (adapters/http/dependencies.py) maps each endpoint to one
 capability; this module says which roles hold it.
 
 | capability | channel | clerk | auditor | admin |

@@ -1,7 +1,7 @@
 """The event chain in the database: written with the events, read back to verify and export.
 
 The formula and the verdicts are in domain/event_chain.py; this module only moves rows.
-Links are written by the event log's recorders (eventlog.py) in the events' transaction;
+Links are written by the event log's recorders (sqlite.py, postgres.py) in the events' transaction;
 `seal_existing_events` links the events stored before the chain existed, once, as part of
 migration 0008.
 """
