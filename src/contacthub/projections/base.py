@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
 from operator import itemgetter
@@ -45,7 +46,7 @@ Handler = Callable[[Work, int, Any], None]
 """What one event does to a read model: (the batch's unit of work, the event's log position, the event)."""
 
 
-class ReadModel(Generic[Work]):
+class ReadModel(ABC, Generic[Work]):
     """How every read model applies a batch: one dispatch style, batch-oriented for speed.
 
     A subclass declares `handlers` (concrete event class -> handler) and `ignores` (the
@@ -68,13 +69,13 @@ class ReadModel(Generic[Work]):
             handlers[type(event)](work, position, event)
         self.finish(sql, work)
 
+    @abstractmethod
     def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> Work:
         """A unit of work holding the stored rows these (handled) events touch."""
-        raise NotImplementedError
 
+    @abstractmethod
     def finish(self, sql: Sql, work: Work) -> None:
         """Write the unit of work back, inside the caller's transaction."""
-        raise NotImplementedError
 
 
 def row_tuples(columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
