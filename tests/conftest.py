@@ -1,8 +1,11 @@
-"""Fixtures: every behaviour test runs against SQLite and against a throwaway PostgreSQL server."""
+"""Fixtures: every behaviour test runs against SQLite and against a throwaway PostgreSQL server.
+
+The unit tier (tests/unit/conftest.py) replaces the database fixtures below with ones that refuse,
+and wires the services on an in-memory event log instead (`services`, support/services.py).
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -16,14 +19,10 @@ from contacthub.config import Settings
 from contacthub.logs import configure_logging
 from support.auth import allow_everything
 from support.clock import ManualClock
+from support.databases import BACKENDS, fresh_database_url
 from support.pgserver import ThrowawayPostgres
 
 configure_logging("console", "warning")
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-]
 
 
 @pytest.fixture(scope="session")
@@ -33,17 +32,6 @@ def postgres_server() -> Iterator[ThrowawayPostgres]:
         yield server
     finally:
         server.stop()
-
-
-def fresh_database_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A new, empty database on the given backend, dropped at the end of the test."""
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db')}/contacthub.db"
-    server: ThrowawayPostgres = request.getfixturevalue("postgres_server")
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    url = server.create_database(name)
-    request.addfinalizer(lambda: server.drop_database(name))
-    return url
 
 
 @pytest.fixture(params=BACKENDS)

@@ -29,7 +29,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import BACKENDS, fresh_database_url
 from contacthub.adapters.http.app import create_app
 from contacthub.adapters.http.limits import MAX_PATH_BYTES, MAX_QUERY_BYTES, MAX_SMALL_BODY_BYTES
 from contacthub.bootstrap import ContactHub, build
@@ -37,6 +36,7 @@ from contacthub.config import Settings
 from contacthub.domain.roles import BOSS, SOURCES, Role
 from helpers import complaint_opened, contact, event, registered
 from support.auth import bearer, new_key
+from support.databases import BACKENDS, fresh_database_url
 
 EXAMPLES_PER_OPERATION = 12
 """Generated requests per operation and backend: bounded so the file stays well under a minute on 2 cores."""

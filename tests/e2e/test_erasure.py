@@ -17,12 +17,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import fresh_database_url
 from contacthub.adapters.cli import main
 from contacthub.adapters.http.app import create_app
 from contacthub.adapters.store.chain import EventChain
 from contacthub.adapters.store.database import parse_database_url
-from contacthub.adapters.store.keyring import PREFIX, UNREADABLE, seal, unseal
+from contacthub.adapters.store.keyring import PREFIX
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.domain.personal_data import ERASED
@@ -30,6 +29,7 @@ from contacthub.services.ingest import IngestRejected
 from helpers import complaint_opened, contact, event, registered
 from histories import batch_splits, histories
 from support.auth import bearer, new_key
+from support.databases import fresh_database_url
 
 NAME = "欧阳明哲"
 MSISDN = "13912345678"
@@ -132,21 +132,6 @@ def test_forget_refuses_bad_input_in_one_line(hub: ContactHub) -> None:
     assert code != 0 and err.strip().splitlines()[-1] == "contacthub: no customer NOPE"
     code, _, err = run_cli(hub.settings.database_url, "forget", "C1", "--by", " ", "--reason", "x")
     assert code != 0 and err.strip().splitlines()[-1] == "contacthub: --by and --reason must not be empty"
-
-
-def test_a_sealed_field_opens_only_in_its_own_place() -> None:
-    key, other = b"k" * 32, b"o" * 32
-    sealed = seal(key, "C1", "ev-1", "name", "张三")
-    assert sealed.startswith(PREFIX) and "张三" not in sealed
-    assert unseal(key, "C1", "ev-1", "name", sealed) == "张三"
-    assert unseal(None, "C1", "ev-1", "name", sealed) == ERASED
-    assert unseal(None, "C1", "ev-1", "msisdns", seal(key, "C1", "ev-1", "msisdns", ["139"])) == ()
-    # Moved to another customer, event or field, or opened with another key: unreadable.
-    assert unseal(key, "C2", "ev-1", "name", sealed) == UNREADABLE
-    assert unseal(key, "C1", "ev-2", "name", sealed) == UNREADABLE
-    assert unseal(key, "C1", "ev-1", "summary", sealed) == UNREADABLE
-    assert unseal(other, "C1", "ev-1", "name", sealed) == UNREADABLE
-    assert unseal(key, "C1", "ev-1", "name", "plain, stored before encryption") == "plain, stored before encryption"
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from conftest import fresh_database_url
 from contacthub.adapters.store.chain import EventChain
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.demo import DemoPlan, generate_batches
 from support.auth import new_key
+from support.databases import fresh_database_url
 from support.processes import ApiServer, ChannelClient, ProjectorProcess
 from support.reliability import record_outcome
 

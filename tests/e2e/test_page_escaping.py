@@ -21,13 +21,13 @@ import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
-from conftest import BACKENDS, fresh_database_url
 from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.domain.roles import Role
 from helpers import complaint_opened, contact, event, registered
 from support.auth import new_key
+from support.databases import BACKENDS, fresh_database_url
 
 
 def hostile(where: str) -> str:

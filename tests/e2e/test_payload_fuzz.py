@@ -28,7 +28,6 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import strategies as st
 
-from conftest import BACKENDS, fresh_database_url
 from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
@@ -37,6 +36,7 @@ from contacthub.domain.complaint import MAX_ESCALATION_LEVEL
 from contacthub.domain.vocabulary import Channel, Direction, Outcome, Segment, Severity, Tier
 from helpers import complaint_opened, contact, event, registered
 from support.auth import allow_everything
+from support.databases import BACKENDS, fresh_database_url
 
 EXAMPLES = 150
 """Generated batches per backend: bounded, so the file stays well under a minute on 2 cores."""

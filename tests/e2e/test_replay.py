@@ -18,7 +18,6 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import fresh_database_url
 from contacthub.adapters.cli import main
 from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
@@ -27,6 +26,7 @@ from helpers import complaint_opened, contact, event, registered
 from histories import batch_splits, histories
 from support.auth import allow_everything
 from support.clock import ManualClock
+from support.databases import fresh_database_url
 
 
 def run_cli(database_url: str, *args: str) -> tuple[int, str, str]:

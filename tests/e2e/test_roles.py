@@ -22,7 +22,6 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
-from conftest import BACKENDS, fresh_database_url
 from contacthub.adapters.cli import main
 from contacthub.adapters.cli_keys import demo_keys
 from contacthub.adapters.http.app import create_app
@@ -32,6 +31,7 @@ from contacthub.config import Settings
 from contacthub.domain.roles import BOSS, SOURCES, Role
 from helpers import complaint_opened, contact, registered
 from support.auth import bearer, new_key
+from support.databases import BACKENDS, fresh_database_url
 
 # --- the table: every route, its rule, who each rule lets through -------------------------------------------
 

@@ -24,11 +24,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import fresh_database_url
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.projections.metrics_queries import MetricsFilter
 from histories import batch_splits, histories
+from support.databases import fresh_database_url
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
 PERIOD = MetricsFilter(first_day=date(2026, 8, 25), last_day=date(2026, 12, 31))

@@ -15,12 +15,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import fresh_database_url
 from contacthub.bootstrap import build, read_models
 from contacthub.config import Settings
 from contacthub.projections.base import projection_digest
 from contacthub.projections.runner import Projector
 from histories import batch_splits, histories
+from support.databases import fresh_database_url
 
 PROPERTY_SETTINGS = settings(
     max_examples=25,

@@ -7,12 +7,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import fresh_database_url
 from contacthub.adapters.cli import main
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from helpers import complaint_opened, contact, event, registered
 from histories import batch_splits, histories
+from support.databases import fresh_database_url
 
 
 def run_cli(database_url: str, *args: str) -> tuple[int, str, str]:

@@ -22,7 +22,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import fresh_database_url
 from contacthub.adapters.store.database import parse_database_url
 from contacthub.adapters.store.eventlog import CustomerLog
 from contacthub.adapters.store.migrations import migrate, migrations_dir
@@ -32,6 +31,7 @@ from contacthub.domain.churn_risk import EVIDENCE_COUNTS, RULE_NAMES, RiskEviden
 from contacthub.projections.base import utc_text
 from contacthub.projections.metrics_queries import MetricsFilter, MetricsQueries
 from contacthub.projections.risk_queries import _fires
+from support.databases import fresh_database_url
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TIERS = ("diamond", "gold", "silver", "vip", "ordinary")
