@@ -40,6 +40,7 @@ sys.path.insert(0, str(HERE))
 from contacthub.bootstrap import build  # noqa: E402
 from contacthub.config import Settings  # noqa: E402
 from contacthub.logs import configure_logging  # noqa: E402
+from phases import timed_phases  # noqa: E402
 from support.pgserver import ThrowawayPostgres  # noqa: E402
 from workload import contacts, journeys, registrations  # noqa: E402
 
@@ -213,7 +214,12 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
         head = hub.event_log.head_position()
         hub.projector.reset()
         results["log_events"] = head
+        phases = timed_phases(hub.projector)
         results["projection_catch_up"] = timed(f"{backend} (3) projection catch-up", head, hub.projector.catch_up)
+        spent = results["projection_catch_up"]["seconds"]
+        phases["locks, tracking, commit"] = spent - sum(phases.values())
+        results["projection_catch_up"]["phases_s"] = {name: round(s, 2) for name, s in phases.items()}
+        log(f"{backend} (3) catch-up phases: " + ", ".join(f"{n} {s:.1f} s" for n, s in phases.items()))
         keys = bench_keys(hub)
         hub.close()
 
