@@ -329,15 +329,16 @@ class _LateCommits:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, serialised: bool, delay_s: float = 0.4) -> None:
         from contacthub.adapters.store.postgres import PostgresCustomerRecorder
 
-        original = PostgresCustomerRecorder._fetch_ids_after_insert_events
+        original = PostgresCustomerRecorder._write_batch
 
-        def fetch_ids_then_linger(recorder: Any, curs: Any, stored_events: Any, **kwargs: Any) -> Any:
-            ids = original(recorder, curs, stored_events, **kwargs)
+        def write_then_linger(recorder: Any, conn: Any, curs: Any, stored_events: Any, **kwargs: Any) -> Any:
+            positions = original(recorder, conn, curs, stored_events, **kwargs)
             if threading.current_thread().name == "late-writer":
+                # Sent in the batch's pipeline: the server sleeps after the inserts, before COMMIT.
                 curs.execute("SELECT pg_sleep(%s)", (delay_s,))
-            return ids
+            return positions
 
-        monkeypatch.setattr(PostgresCustomerRecorder, "_fetch_ids_after_insert_events", fetch_ids_then_linger)
+        monkeypatch.setattr(PostgresCustomerRecorder, "_write_batch", write_then_linger)
         if not serialised:  # the control: what the store would do without its table lock
             monkeypatch.setattr(PostgresCustomerRecorder, "_lock_table", lambda recorder, curs: None)
 

@@ -25,8 +25,10 @@ independently, with the standard library only.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 GENESIS = "0" * 64
@@ -39,15 +41,44 @@ def _field(data: bytes) -> bytes:
     return len(data).to_bytes(8, "big") + data
 
 
+_LENGTH = struct.Struct(">Q")
+_VERSION_POSITION = struct.Struct(">qq")
+
+
+def _text_field(text: str) -> bytes:
+    return _field(text.encode("utf-8"))
+
+
+_topic_field = lru_cache(maxsize=256)(_text_field)  # a few dozen topics, repeated on every event
+
+
+def _link(previous: bytes, customer: bytes, version: int, position: int, topic: bytes, state: bytes) -> bytes:
+    # One buffer, one hash call: the same bytes as hashing each field in turn.
+    return hashlib.sha256(
+        b"".join((previous, customer, _VERSION_POSITION.pack(version, position), topic, _LENGTH.pack(len(state)), state))
+    ).digest()
+
+
 def link_hash(previous: str, customer_id: str, version: int, position: int, topic: str, state: bytes) -> str:
-    """The chain link of one stored event, as 64 hex digits."""
-    digest = hashlib.sha256(bytes.fromhex(previous))
-    digest.update(_field(customer_id.encode("utf-8")))
-    digest.update(version.to_bytes(8, "big", signed=True))
-    digest.update(position.to_bytes(8, "big", signed=True))
-    digest.update(_field(topic.encode("utf-8")))
-    digest.update(_field(state))
-    return digest.hexdigest()
+    """The chain link of one stored event, as 64 hex digits.
+
+    SHA-256 over: the previous link's 32 bytes; the customer id (8-byte big-endian length,
+    then UTF-8); version and position (8-byte big-endian signed each); the topic (length,
+    UTF-8); the stored state (length, bytes)."""
+    return _link(bytes.fromhex(previous), _text_field(customer_id), version, position, _topic_field(topic), state).hex()
+
+
+def chain_hashes(previous: str, customer_id: str, records: Iterable[tuple[int, int, str, bytes]]) -> list[str]:
+    """The link hashes of one customer's next events, (version, position, topic, state) in
+    version order, after link `previous`: `extend_chain` for the write path, without the
+    record and link objects."""
+    customer = _text_field(customer_id)
+    digest = bytes.fromhex(previous)
+    hashes = []
+    for version, position, topic, state in records:
+        digest = _link(digest, customer, version, position, _topic_field(topic), state)
+        hashes.append(digest.hex())
+    return hashes
 
 
 @dataclass(frozen=True)
@@ -80,11 +111,9 @@ class Finding:
 
 def extend_chain(previous: str, customer_id: str, records: Iterable[StoredRecord]) -> list[ChainLink]:
     """The links of `records` (one customer's next events, in version order) after link `previous`."""
-    links = []
-    for record in records:
-        previous = link_hash(previous, customer_id, record.version, record.position, record.topic, record.state)
-        links.append(ChainLink(record.version, record.position, previous))
-    return links
+    records = list(records)
+    hashes = chain_hashes(previous, customer_id, ((r.version, r.position, r.topic, r.state) for r in records))
+    return [ChainLink(r.version, r.position, h) for r, h in zip(records, hashes, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ and changes nothing; reusing an id for different content is refused.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -63,6 +64,37 @@ class IngestRejected(Exception):
         self.errors = errors
 
 
+_collector_lock = threading.Lock()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while one batch is ingested.
+
+    A batch allocates a few hundred thousand short-lived objects (schemas, events, keys,
+    stored rows), all freed by reference counting when it ends. With the collector running
+    they outlive many young-generation passes and are promoted to the oldest generation,
+    whose growth then triggers full collections, each walking every long-lived object
+    (every cached customer): at 100,000 customers these cost 12-15 us of each event's
+    15-20. Paused, the batch's garbage is gone before the collector looks again, and cycles
+    made meanwhile are collected as soon as it runs again.
+
+    Only the batch that found the collector running pauses it, and it resumes it when it
+    ends, whatever other threads do meanwhile: a pause never outlasts one batch, so
+    overlapping batches cannot keep the collector off for good, and a collector someone
+    else switched off stays off.
+    """
+    with _collector_lock:
+        pausing = gc.isenabled()
+        if pausing:
+            gc.disable()
+    try:
+        yield
+    finally:
+        if pausing:
+            gc.enable()
+
+
 class _Retry(Exception):
     """Another writer changed what this batch was decided on; decide again."""
 
@@ -90,12 +122,17 @@ class CustomerCache:
         return self._entries.pop(customer_id, None)
 
     def put(self, customer: Customer) -> None:
+        self.put_all([customer])
+
+    def put_all(self, customers: Iterable[Customer]) -> None:
         if self.maxsize <= 0:
             return
-        self._entries[customer.id] = customer
-        self._entries.move_to_end(customer.id)
-        while len(self._entries) > self.maxsize:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        for customer in customers:
+            entries[customer.id] = customer
+            entries.move_to_end(customer.id)
+        while len(entries) > self.maxsize:
+            entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -135,20 +172,22 @@ class IngestService:
                 422,
                 [FieldError(index=None, event_id=None, field="events", message=f"a batch holds 1 to {MAX_BATCH} events")],
             )
-        # Validation needs no shared state: it runs outside the writer lock, so one
-        # request is validated while another's batch is being written.
-        events = self._validate(raw_events)
-        if digest_ignores:
-            raw_events = [{k: v for k, v in raw.items() if k not in digest_ignores} for raw in raw_events]
-        return self._store(events, [content_digest(raw) for raw in raw_events])
+        with collector_paused():
+            # Validation needs no shared state: it runs outside the writer lock, so one
+            # request is validated while another's batch is being written.
+            events = self._validate(raw_events)
+            if digest_ignores:
+                raw_events = [{k: v for k, v in raw.items() if k not in digest_ignores} for raw in raw_events]
+            return self._store(events, [content_digest(raw) for raw in raw_events])
 
     def record_internal(self, events: Sequence[InternalEvent]) -> IngestOutcome:
         """Record events ContactHub decides itself (the watchers'), through the same rules and keys."""
         # The content of such an event is what it is about, not the moment or the way it was
         # noticed (NOT_CONTENT): the same warning or jeopardy noticed again (a restart, a
         # second watcher) is a duplicate.
-        digests = [content_digest(e.model_dump(mode="json", exclude=set(e.NOT_CONTENT))) for e in events]
-        return self._store(list(events), digests)
+        with collector_paused():
+            digests = [content_digest(e.model_dump(mode="json", exclude=set(e.NOT_CONTENT))) for e in events]
+            return self._store(list(events), digests)
 
     def _store(self, events: list[EventSchema], digests: list[str]) -> IngestOutcome:
         with self._lock:
@@ -249,7 +288,8 @@ class IngestService:
                 continue
             customers[customer_id] = touched[customer_id] = customer
             keys.append(IngestKey(event.event_id, digests[i], customer_id, customer.version))
-            claims.extend((i, claim) for claim in _claims_of(event, customer_id))
+            if event.type in CLAIMED_BY or isinstance(event, CustomerRegistered):  # type: ignore[attr-defined]
+                claims.extend((i, claim) for claim in _claims_of(event, customer_id))
         if errors:
             raise IngestRejected(409, errors)
         errors.extend(self._check_claims(events, claims))
@@ -265,19 +305,20 @@ class IngestService:
                 # Another writer got there first: a customer moved on, or a key or
                 # claim was taken meanwhile. Decide again on fresh state.
                 raise _Retry from None
-        for customer in customers.values():
-            self.cache.put(customer)  # decided and stored: safe to keep
+        self.cache.put_all(customers.values())  # decided and stored: safe to keep
         self._remember_owners({c.claim: c.customer_id for _, c in claims if c.kind == "msisdn"})
 
         # 5. Answer with each event's position in the log.
         new_positions = {k.event_id: positions[(k.customer_id, k.customer_version)] for k in keys}
         results = []
         for i, event in enumerate(events):
-            if event.event_id in new_positions:
-                status = "recorded" if first_index[event.event_id] == i else "duplicate"
-                results.append(EventResult(event.event_id, status, new_positions[event.event_id]))
+            event_id = event.event_id
+            position = new_positions.get(event_id)
+            if position is not None:
+                status = "recorded" if first_index[event_id] == i else "duplicate"
+                results.append(EventResult(event_id, status, position))
             else:
-                results.append(EventResult(event.event_id, "duplicate", stored_keys[event.event_id].position))
+                results.append(EventResult(event_id, "duplicate", stored_keys[event_id].position))
         batch_position = max(r.position for r in results)
         if new_positions:
             log.info("events_recorded", recorded=len(new_positions), duplicates=len(events) - len(new_positions), position=batch_position)

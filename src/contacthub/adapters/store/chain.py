@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import structlog
@@ -24,6 +25,7 @@ from contacthub.domain.event_chain import (
     CustomerChain,
     Finding,
     StoredRecord,
+    chain_hashes,
     extend_chain,
     verify_chain,
 )
@@ -68,10 +70,20 @@ class ChainHeads:
         self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def before(self, customer_id: str, version: int) -> str | None:
+    def before_many(self, firsts: dict[str, int]) -> dict[str, str]:
+        """The link before each customer's first new version, where known without a query:
+        GENESIS before version 1, else the head this process wrote if it is the one right before."""
+        found: dict[str, str] = {}
         with self._lock:
-            head = self._heads.get(customer_id)
-        return head[1] if head is not None and head[0] == version - 1 else None
+            heads = self._heads
+            for customer_id, version in firsts.items():
+                if version == 1:
+                    found[customer_id] = GENESIS
+                    continue
+                head = heads.get(customer_id)
+                if head is not None and head[0] == version - 1:
+                    found[customer_id] = head[1]
+        return found
 
     def committed(self, heads: dict[str, tuple[int, str]]) -> None:
         with self._lock:
@@ -89,37 +101,51 @@ def link_new_events(
     heads: ChainHeads | None = None,
     written: dict[str, tuple[int, str]] | None = None,
 ) -> None:
-    """Write the chain links of events being stored, inside their transaction (after the insert,
-    so each link covers the event's log position). The new heads go into `written`, for
-    `heads.committed()` once the transaction has committed."""
-    per_customer: dict[str, list[StoredRecord]] = {}
+    """Write the chain links of events being stored, inside their transaction (new_links)."""
+    sql.insert_rows("event_chain", CHAIN_COLUMNS, new_links(sql, stored_events, positions, heads, written))
+
+
+def new_links(
+    sql: Sql,
+    stored_events: Sequence[StoredEvent],
+    positions: Sequence[int],
+    heads: ChainHeads | None = None,
+    written: dict[str, tuple[int, str]] | None = None,
+) -> list[tuple[str, int, int, str]]:
+    """The chain rows (customer_id, version, position, hash) of events being stored, computed
+    inside their transaction once their log positions are known (each link covers its event's
+    position): after the insert on SQLite, from the block of positions reserved before it on
+    PostgreSQL. A previous link this process did not write itself is read from the table.
+    The new heads go into `written`, for `heads.committed()` once the transaction has committed."""
+    per_customer: dict[str, list[tuple[int, int, str, bytes]]] = {}
     for event, position in zip(stored_events, positions, strict=True):
-        per_customer.setdefault(str(event.originator_id), []).append(
-            StoredRecord(event.originator_version, position, event.topic, bytes(event.state))
-        )
-    for records in per_customer.values():
-        records.sort(key=lambda r: r.version)
-    known: dict[str, str] = {}
-    unknown: dict[str, int] = {}
-    for customer, records in per_customer.items():
-        first = records[0].version
-        previous = GENESIS if first == 1 else heads.before(customer, first) if heads is not None else None
-        if previous is None:
-            unknown[customer] = first
+        record = (event.originator_version, position, event.topic, event.state)
+        customer = str(event.originator_id)
+        records = per_customer.get(customer)
+        if records is None:
+            per_customer[customer] = [record]
         else:
-            known[customer] = previous
+            records.append(record)
+    firsts: dict[str, int] = {}
+    for customer, records in per_customer.items():
+        if len(records) > 1:
+            records.sort(key=itemgetter(0))
+        firsts[customer] = records[0][0]
+    known = heads.before_many(firsts) if heads is not None else {c: GENESIS for c, v in firsts.items() if v == 1}
+    unknown = {customer: first for customer, first in firsts.items() if customer not in known}
     if unknown:
         known.update(previous_links(sql, unknown))
-    rows = []
+    rows: list[tuple[str, int, int, str]] = []
     for customer, records in per_customer.items():
-        if records[0].version > 1 and known[customer] == GENESIS:
+        previous = known[customer]
+        if previous == GENESIS and records[0][0] > 1:
             # Only a deleted link gets here; verification reports it. Storing must go on.
-            log.warning("event_chain_link_missing", customer_id=customer, version=records[0].version - 1)
-        links = extend_chain(known[customer], customer, records)
-        rows += chain_rows(customer, links)
+            log.warning("event_chain_link_missing", customer_id=customer, version=records[0][0] - 1)
+        hashes = chain_hashes(previous, customer, records)
+        rows += [(customer, record[0], record[1], link) for record, link in zip(records, hashes, strict=True)]
         if written is not None:
-            written[customer] = (links[-1].version, links[-1].hash)
-    sql.insert_rows("event_chain", CHAIN_COLUMNS, rows)
+            written[customer] = (records[-1][0], hashes[-1])
+    return rows
 
 
 def _records(rows: Sequence[dict[str, Any]]) -> Iterator[tuple[str, StoredRecord]]:

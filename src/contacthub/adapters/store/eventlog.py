@@ -26,7 +26,7 @@ from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transco
 from eventsourcing.utils import get_topic
 
 from contacthub.adapters.store.database import DatabaseTarget
-from contacthub.adapters.store.keyring import CustomerKeys
+from contacthub.adapters.store.keyring import CustomerKeys, has_personal_fields
 from contacthub.adapters.store.mapping import OrjsonTranscoder, TypedMapper
 from contacthub.adapters.store.postgres import PostgresCustomerRecorder, PostgresWritersLock
 from contacthub.adapters.store.recording import WritersLock
@@ -94,7 +94,7 @@ class CustomerLog(Application[str]):
 
     def decode(self, stored: Sequence[StoredEvent]) -> list[Any]:
         """Domain events from stored ones, with the keys of their customers read once for all."""
-        with self.keys.loaded({s.originator_id for s in stored}):  # type: ignore[misc]
+        with self.keys.loaded({s.originator_id for s in stored if has_personal_fields(s.topic)}):  # type: ignore[misc]
             return [self.mapper.to_domain_event(s) for s in stored]
 
     def _any(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
@@ -169,7 +169,7 @@ class CustomerLog(Application[str]):
         ordered = [pending.pop((k.customer_id, k.customer_version)) for k in ingest_keys]
         if pending:  # every stored event must have its idempotency key
             raise ValueError(f"events without an ingest key: {sorted(pending)}")
-        with self.keys.loaded({e.originator_id for e in ordered}):
+        with self.keys.loaded({e.originator_id for e in ordered if has_personal_fields(type(e).TOPIC)}):  # type: ignore[attr-defined]
             stored = [self.mapper.to_stored_event(e) for e in ordered]
             new_keys = self.keys.take_pending()
         erased = [e.originator_id for e in ordered if isinstance(e, Customer.Erased)]

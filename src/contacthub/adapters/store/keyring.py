@@ -10,7 +10,8 @@ Erasure deletes the key: the ciphertexts stay in the log (and the hash chain sti
 verifies, since it covers the stored bytes), but nothing can decrypt them any more, and
 every personal field then reads as erased.
 
-Keys are read fresh for each batch that needs them (one query per batch), never cached
+Keys are read fresh for each batch that needs them (one query per batch, for the customers
+whose events in it have personal fields: a batch of contacts reads none), never cached
 across batches, so a key destroyed by another process is not used after its erasure.
 """
 
@@ -36,6 +37,11 @@ PREFIX = "enc:v1:"
 KEY_COLUMNS = (("customer_id", "text"), ("data_key", "bytea"))
 UNREADABLE = "[unreadable]"
 log = structlog.get_logger(__name__)
+
+
+def has_personal_fields(topic: str) -> bool:
+    """Whether events of this topic carry encrypted fields, so storing or reading one needs its customer's key."""
+    return topic in PERSONAL_FIELDS
 
 
 def _associated(customer_id: str, event_id: str, field: str) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 
-from contacthub.adapters.store.keyring import CustomerKeys
+from contacthub.adapters.store.keyring import CustomerKeys, has_personal_fields
 
 
 class OrjsonTranscoder(Transcoder):
@@ -56,18 +56,22 @@ class TypedMapper(Mapper[str]):
     def __init__(self, transcoder: Transcoder, keys: CustomerKeys) -> None:
         super().__init__(transcoder=transcoder)
         self.keys = keys
+        self.encode = transcoder.encode
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         # The library's version, minus its generic topic lookup: every event class here
         # carries its public type name as TOPIC, and that is the stored topic.
-        state = dict(domain_event.__dict__)
-        self.keys.encrypt_fields(type(domain_event).TOPIC, state, state["originator_id"])
+        cls = type(domain_event)
+        topic = cls.TOPIC
+        state = domain_event.__dict__.copy()
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
-        class_version = getattr(type(domain_event), "class_version", 1)
+        if has_personal_fields(topic):
+            self.keys.encrypt_fields(topic, state, originator_id)
+        class_version = getattr(cls, "class_version", 1)
         if class_version > 1:
             state["class_version"] = class_version
-        return StoredEvent(originator_id, originator_version, type(domain_event).TOPIC, self.transcoder.encode(state))
+        return StoredEvent(originator_id, originator_version, topic, self.encode(state))
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         domain_event = super().to_domain_event(stored_event)

@@ -45,9 +45,16 @@ class ChainedInserts:
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         written: dict[str, tuple[int, str]] = {}
-        positions = super().insert_events(stored_events, chain_written=written, **kwargs)  # type: ignore[misc]
+        positions = self.insert_linked_events(stored_events, chain_written=written, **kwargs)
         self.chain_heads().committed(written)  # only reached after the commit
-        return positions  # type: ignore[no-any-return]
+        return positions
+
+    def insert_linked_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Insert the events, their keys, claims and chain links in one transaction, and commit.
+
+        By default the library's insert (its `_insert_events` hook writes the rest); a recorder
+        may write it all its own way. Links written go into `kwargs["chain_written"]`."""
+        return super().insert_events(stored_events, **kwargs)  # type: ignore[misc,no-any-return]
 
 
 class WritersLock(Protocol):

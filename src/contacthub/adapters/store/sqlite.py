@@ -34,9 +34,32 @@ class SQLiteCustomerRecorder(ChainedInserts, SQLiteApplicationRecorder):
             c.executemany(
                 _INSERT_KEY, [(k.event_id, k.digest, k.customer_id, k.customer_version) for k in keys]
             )
-        positions = super()._insert_events(c, stored_events, **kwargs) or []
+        positions = self._insert_stored_events(c, stored_events)
         link_new_events(Sql(c, SQLITE), stored_events, positions, self.chain_heads(), kwargs.get("chain_written"))
         return positions
+
+    def _insert_stored_events(self, c: Any, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """Insert the events with one executemany and return their rowids (log positions).
+
+        The library inserts one row per execute() to read each lastrowid. Here the rows
+        this transaction adds are those above the largest rowid before the insert: the
+        transaction holds SQLite's one write lock from its first write on (the keys above;
+        a read snapshot that went stale could not start writing at all), so no other
+        writer can add rows in between."""
+        if not stored_events:
+            return []
+        table = self.events_table_name
+        c.execute(f"SELECT MAX(rowid) FROM {table}")
+        before = c.fetchone()[0] or 0
+        c.executemany(
+            self.insert_events_statement,
+            [(e.originator_id, e.originator_version, e.topic, e.state) for e in stored_events],
+        )
+        c.execute(f"SELECT rowid, originator_id, originator_version FROM {table} WHERE rowid > ?", (before,))
+        rowids = {(r[1], r[2]): r[0] for r in c.fetchall()}
+        if len(rowids) != len(stored_events):  # never expected: see above
+            raise RuntimeError(f"inserted {len(stored_events)} events, found {len(rowids)} new rows")
+        return [rowids[(e.originator_id, e.originator_version)] for e in stored_events]
 
     def select_customer_streams(self, customer_ids: Sequence[str]) -> list[StoredEvent]:
         rows: list[StoredEvent] = []
