@@ -8,7 +8,9 @@ run again as it was.
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import threading
 import time
 from collections import Counter
@@ -23,7 +25,7 @@ from contacthub.config import Settings
 from contacthub.demo import DemoPlan, generate_batches
 from support.auth import new_key
 from support.databases import fresh_database_url
-from support.processes import ApiServer, ChannelClient, ProjectorProcess
+from support.processes import ApiServer, ChannelClient, ContactHubProcess, ProjectorProcess
 from support.reliability import record_outcome
 
 T0 = "2026-11-02T09:00:00+08:00"
@@ -513,3 +515,63 @@ def test_postgresql_crash_restart_during_ingest_answers_503_then_recovers_withou
             assert_read_models_equal_a_rebuild(hub)
         finally:
             hub.close()
+
+
+# --- 2b. projector workers (one per partition) killed, and their supervisor ------------------
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found += [int(c) for c in text]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_projector_workers_killed_converge_to_a_rebuild_and_die_with_their_supervisor(
+    hub: ContactHub, database_url: str, backend: str, tmp_path: Path
+) -> None:
+    rng = random.Random(64)
+    for batch in generate_batches(DemoPlan(customers=600, months=2, seed=64), batch_size=1000):
+        hub.ingest.ingest(batch)
+    head = hub.event_log.head_position()
+    hub.projector.reset(partitions=2)
+    supervisor = ContactHubProcess(["project", "--workers", "2"], database_url, tmp_path, "workers",
+                                   {"CONTACTHUB_PROJECTOR_BATCH_SIZE": "50"})
+    supervisor.start()
+    try:
+        kills = 0
+        while kills < 4:
+            before = hub.projector.lane_positions()
+            deadline = time.monotonic() + 30
+            while hub.projector.lane_positions() == before:
+                assert time.monotonic() < deadline, f"no worker made progress:\n{supervisor.log_tail()}"
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.2))
+            workers = _children(supervisor.pid)
+            if not workers:
+                continue  # between a death and its restart
+            os.kill(rng.choice(workers), signal.SIGKILL)
+            kills += 1
+        assert hub.projector.caught_up_to() < head  # killed mid-way
+        wait_for_read_models(hub)
+        assert hub.projector.partitions == 2
+        workers = _children(supervisor.pid)
+        assert len(workers) == 2
+        supervisor.kill()  # the supervisor itself: its workers must not outlive it
+        deadline = time.monotonic() + 10
+        while any(_alive(w) for w in workers):
+            assert time.monotonic() < deadline, "a worker outlived its supervisor"
+            time.sleep(0.1)
+    finally:
+        supervisor.stop()
+    assert "projector_worker_restarted" in supervisor.log_tail(400)
+    assert_read_models_equal_a_rebuild(hub)

@@ -22,12 +22,13 @@ class _Failure(click.ClickException):
 
 
 @contextmanager
-def _hub(settings: Settings) -> Iterator[Any]:
+def _hub(settings: Settings, **options: Any) -> Iterator[Any]:
+    """ContactHub on the configured database (`options`: bootstrap.build's keywords)."""
     from contacthub.bootstrap import build
 
     try:
-        hub = build(settings)
-    except ConfigurationError as exc:
+        hub = build(settings, **options)
+    except (ConfigurationError, ValueError) as exc:
         raise _Failure(str(exc)) from None
     except Exception as exc:  # the database is unreachable, or the URL points nowhere usable
         raise _Failure(f"cannot open the database: {exc}".splitlines()[0]) from None

@@ -5,7 +5,7 @@ order.placed, service.activated, order.cancelled, customer.erased.
 Ignores (CustomerView.ignores): order.jeopardy (journey_view.py), complaint.opened and every
 complaint step (complaint_view.py).
 Owns: rm_customer, rm_msisdn, rm_order, rm_contact, rm_channel_count
-(migrations/0002_customer_view.sql).
+(migrations/0002_customer_view.sql, 0011_msisdn_registered_position.sql).
 
 A batch of events is applied as a unit of work (base.ReadModel): the rows it touches are
 read in one query per table, changed in memory in log order, and written back with one
@@ -50,7 +50,7 @@ class UnitOfWork:
 
     customers: dict[str, Row] = field(default_factory=dict)
     orders: dict[str, Row] = field(default_factory=dict)
-    msisdns: list[tuple[str, str]] = field(default_factory=list)
+    msisdns: list[tuple[str, str, int]] = field(default_factory=list)  # (msisdn, customer, registered at position)
     contacts: list[tuple[Any, ...]] = field(default_factory=list)
     channel_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     erased: list[str] = field(default_factory=list)
@@ -70,7 +70,7 @@ def _registered(uow: UnitOfWork, position: int, e: Customer.Registered) -> None:
         "registered_at": utc_text(e.occurred_at),
         "erased_at": None,
     }
-    uow.msisdns.extend((m, e.customer_id) for m in e.msisdns)
+    uow.msisdns.extend((m, e.customer_id, position) for m in e.msisdns)
 
 
 def _erased(uow: UnitOfWork, position: int, e: Customer.Erased) -> None:
@@ -79,7 +79,7 @@ def _erased(uow: UnitOfWork, position: int, e: Customer.Erased) -> None:
     row["name"] = ERASED
     row["msisdns"] = "[]"
     row["erased_at"] = utc_text(e.occurred_at)
-    uow.msisdns[:] = [(m, c) for m, c in uow.msisdns if c != e.originator_id]
+    uow.msisdns[:] = [row for row in uow.msisdns if row[1] != e.originator_id]
     for order in uow.orders.values():
         if order["customer_id"] == e.originator_id and order["cancel_reason"] is not None:
             order["cancel_reason"] = ERASED
@@ -179,7 +179,14 @@ class CustomerView(ReadModel[UnitOfWork]):
         sql.upsert_rows("rm_customer", CUSTOMER_COLUMNS, row_tuples(CUSTOMER_COLUMNS, uow.customers.values()),
                         "customer_id")
         sql.upsert_rows("rm_order", ORDER_COLUMNS, row_tuples(ORDER_COLUMNS, uow.orders.values()), "order_id")
-        sql.insert_rows("rm_msisdn", (("msisdn", T), ("customer_id", T)), uow.msisdns)
+        # A number freed by an erasure can be registered again, perhaps by a customer of another
+        # partition whose projector is ahead: only a later registration replaces a row.
+        sql.insert_rows(
+            "rm_msisdn", (("msisdn", T), ("customer_id", T), ("registered_position", N)), _latest(uow.msisdns),
+            "ON CONFLICT (msisdn) DO UPDATE SET customer_id = excluded.customer_id, "
+            "registered_position = excluded.registered_position "
+            "WHERE excluded.registered_position > rm_msisdn.registered_position",
+        )
         for customer_id in uow.erased:  # rows stored by earlier batches
             sql.execute("DELETE FROM rm_msisdn WHERE customer_id = ?", (customer_id,))
             sql.execute("UPDATE rm_order SET cancel_reason = ? WHERE customer_id = ? AND cancel_reason IS NOT NULL",
@@ -191,6 +198,15 @@ class CustomerView(ReadModel[UnitOfWork]):
             [(c, ch, n) for (c, ch), n in uow.channel_counts.items()],
             "ON CONFLICT (customer_id, channel) DO UPDATE SET contacts = rm_channel_count.contacts + excluded.contacts",
         )
+
+
+def _latest(rows: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """One row per number (a statement may not touch a row twice): its latest registration in the batch."""
+    latest: dict[str, tuple[str, str, int]] = {}
+    for row in rows:
+        if row[0] not in latest or row[2] > latest[row[0]][2]:
+            latest[row[0]] = row
+    return list(latest.values())
 
 
 def _load(sql: Sql, into: dict[str, Row], table: str, key: str, ids: set[str]) -> None:

@@ -255,15 +255,26 @@ class MetricsView(ReadModel[UnitOfWork]):
                 deltas[daily] = [d + a for d, a in zip(deltas[daily], amounts)]
 
         sql.upsert_rows("rm_contact_fact", FACT_COLUMNS, row_tuples(FACT_COLUMNS, changed), "event_id")
-        moved = [(*key, *amounts) for key, amounts in deltas.items() if any(amounts)]
+        # Additive, so partitions applied by several processes commute; in key order, so two
+        # of them upserting the same days lock the rows in the same order (no deadlock).
+        moved = sorted((*key, *amounts) for key, amounts in deltas.items() if any(amounts))
         sums = ", ".join(f"{c} = rm_contact_daily.{c} + excluded.{c}" for c in DAILY_SUMS)
         sql.insert_rows(
             "rm_contact_daily", tuple((k, T) for k in DAILY_KEY) + tuple((s, N) for s in DAILY_SUMS), moved,
             f"ON CONFLICT (day, channel, reason, tier) DO UPDATE SET {sums}",
         )
-        if any(amounts[0] < 0 for amounts in deltas.values()):
-            # A contact moved to another tier: its old row may now count nothing.
-            sql.execute("DELETE FROM rm_contact_daily WHERE contacts = 0")
+        emptied = sorted(key for key, amounts in deltas.items() if amounts[0] < 0)
+        if emptied:
+            # A contact moved to another tier: its old row may now count nothing. Only rows
+            # this batch touched (and so holds locked) are looked at.
+            for row in sql.select_joined(
+                "rm_contact_daily", DAILY_KEY, emptied,
+                "t.day = w.day AND t.channel = w.channel AND t.reason = w.reason AND t.tier = w.tier AND t.contacts = 0",
+            ):
+                sql.execute(
+                    "DELETE FROM rm_contact_daily WHERE day = ? AND channel = ? AND reason = ? AND tier = ? AND contacts = 0",
+                    tuple(row[k] for k in DAILY_KEY),
+                )
 
     @staticmethod
     def _rejudge(

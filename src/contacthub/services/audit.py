@@ -21,7 +21,7 @@ from contacthub.domain.customer import Customer
 from contacthub.domain.event_chain import CustomerChain, Finding, verify_chain
 from contacthub.projections.base import PositionedEvent, Projection, tables_digest
 from contacthub.projections.replay import Moment, events_known, replay_state
-from contacthub.projections.runner import Projector
+from contacthub.projections.runner import Projector, partition_of
 from contacthub.projections.sql import ReadStore
 from contacthub.services.ports import ChainStore, EventLog, ScratchArea
 
@@ -189,7 +189,7 @@ class Audit:
         """
         positions, live = self.projector.live_digests()
         fresh = list(self.read_models())
-        target = max(positions.values(), default=0)
+        target = max((at for lanes in positions.values() for at in lanes.values()), default=0)
         with self.scratch_area() as scratch:
             after = 0
             while after < target:
@@ -198,14 +198,18 @@ class Audit:
                     break
                 with scratch.transaction(commit=True) as sql:
                     for projection in fresh:
-                        mine = [e for e in events if e[0] <= positions[projection.name]]
+                        lanes = positions[projection.name]  # partition -> the position it had applied
+                        mine = [e for e in events if e[0] <= lanes.get(partition_of(e[1].originator_id, len(lanes)), 0)]
                         if mine:
                             projection.apply(sql, mine)
                 after = events[-1][0]
                 on_progress(len(events))
             with scratch.transaction(commit=False) as sql:
                 rebuilt = {p.name: tables_digest(sql, p) for p in fresh}
-        return [ReadModelComparison(p.name, positions[p.name], live[p.name], rebuilt[p.name]) for p in fresh]
+        return [
+            ReadModelComparison(p.name, min(positions[p.name].values(), default=0), live[p.name], rebuilt[p.name])
+            for p in fresh
+        ]
 
 
 def _finding_item(finding: Finding) -> dict[str, Any]:

@@ -15,15 +15,32 @@ from pathlib import Path
 
 import structlog
 
-from contacthub.adapters.store.chain import seal_existing_events
-from contacthub.projections.sql import POSTGRESQL, ReadStore, Sql
+from contacthub.adapters.store.chain import EVENTS_TABLE, POSITION, seal_existing_events
+from contacthub.projections.sql import POSTGRESQL, SQLITE, ReadStore, Sql
 
 log = structlog.get_logger(__name__)
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
+def _fill_registered_positions(sql: Sql) -> None:
+    """Each stored rm_msisdn row gets the log position of its customer's registration (version 1)."""
+    table, position = EVENTS_TABLE[sql.dialect], POSITION[sql.dialect]
+    if sql.dialect == SQLITE:
+        exists = sql.execute("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).one()
+    else:
+        exists = sql.execute("SELECT to_regclass(?) AS found", (table,)).one()
+        exists = exists if exists and exists["found"] else None
+    if exists is None:
+        return  # a fresh database: no event stored yet
+    sql.execute(
+        f"UPDATE rm_msisdn SET registered_position = COALESCE((SELECT e.{position} FROM {table} e "
+        "WHERE e.originator_id = rm_msisdn.customer_id AND e.originator_version = 1), 0)"
+    )
+
+
 DATA_STEPS: Mapping[str, Callable[[Sql], None]] = {
     "0008_event_chain.sql": seal_existing_events,
+    "0011_msisdn_registered_position.sql": _fill_registered_positions,
 }
 
 
