@@ -1,9 +1,18 @@
-"""Churn-risk signals, counted from the read models over the look-back window (domain/churn_risk.py)."""
+"""Churn-risk signals, counted from the read models over the look-back window (domain/churn_risk.py).
+
+The at-risk list "now" is also kept as a snapshot (`rm_risk_now`, one row per customer at
+risk, and `rm_risk_now_head`: the moment it was counted for, the log position the read
+models had applied by then, and the rule book it was judged with). The risk watcher
+(services/risk_watch.py) refreshes it; `at_risk()` without `as_of` answers from it while
+it is fresh and otherwise counts the window itself. Both judge with the same SQL
+(`_AT_RISK`), so the snapshot answers exactly what the live count answered at its moment.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +29,7 @@ from contacthub.domain.churn_risk import (
 )
 from contacthub.domain.complaint import OPEN_STATUSES
 from contacthub.projections.base import ReadQueries, utc_text
-from contacthub.projections.sql import ReadStore, Sql
+from contacthub.projections.sql import POSTGRESQL, ReadStore, Sql
 
 _OPEN = tuple(sorted(s.value for s in OPEN_STATUSES))
 # Each rule's count, for the customers selected by {who}; `?` parameters: start, end (+ who's).
@@ -40,8 +49,45 @@ _CALLS = (
 )
 
 
+# One customer's counts and tier, in one statement; params: (start, end, customer_id) x 4, customer_id.
+_ONE_CUSTOMER = "SELECT " + ", ".join(
+    f"(SELECT COALESCE(SUM(n), 0) FROM ({statement.format(who='AND customer_id = ?')}) AS {name}_rows) AS {name}"
+    for name, statement in (("complaints", _COMPLAINTS), ("sla_breaches", _BREACHES),
+                            ("unresolved_contacts", _UNRESOLVED), ("service_calls", _CALLS))
+) + ", (SELECT tier FROM rm_customer_value WHERE customer_id = ?) AS tier"
+
+
+ANY = "*"
+"""In rm_risk_now_totals: the count for any tier, or any rule (tiers are plain words: domain/vocabulary.py)."""
+_EVIDENCE_COLUMNS = ("customer_id", "tier", *EVIDENCE_COUNTS, "flags")
+_SNAPSHOT_TYPES = (("customer_id", "text"), ("tier", "text"), *((name, "bigint") for name in EVIDENCE_COUNTS),
+                   ("flags", "bigint"))
+
+
 def flag_out(flag: RiskFlag) -> dict[str, Any]:
     return asdict(flag)
+
+
+@dataclass(frozen=True)
+class SnapshotHead:
+    """What a stored at-risk snapshot describes: the moment it was counted for, the log position the
+    read models had applied by then (at least), the rule book it was judged with, how many are at risk."""
+
+    as_of: datetime
+    position: int
+    basis: str
+    customers: int
+
+
+@dataclass(frozen=True)
+class SnapshotUse:
+    """When `at_risk()` without `as_of` answers from the snapshot: while it is at most `max_age` old,
+    was judged with this rule book, and `read_models_position()` has not gone back below its position
+    (a rebuild empties the read models and applies the log again: until it has passed the
+    snapshot's position, and afterwards until the watcher counts again, the live count answers)."""
+
+    max_age: timedelta
+    read_models_position: Callable[[], int]
 
 
 class RiskQueries(ReadQueries):
@@ -50,24 +96,29 @@ class RiskQueries(ReadQueries):
     ) -> None:
         super().__init__(store, zone, clock)
         self.rules = rules or RiskRules()
+        self.snapshot_use: SnapshotUse | None = None
+        """None: every at-risk list is counted live (bootstrap sets it from CONTACTHUB_RISK_REFRESH_S)."""
+        self._judged = _AT_RISK.format(flags=" + ".join(f"(CASE WHEN {_fires(r)} THEN 1 ELSE 0 END)"
+                                                        for r in rule_book(self.rules)))
+        # The rule book as it is judged in SQL, with its numbers: a snapshot judged by another one is not served.
+        self.basis = hashlib.sha256(f"{self.rules!r}\n{self._judged}".encode()).hexdigest()[:16]
 
     def _window(self, as_of: datetime | None) -> tuple[datetime, str, str]:
         end = as_of or self.clock()
         return end, utc_text(end - timedelta(days=self.rules.window_days)), utc_text(end)
 
     def for_customer(self, customer_id: str, as_of: datetime | None = None, sql: Sql | None = None) -> dict[str, Any]:
-        """The customer's churn-risk block: the flags that fire now (or at `as_of`)."""
+        """The customer's churn-risk block: the flags that fire now (or at `as_of`).
+
+        One statement (each rule's count and the tier as scalar subqueries): the 360-degree
+        view reads it in its own snapshot, and on PostgreSQL every statement is a round trip.
+        """
         end, start, stop = self._window(as_of)
         if sql is None:
             with self.store.transaction(commit=False) as own:
                 return self.for_customer(customer_id, as_of, own)
-        counts = {}
-        for name, statement in (("complaints", _COMPLAINTS), ("sla_breaches", _BREACHES),
-                                ("unresolved_contacts", _UNRESOLVED), ("service_calls", _CALLS)):
-            row = sql.execute(statement.format(who="AND customer_id = ?"), (start, stop, customer_id)).one()
-            counts[name] = 0 if row is None else int(row["n"])
-        tier_row = sql.execute("SELECT tier FROM rm_customer_value WHERE customer_id = ?", (customer_id,)).one()
-        evidence = RiskEvidence(tier=tier_row["tier"] if tier_row else "ordinary", **counts)
+        row = sql.execute(_ONE_CUSTOMER, (start, stop, customer_id) * 4 + (customer_id,)).one() or {}
+        evidence = RiskEvidence(tier=row.get("tier") or "ordinary", **{name: int(row.get(name) or 0) for name in EVIDENCE_COUNTS})
         flags = risk_flags(evidence, self.rules)
         return {
             "at_risk": bool(flags),
@@ -78,35 +129,52 @@ class RiskQueries(ReadQueries):
 
     def at_risk(
         self, as_of: datetime | None = None, tier: str | None = None, rule: str | None = None, page: int = 1,
-        page_size: int = 50,
+        page_size: int = 50, *, min_position: int | None = None,
     ) -> dict[str, Any]:
         """Every customer with at least one flag, most flags first.
 
         Counted, judged, sorted and paged in SQL (the rule book evaluated there), so only the
-        page's customers are read into the service, however many are at risk.
+        page's customers are read into the service, however many are at risk. Without `as_of`,
+        answered from the snapshot when it is fresh (`snapshot_use`) and has applied
+        `min_position`: then `as_of` is the snapshot's moment and `position` its log position.
         """
+        if as_of is None and self.snapshot_use is not None:
+            served = self._from_snapshot(self.snapshot_use, tier, rule, page, page_size, min_position)
+            if served is not None:
+                return served
         end, start, stop = self._window(as_of)
-        book = rule_book(self.rules)
+        where, filters = self._where(tier, rule)
+        with self.store.report() as sql:
+            rows, total = self._live_page(sql, start, stop, where, filters, page, page_size)
+        return self._answer(end, rows, total, page, page_size)
+
+    def _where(self, tier: str | None, rule: str | None) -> tuple[str, list[Any]]:
         where = ["flags > 0"]
-        params: list[Any] = [start, stop, start, stop, start, stop]
+        params: list[Any] = []
         if tier is not None:
             where.append("tier = ?")
             params.append(tier)
         if rule is not None:
-            where.append(next(_fires(r) for r in book if r.name == rule))
-        statement = _AT_RISK.format(flags=" + ".join(f"(CASE WHEN {_fires(r)} THEN 1 ELSE 0 END)" for r in book))
-        first = (page - 1) * page_size
-        with self.store.report() as sql:
-            rows = sql.execute(
-                f"{statement} SELECT *, COUNT(*) OVER () AS total FROM judged WHERE {' AND '.join(where)} "
-                "ORDER BY flags DESC, customer_id LIMIT ? OFFSET ?",
-                (*params, page_size, first),
-            ).all()
-            if rows:
-                total = int(rows[0]["total"])
-            else:  # past the last page: the count alone
-                row = sql.execute(f"{statement} SELECT COUNT(*) AS n FROM judged WHERE {' AND '.join(where)}", params).one()
-                total = 0 if row is None else int(row["n"])
+            where.append(next(_fires(r) for r in rule_book(self.rules) if r.name == rule))
+        return " AND ".join(where), params
+
+    def _live_page(
+        self, sql: Sql, start: str, stop: str, where: str, filters: list[Any], page: int, page_size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the customers the window's evidence flags, and how many match in all."""
+        params = (start, stop) * 3
+        rows = sql.execute(
+            f"{self._judged} SELECT *, COUNT(*) OVER () AS total FROM judged WHERE {where} "
+            "ORDER BY flags DESC, customer_id LIMIT ? OFFSET ?",
+            (*params, *filters, page_size, (page - 1) * page_size),
+        ).all()
+        if rows:
+            return rows, int(rows[0]["total"])
+        # past the last page: the count alone
+        row = sql.execute(f"{self._judged} SELECT COUNT(*) AS n FROM judged WHERE {where}", (*params, *filters)).one()
+        return rows, 0 if row is None else int(row["n"])
+
+    def _answer(self, end: datetime, rows: list[dict[str, Any]], total: int, page: int, page_size: int) -> dict[str, Any]:
         customers = []
         for row in rows:
             evidence = RiskEvidence(tier=row["tier"], **{name: int(row[name]) for name in EVIDENCE_COUNTS})
@@ -123,6 +191,113 @@ class RiskQueries(ReadQueries):
             "page_size": page_size,
             "customers": customers,
         }
+
+    # --- the snapshot -------------------------------------------------------------------------
+
+    def _from_snapshot(
+        self, use: SnapshotUse, tier: str | None, rule: str | None, page: int, page_size: int, min_position: int | None
+    ) -> dict[str, Any] | None:
+        """The page from the snapshot, or None when it may not answer (missing, stale, another rule book,
+        behind `min_position`, or ahead of the read models: they were rebuilt since)."""
+        if tier == ANY:
+            return None
+        reached = use.read_models_position()
+        where, filters = self._where(tier, rule)
+        with self.store.transaction(commit=False) as sql:
+            if self.store.dialect == POSTGRESQL:  # the head and the rows from one snapshot, whatever a refresh commits
+                sql.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            head = _head(sql)
+            if head is None or head.basis != self.basis or not head.position <= reached:
+                return None
+            if min_position is not None and head.position < min_position:
+                return None
+            if not timedelta(0) <= self.clock() - head.as_of <= use.max_age:
+                return None
+            # The page along the index (flags DESC, customer_id); the count as stored at the refresh.
+            rows = sql.execute(
+                f"SELECT * FROM rm_risk_now WHERE {where} ORDER BY flags DESC, customer_id LIMIT ? OFFSET ?",
+                (*filters, page_size, (page - 1) * page_size),
+            ).all()
+            counted = sql.execute("SELECT customers FROM rm_risk_now_totals WHERE tier = ? AND rule = ?",
+                                  (tier or ANY, rule or ANY)).one()
+            total = 0 if counted is None else int(counted["customers"])
+        return {**self._answer(head.as_of, rows, total, page, page_size), "position": head.position}
+
+    def snapshot_head(self) -> SnapshotHead | None:
+        with self.store.transaction(commit=False) as sql:
+            return _head(sql)
+
+    def refresh_snapshot(self, as_of: datetime, position: int) -> int | None:
+        """Count and judge the window ending at `as_of` (the live SQL, one read-only statement), then
+        replace the snapshot with it in one transaction, unless a later one is stored meanwhile.
+
+        `position`: what the read models had applied before counting (a lower bound of what the
+        count saw). The count runs outside the writing transaction, so SQLite's single writer
+        (the projector, ingest) is held only while the rows are written. Returns how many
+        customers are at risk, or None when a later snapshot was already stored.
+        """
+        end, start, stop = self._window(as_of)
+        with self.store.report() as sql:
+            rows = [
+                (row["customer_id"], row["tier"], *(int(row[name]) for name in (*EVIDENCE_COUNTS, "flags")))
+                for row in sql.execute(
+                    f"{self._judged} SELECT {', '.join(_EVIDENCE_COLUMNS)} FROM judged WHERE flags > 0", (start, stop) * 3
+                ).all()
+            ]
+        with self.store.transaction(commit=True) as sql:
+            _lock_snapshot(sql)  # refreshes from two watchers (two processes) one after the other
+            stored = _head(sql)
+            if stored is not None and stored.as_of > end:
+                return None
+            sql.execute("DELETE FROM rm_risk_now")
+            sql.insert_rows("rm_risk_now", _SNAPSHOT_TYPES, rows)
+            sql.execute("DELETE FROM rm_risk_now_totals")
+            sql.insert_rows("rm_risk_now_totals", (("tier", "text"), ("rule", "text"), ("customers", "bigint")),
+                            self._totals(sql))
+            sql.execute("DELETE FROM rm_risk_now_head")
+            sql.execute(
+                "INSERT INTO rm_risk_now_head (id, as_of, position, basis, customers) VALUES (1, ?, ?, ?, ?)",
+                (utc_text(end), position, self.basis, len(rows)),
+            )
+        return len(rows)
+
+    def _totals(self, sql: Sql) -> list[tuple[str, str, int]]:
+        """How many of the stored rows each filter matches (tier, rule; ANY for either unset), counted in SQL with
+        the very conditions the page's WHERE uses."""
+        book = rule_book(self.rules)
+        by_tier = sql.execute(
+            "SELECT tier, COUNT(*) AS n, "
+            + ", ".join(f"SUM(CASE WHEN {_fires(r)} THEN 1 ELSE 0 END) AS {r.name}" for r in book)
+            + " FROM rm_risk_now GROUP BY tier"
+        ).all()
+        totals: dict[tuple[str, str], int] = {}
+        for row in by_tier:
+            for tier in (row["tier"], ANY):
+                for rule, n in ((ANY, row["n"]), *((r.name, row[r.name]) for r in book)):
+                    totals[tier, rule] = totals.get((tier, rule), 0) + int(n)
+        return [(tier, rule, n) for (tier, rule), n in sorted(totals.items())]
+
+    def clear_snapshot(self) -> None:
+        """Drop the snapshot (the read models it was counted from are gone); the live count answers until the next."""
+        with self.store.transaction(commit=True) as sql:
+            _lock_snapshot(sql)
+            sql.execute("DELETE FROM rm_risk_now_head")
+            sql.execute("DELETE FROM rm_risk_now_totals")
+            sql.execute("DELETE FROM rm_risk_now")
+
+
+def _head(sql: Sql) -> SnapshotHead | None:
+    row = sql.execute("SELECT as_of, position, basis, customers FROM rm_risk_now_head WHERE id = 1").one()
+    if row is None:
+        return None
+    return SnapshotHead(datetime.fromisoformat(row["as_of"]), int(row["position"]), row["basis"], int(row["customers"]))
+
+
+def _lock_snapshot(sql: Sql) -> None:
+    if sql.dialect == POSTGRESQL:
+        sql.execute("LOCK TABLE rm_risk_now_head IN EXCLUSIVE MODE")  # readers (ACCESS SHARE) are not blocked
+    else:
+        sql.execute("UPDATE rm_risk_now_head SET id = id WHERE 0")  # takes SQLite's write lock now
 
 
 def _fires(rule: RiskRule) -> str:

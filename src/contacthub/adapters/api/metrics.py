@@ -377,6 +377,8 @@ async def customers_at_risk(
 ) -> Any:
     def read() -> dict[str, Any]:
         position = wait_for_read_models(hub, min_position)
-        return {**hub.customers.risk.at_risk(as_of, tier.value if tier else None, rule, page, page_size), "position": position}
+        # Without as_of it may come from the risk watcher's snapshot: then its own as_of and position.
+        return {"position": position, **hub.customers.risk.at_risk(as_of, tier.value if tier else None, rule, page,
+                                                                    page_size, min_position=min_position)}
 
     return await run_in_threadpool(read)
