@@ -131,12 +131,14 @@ def raw_reference(backend: str, url: str, hub: Any, batch_size: int) -> dict[str
 
 def serve(
     url: str, port: int, *, projector: bool = False, env: dict[str, str] | None = None, output: Any = None,
+    workers: int = 1,
 ) -> subprocess.Popen[bytes]:
     """`contacthub serve` as its own process, once it accepts connections.
 
     By default as (4) and (6) want it: no projector, and no watchers (the reads are measured
     alone, not beside the SLA and jeopardy events they would record). `env` overrides the
-    settings (bench/load.py runs the server as deployed); `output` takes its stdout and stderr.
+    settings (bench/load.py runs the server as deployed); `output` takes its stdout and stderr;
+    `workers`: `--workers` (bench/read_capacity.py).
     """
     env = {
         **os.environ, "CONTACTHUB_DATABASE_URL": url, "CONTACTHUB_LOG_LEVEL": "warning", "CONTACTHUB_LOG_FORMAT": "json",
@@ -144,7 +146,8 @@ def serve(
     }
     process = subprocess.Popen(
         [sys.executable, "-c", "from contacthub.adapters.cli import main; main()",
-         "serve", "--port", str(port), "--projector" if projector else "--no-projector"], env=env,
+         "serve", "--port", str(port), "--projector" if projector else "--no-projector",
+         *(["--workers", str(workers)] if workers != 1 else [])], env=env,
         stdout=output, stderr=output,
     )
     deadline = time.monotonic() + 60

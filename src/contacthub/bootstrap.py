@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
+
+from eventsourcing.sqlite import SQLITE3_DEFAULT_LOCK_TIMEOUT, SQLiteConnection
 
 from contacthub.adapters.store.chain import EventChain
 from contacthub.adapters.store.database import compact_sqlite, parse_database_url
@@ -23,6 +27,7 @@ from contacthub.projections.journey_queries import JourneyQueries
 from contacthub.projections.journey_view import JourneyView
 from contacthub.projections.metrics_queries import MetricsQueries
 from contacthub.projections.metrics_view import MetricsView
+from contacthub.projections.risk_queries import SnapshotUse
 from contacthub.projections.runner import Projector
 from contacthub.projections.sql import SQLITE
 from contacthub.services.audit import Audit
@@ -30,10 +35,44 @@ from contacthub.services.complaint_actions import ComplaintActions
 from contacthub.services.erasure import Erasure
 from contacthub.services.ingest import IngestService
 from contacthub.services.jeopardy_watch import JeopardyWatcher
+from contacthub.services.risk_watch import RiskWatcher
 from contacthub.services.sla_watch import SlaWatcher
 
 SLA_WATCH_WAIT_S = 5.0
 """How long an SLA watcher pass waits for the read models to reach the log's end before skipping."""
+SQLITE_KEPT_CONNECTIONS = 48
+"""SQLite connections a process keeps open for reuse. eventsourcing keeps 5 and closes any other on its
+return, so a server with more than 5 requests at the database at once opened (and parsed the schema on)
+a new connection for nearly every request, which cost more than the request itself. The server's thread
+pool runs up to 40 requests' database work at once, beside the projector, the watchers and the access
+log's writer. (PostgreSQL: `pool_size` in CONTACTHUB_DATABASE_URL.)"""
+SQLITE_STATEMENT_CACHE = 256
+"""Prepared statements each SQLite connection keeps. eventsourcing opens its connections with
+`cached_statements=True`, which sqlite3 reads as a cache of one statement: every statement but the
+last was parsed and planned again on each use (the 360-degree view's SQL took three times as long)."""
+
+
+def _sqlite_connections(pool: Any) -> None:
+    """eventsourcing's SQLite connection pool (`SQLiteConnectionPool`) with the two settings above.
+
+    Its connections are made as eventsourcing 9.5's `_create_connection` makes them (WAL is
+    already set on the file by the first one), with a statement cache; the ones opened while
+    the log was built are closed, so every connection in use has it. Belongs with the store
+    (adapters/store/eventlog.py): here until that module is free to change."""
+    if pool.is_sqlite_memory_mode:  # closing the connections would drop the database
+        return
+    pool.pool_size = SQLITE_KEPT_CONNECTIONS
+
+    def connect() -> SQLiteConnection:
+        connection = sqlite3.connect(pool.db_name, uri=True, check_same_thread=False, isolation_level=None,
+                                     cached_statements=SQLITE_STATEMENT_CACHE,
+                                     timeout=pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT)
+        connection.row_factory = sqlite3.Row
+        return SQLiteConnection(sqlite_conn=connection, max_age=pool.max_age)
+
+    pool._create_connection = connect
+    while pool._pool:
+        pool._pool.popleft().close()
 
 
 @dataclass
@@ -49,6 +88,7 @@ class ContactHub:
     sla_policy: SlaPolicy
     sla_watcher: SlaWatcher
     jeopardy_watcher: JeopardyWatcher
+    risk_watcher: RiskWatcher
     complaint_actions: ComplaintActions
     chains: EventChain
     audit: Audit
@@ -71,12 +111,22 @@ def build(
     settings: Settings | None = None,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    partitions: int | None = None,
+    only_partitions: Iterable[int] | None = None,
 ) -> ContactHub:
+    """ContactHub on the configured database. `partitions` / `only_partitions`: how many
+    partitions the read models are kept in (None: as stored) and which this process applies
+    (None: all), for `contacthub project --workers` (projections/runner.py)."""
     settings = settings or Settings.from_env()
     sla_policy = settings.load_sla_policy()
     event_log = CustomerLog(parse_database_url(settings.database_url))
+    if event_log.dialect == SQLITE:
+        _sqlite_connections(event_log.read_store.datastore.pool)
     migrate(event_log.read_store)
-    projector = Projector(event_log, read_models(settings.zone), batch_size=settings.projector_batch_size)
+    projector = Projector(
+        event_log, read_models(settings.zone), batch_size=settings.projector_batch_size, partitions=partitions,
+        only=only_partitions,
+    )
     ingest = IngestService(
         event_log,
         cache_size=settings.customer_cache_size,
@@ -86,6 +136,12 @@ def build(
         sla_policy=sla_policy,
     )
     customers = CustomerQueries(event_log.read_store, settings.zone, clock)
+    risk_refresh = timedelta(seconds=settings.risk_refresh_s)
+    if settings.risk_refresh_s > 0:  # the at-risk list "now" from the risk watcher's snapshot (services/risk_watch.py)
+        customers.risk.snapshot_use = SnapshotUse(
+            max_age=2 * max(risk_refresh, timedelta(seconds=settings.sla_watch_interval_s)),
+            read_models_position=projector.caught_up_to,
+        )
     chains = EventChain(event_log.read_store)
     database_url = settings.database_url
     return ContactHub(
@@ -109,6 +165,13 @@ def build(
             JourneyQueries(event_log.read_store, settings.zone, clock),
             JeopardyLimits(days=settings.jeopardy_days, calls=settings.jeopardy_calls),
             clock,
+            read_models_current=lambda: projector.wait_for(event_log.head_position(), SLA_WATCH_WAIT_S),
+        ),
+        risk_watcher=RiskWatcher(
+            customers.risk,
+            clock,
+            risk_refresh,
+            read_models_position=projector.caught_up_to,
             read_models_current=lambda: projector.wait_for(event_log.head_position(), SLA_WATCH_WAIT_S),
         ),
         complaint_actions=ComplaintActions(ingest, event_log, clock),

@@ -44,11 +44,26 @@ class Settings:
     sla_policy: str = ""
     """Path of the complaint SLA policy file (TOML); empty: the packaged default (sla_policy.toml)."""
     sla_watch_interval_s: float = 30.0
-    """How often the server's watchers (SLA, order jeopardy) look for what is due; 0: no watchers in the server."""
+    """How often the server's watchers (SLA, order jeopardy, the at-risk snapshot) run; 0: no watchers in the server."""
+    risk_refresh_s: float = 60.0
+    """How old the at-risk snapshot may grow before a watcher pass counts it again.
+
+    `GET /v1/customers/at-risk` without `as_of` is answered from the snapshot while it is
+    younger than twice the longer of this and `sla_watch_interval_s`, and counts the window
+    itself otherwise; 0: no snapshot, every request counts (services/risk_watch.py)."""
     jeopardy_days: float = 7.0
     """An order still in progress this many days after it was placed is in jeopardy."""
     jeopardy_calls: int = 5
     """An order is in jeopardy at the customer's this-many-th inbound hotline call while it is in progress."""
+    workers: int = 1
+    """Server processes `contacthub serve` starts (`--workers`); the projector and watchers run once, in the parent."""
+    key_cache_s: float = 5.0
+    """How long a server process trusts an API key it has verified before looking it up again.
+
+    A key revoked through this process's API is refused at once, and so is every read the
+    access log records (its entry is written only for a key still active); any other request
+    with a key revoked elsewhere (another worker, `contacthub keys revoke`) within this time.
+    0: every request looks its key up."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -81,10 +96,16 @@ class Settings:
             raise ConfigurationError("CONTACTHUB_LOG_FORMAT must be auto, json or console")
         if self.sla_watch_interval_s < 0:
             raise ConfigurationError("CONTACTHUB_SLA_WATCH_INTERVAL_S must be 0 (off) or a number of seconds")
+        if not (math.isfinite(self.risk_refresh_s) and 0 <= self.risk_refresh_s <= 86_400):
+            raise ConfigurationError("CONTACTHUB_RISK_REFRESH_S must be 0 (no snapshot) or a number of seconds up to 86400")
         if not (math.isfinite(self.jeopardy_days) and 0 < self.jeopardy_days <= MAX_JEOPARDY_DAYS):
             raise ConfigurationError(
                 f"CONTACTHUB_JEOPARDY_DAYS must be a number of days above 0 and at most {MAX_JEOPARDY_DAYS}"
             )
+        if self.workers < 1:
+            raise ConfigurationError("CONTACTHUB_WORKERS must be a whole number of server processes, at least 1")
+        if not (math.isfinite(self.key_cache_s) and 0 <= self.key_cache_s <= 3600):
+            raise ConfigurationError("CONTACTHUB_KEY_CACHE_S must be 0 (no cache) or a number of seconds up to 3600")
         if self.jeopardy_calls < 1:
             raise ConfigurationError("CONTACTHUB_JEOPARDY_CALLS must be a whole number of calls, at least 1")
         if not (self.database_url.startswith("sqlite:") or self.database_url.startswith(("postgresql:", "postgres:"))):

@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from contacthub.adapters.api.schemas import Customer360Out
 from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
@@ -481,3 +483,28 @@ def test_a_read_with_min_position_waits_for_the_read_model_to_catch_up(database_
     assert response.json()["contact_count"] == 2
     assert response.json()["position"] >= position
     assert 0.2 <= waited < 5
+
+
+def test_the_view_is_answered_exactly_as_its_response_model_would_render_it(client: TestClient) -> None:
+    # The route answers the view without FastAPI validating it against Customer360Out again
+    # (adapters/api/customers.py): what it sends must be byte for byte what the model gives.
+    recorded(client, registered("C1", ("13800138000", "13900139000")), registered("C2", ("13700137000",)))
+    post_and_view(
+        client,
+        contact(occurred_at=at(0)), contact(channel="store", direction="inbound", site="store-0571", occurred_at=at(5)),
+        complaint_opened("K1", occurred_at=at(10)), complaint_opened("K2", severity="low", occurred_at=at(11)),
+        event("complaint.acknowledged", complaint_id="K2", occurred_at=at(12)),
+        event("order.placed", order_id="O1", services=["voice", "data"], occurred_at=at(20)),
+        event("service.activated", order_id="O1", service="data", occurred_at=at(30)),
+        event("order.placed", order_id="O2", services=["iptv"], occurred_at=at(21)),
+        event("order.cancelled", order_id="O2", reason="moved house", occurred_at=at(40)),
+        event("customer.tier_changed", tier="vip", arpu=88, occurred_at=at(50)),
+    )
+    for path, params in [("/v1/customers/C1", {}), ("/v1/customers/C2", {}), ("/v1/customers", {"msisdn": "13900139000"})]:
+        response = client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/json"
+        model = Customer360Out.model_validate(response.json())
+        assert response.content == orjson.dumps(model.model_dump(mode="json"))
+    body = client.get("/v1/customers/C1").json()
+    assert body["arpu"] == 88.0 and body["open_complaints"] and body["open_orders"] and body["recent_contacts"]

@@ -75,9 +75,10 @@ class ContactHubProcess:
 
 class ApiServer(ContactHubProcess):
     def __init__(self, database_url: str, log_dir: Path, name: str = "api", *, projector: bool = True,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, workers: int = 1) -> None:
         self.port = free_port()
-        super().__init__(["serve", "--port", str(self.port), "--projector" if projector else "--no-projector"],
+        super().__init__(["serve", "--port", str(self.port), "--projector" if projector else "--no-projector",
+                          *(["--workers", str(workers)] if workers != 1 else [])],
                          database_url, log_dir, name, env)
 
     def start(self, timeout: float = 30.0) -> None:

@@ -1,4 +1,4 @@
-"""The `contacthub` command: serve, project, rebuild, demo, migrate, watch, sla-watch, replay, audit, forget.
+"""The `contacthub` command: serve (cli_serve.py), project, rebuild, demo, migrate, watch, sla-watch, replay, audit, forget.
 
 Errors end with one readable line on stderr and a non-zero exit code.
 """
@@ -39,36 +39,73 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--projector/--no-projector", default=None, help="Run the projector in this process (default: CONTACTHUB_EMBEDDED_PROJECTOR, on).")
-def serve(host: str, port: int, projector: bool | None) -> None:
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="Server processes sharing the port (default: CONTACTHUB_WORKERS, 1); the projector and watchers run once, in this process.")
+def serve(host: str, port: int, projector: bool | None, workers: int | None) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
-    import uvicorn
+    from contacthub.adapters.cli_serve import serve as run_server
 
-    from contacthub.adapters.http.app import create_app
-
-    settings = _settings()
-    with _hub(settings) as hub:
-        app = create_app(hub, run_projector=projector)
-        log.info("serving", url=f"http://{host}:{port}", database=hub.event_log.dialect)
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    run_server(host, port, projector, workers)
 
 
 @main.command()
-def project() -> None:
-    """Follow the log and keep the read models current, until stopped (SIGINT/SIGTERM)."""
+@click.option("--workers", default=None, type=click.IntRange(1, 64),
+              help="Keep the read models in this many partitions by customer and run a worker process for each "
+                   "(the partitions must stand at one position to be re-split; else rebuild).")
+@click.option("--partition", default=None, metavar="I/N",
+              help="Apply only partition I of N (one worker; run the others elsewhere).")
+@click.option("--until-caught-up", is_flag=True, help="Exit once the log's end is reached instead of following it.")
+def project(workers: int | None, partition: str | None, until_caught_up: bool) -> None:
+    """Follow the log and keep the read models current, until stopped (SIGINT/SIGTERM).
+
+    Without options, applies every partition the read models are stored in, in this process.
+    """
+    from contacthub.adapters.cli_project import parse_partition, run_partition, settle, supervise
+
     settings = _settings()
-    with _hub(settings) as hub:
-        hub.projector.run(_stop_on_signals())
+    if partition is not None and workers is not None:
+        raise _Failure("--partition and --workers: give one or the other")
+    if partition is not None:
+        index, partitions = parse_partition(partition)
+        run_partition(settings, index, partitions, _stop_on_signals(), until_caught_up=until_caught_up)
+    elif workers is not None and workers > 1:
+        settle(settings, workers)
+        if not supervise(workers, _stop_on_signals(), until_caught_up=until_caught_up):
+            raise _Failure("a projector worker kept failing: see its log")
+    else:
+        with _hub(settings, partitions=workers) as hub:
+            if until_caught_up:
+                hub.projector.catch_up()
+            else:
+                hub.projector.run(_stop_on_signals())
 
 
 @main.command()
-def rebuild() -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Rebuild into this many partitions by customer, one worker process each.")
+def rebuild(workers: int) -> None:
     """Rebuild every read model from the event log, with a progress bar."""
     from tqdm import tqdm
 
+    from contacthub.adapters.cli_project import settle, supervise
+
     settings = _settings()
+    if workers > 1:
+        head = settle(settings, workers, reset=True)
+        with _hub(settings, only_partitions=()) as hub, tqdm(total=head, unit="ev", desc="rebuild", file=sys.stderr) as bar:
+            def progress() -> None:
+                bar.n = min(hub.projector.caught_up_to(), head)
+                bar.refresh()
+
+            if not supervise(workers, _stop_on_signals(), until_caught_up=True, on_tick=progress):
+                raise _Failure("a rebuild worker kept failing: see its log")
+            progress()
+            click.echo(f"rebuilt {len(hub.projector.projections)} read model(s) in {workers} partitions; "
+                       f"position {hub.projector.caught_up_to()}")
+        return
     with _hub(settings) as hub:
         head = hub.event_log.head_position()
-        hub.projector.reset()
+        hub.projector.reset(partitions=1)
         with tqdm(total=head, unit="ev", desc="rebuild", file=sys.stderr) as bar:
             applied = hub.projector.catch_up(on_progress=bar.update)
         click.echo(f"rebuilt {len(hub.projector.projections)} read model(s) from {applied} events; position {hub.projector.caught_up_to()}")
@@ -88,13 +125,16 @@ def watch(once: bool, interval: float | None) -> None:
             sla = hub.sla_watcher.run_once()
             hub.projector.catch_up()
             jeopardy = hub.jeopardy_watcher.run_once()
+            hub.projector.catch_up()
+            hub.risk_watcher.run_once()  # the at-risk snapshot, counted again
             click.echo(
                 f"watch: {sla.warnings} warning(s), {sla.breaches} breach(es), "
                 f"{jeopardy.flagged} order(s) in jeopardy recorded"
             )
             return
         run_watchers(
-            (hub.sla_watcher, hub.jeopardy_watcher), _stop_on_signals(), interval or settings.sla_watch_interval_s or 30.0
+            (hub.sla_watcher, hub.jeopardy_watcher, hub.risk_watcher), _stop_on_signals(),
+            interval or settings.sla_watch_interval_s or 30.0,
         )
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import structlog
@@ -13,10 +13,11 @@ from fastapi.openapi.utils import get_openapi
 
 from contacthub import __version__
 from contacthub.adapters.api import audit, complaints, customers, events, keys, metrics, orders, status
+from contacthub.adapters.http.access_log import AnsweredAfterRecorded
+from contacthub.adapters.http.authentication import ServerKeys
 from contacthub.adapters.http.dependencies import require
 from contacthub.adapters.http.errors import AUTH_RESPONSES, JsonResponse, install_error_handlers
 from contacthub.adapters.http.limits import RequestLimits
-from contacthub.adapters.store.api_keys import ApiKeys
 from contacthub.adapters.web import analytics, desk
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import IngestBatch
@@ -34,39 +35,55 @@ REQUEST_LINE_RESPONSES: dict[str, dict[str, Any]] = {
 }
 
 
-def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_watcher: bool | None = None) -> FastAPI:
-    """The ASGI app over an already built ContactHub. The projector and SLA watcher threads run for the app's lifetime."""
+@contextmanager
+def background_work(hub: ContactHub, *, projector: bool, watch_interval_s: float) -> Iterator[None]:
+    """The embedded projector and the SLA and jeopardy watchers, as threads, for the duration of the block.
+
+    In the server's process (`create_app`), or with `contacthub serve --workers N` in the
+    parent process only, so they run once whatever the number of workers (adapters/cli_serve.py)."""
+    stop = threading.Event()
+    threads = []
+    if projector:
+        threads.append(threading.Thread(target=hub.projector.run, args=(stop,), name="projector", daemon=True))
+    if watch_interval_s > 0:
+        threads.append(
+            threading.Thread(  # the SLA, jeopardy and risk (at-risk snapshot) watchers, one pass each per interval
+                target=run_watchers,
+                args=((hub.sla_watcher, hub.jeopardy_watcher, hub.risk_watcher), stop, watch_interval_s),
+                name="watchers",
+                daemon=True,
+            )
+        )
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        hub.projector.wake.set()
+        for thread in threads:
+            thread.join(timeout=10)
+
+
+def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_watcher: bool | None = None,
+               close_hub: bool = False) -> FastAPI:
+    """The ASGI app over an already built ContactHub. The projector and SLA watcher threads run for the app's lifetime.
+
+    `close_hub`: close the hub when the app stops (a worker process's app owns its hub)."""
     embedded = hub.settings.embedded_projector if run_projector is None else run_projector
     watch_interval = hub.settings.sla_watch_interval_s if run_sla_watcher in (None, True) else 0.0
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        stop = threading.Event()
-        threads = []
-        if embedded:
-            threads.append(threading.Thread(target=hub.projector.run, args=(stop,), name="projector", daemon=True))
-        if watch_interval > 0:
-            threads.append(
-                threading.Thread(  # the SLA and jeopardy watchers, one pass each per interval
-                    target=run_watchers,
-                    args=((hub.sla_watcher, hub.jeopardy_watcher), stop, watch_interval),
-                    name="watchers",
-                    daemon=True,
-                )
-            )
-        for thread in threads:
-            thread.start()
-        log.info(
-            "server_started", database=hub.event_log.dialect, embedded_projector=embedded, sla_watch_interval_s=watch_interval
-        )
         try:
-            yield
+            with background_work(hub, projector=embedded, watch_interval_s=watch_interval):
+                log.info("server_started", database=hub.event_log.dialect, embedded_projector=embedded,
+                         sla_watch_interval_s=watch_interval)
+                yield
         finally:
-            stop.set()
-            hub.projector.wake.set()
-            for thread in threads:
-                thread.join(timeout=10)
             log.info("server_stopped")
+            if close_hub:
+                hub.close()
 
     app = FastAPI(
         title="ContactHub",
@@ -76,11 +93,13 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
         lifespan=lifespan,
     )
     app.state.hub = hub
-    app.state.api_keys = ApiKeys(hub.event_log.read_store, hub.clock)
+    app.state.api_keys = ServerKeys(hub.event_log.read_store, hub.clock, hub.settings.key_cache_s)
     install_error_handlers(app)
     desk.install_login_handlers(app)
     # Every route: path, query and body length, no control characters; a batch of events may be larger.
     app.add_middleware(RequestLimits, larger_bodies={"/v1/events": hub.settings.max_body_bytes})
+    # A recorded read is answered only once its access-log entry is committed (http/access_log.py).
+    app.add_middleware(AnsweredAfterRecorded)
 
     # Who may call what (roles and capabilities: domain/roles.py; keys: adapters/http/dependencies.py).
     # A router with one rule gets it here; the routers that mix rules (metrics, complaints, status,

@@ -5,18 +5,34 @@ The API reads it from `Authorization: Bearer ch_...` (or `X-API-Key: ch_...`; a 
 from the pages' cookie); the desk and the analytics page from the cookie set by their login
 page (`KEY_COOKIE`). What the key's holder may do is checked by the dependencies in
 dependencies.py; which roles hold a capability is domain/roles.py.
+
+A server process keeps the keys it has verified for `CONTACTHUB_KEY_CACHE_S` (5 s; `ServerKeys`):
+a request with a known key then costs no database lookup. Revocation: a key revoked through
+this process (`POST /v1/keys/{key_id}/revoke`) is refused at once; a recorded read (a clerk's
+or auditor's) with a key revoked anywhere is refused at once too, since its access-log entry
+is written only for an active key (access_log.py); any other request with a key revoked
+elsewhere (another worker, `contacthub keys revoke`) within the cache time.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from contacthub.adapters.http.access_log import AccessLogWriter
 from contacthub.adapters.http.errors import ApiError
-from contacthub.adapters.store.api_keys import ApiKeys, parse_key
+from contacthub.adapters.store.api_keys import ApiKey, ApiKeys, parse_key
 from contacthub.domain.roles import Principal
+from contacthub.projections.sql import ReadStore
 
 API_KEY_HEADER = "X-API-Key"
 KEY_COOKIE = "contacthub_key"
@@ -28,41 +44,115 @@ _header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="apiKe
                        description="The same key in an `X-API-Key` header, for clients that cannot set Authorization.")
 
 
-async def get_api_keys(request: Request) -> ApiKeys:
+MAX_CACHED_KEYS = 10_000
+"""More verified keys than this in one process: the cache starts again (a bound, never reached in practice)."""
+
+
+def _secret_digest(plaintext: str) -> bytes:
+    return hashlib.sha256(plaintext.encode("utf-8")).digest()
+
+
+class ServerKeys(ApiKeys):
+    """The API keys and the access log as a server process uses them.
+
+    Verified keys are kept for `cache_s` seconds (0: not at all), keyed by key id with the
+    SHA-256 of the whole key (never the key itself). A key revoked through this object is
+    forgotten at once; `forget` also serves a recorded read that found its key revoked.
+    The access log is written in groups (`access_writer`, access_log.py).
+    """
+
+    def __init__(self, store: ReadStore, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 cache_s: float = 5.0, monotonic: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(store, clock)
+        self.cache_s = cache_s
+        self.monotonic = monotonic
+        self.access_writer = AccessLogWriter(store, clock)
+        self._verified: dict[str, tuple[bytes, Principal, float]] = {}  # key id -> (digest, principal, until)
+        self._forgotten = 0  # counts revocations, so a lookup that raced one is not cached
+        self._lock = threading.Lock()
+
+    def cached(self, plaintext: str) -> Principal | None:
+        """The key's holder when this process verified the key within `cache_s`; otherwise None (look it up)."""
+        parsed = parse_key(plaintext)
+        known = self._verified.get(parsed[0]) if parsed else None
+        if known is None or known[2] < self.monotonic() or not hmac.compare_digest(known[0], _secret_digest(plaintext)):
+            return None
+        return known[1]
+
+    def authenticate(self, plaintext: str) -> Principal | None:
+        principal = self.cached(plaintext)
+        if principal is not None:
+            return principal
+        before = self._forgotten
+        principal = super().authenticate(plaintext)
+        if principal is not None and self.cache_s > 0:
+            with self._lock:
+                if self._forgotten == before:  # no revocation meanwhile
+                    if len(self._verified) >= MAX_CACHED_KEYS:
+                        self._verified.clear()
+                    self._verified[principal.key_id] = (
+                        _secret_digest(plaintext), principal, self.monotonic() + self.cache_s)
+        return principal
+
+    def forget(self, key_id: str) -> None:
+        """Look this key up again on its next use."""
+        with self._lock:
+            self._forgotten += 1
+            self._verified.pop(key_id, None)
+
+    def refuse_revoked(self, key_id: str) -> ApiError:
+        """A recorded read found this key revoked: forget it; the 401 to answer."""
+        self.forget(key_id)
+        return revoked_key()
+
+    def revoke(self, key_id: str) -> ApiKey:
+        try:
+            return super().revoke(key_id)
+        finally:
+            self.forget(key_id)
+
+
+async def get_api_keys(request: Request) -> ServerKeys:
     """The app's API keys (created with the app: http/app.py)."""
     return request.app.state.api_keys  # type: ignore[no-any-return]
 
 
-Keys = Annotated[ApiKeys, Depends(get_api_keys)]
+Keys = Annotated[ServerKeys, Depends(get_api_keys)]
 
 
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "authorization", message, CHALLENGE)
 
 
-def current_principal(
+def revoked_key() -> ApiError:
+    """A key that is no longer active (found so when its read was to be recorded)."""
+    return _unauthorized("unknown or revoked API key")
+
+
+async def current_principal(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
-    keys: Keys,
 ) -> Principal:
     """The key's holder; 401 when there is no key, or a malformed, unknown or revoked one.
 
     A GET also accepts the pages' login cookie, so a page's link to JSON (the analytics
     page's order journeys) opens in the logged-in browser; nothing that changes anything
     does (and the cookie is SameSite=Strict: no other site's page can send it).
-    A plain function: FastAPI runs it in its thread pool (the key is looked up in the database).
+    A coroutine: a key verified recently costs no thread-pool hop; any other is looked up in the thread pool.
     """
     key = bearer.credentials if bearer is not None else header
     if not key and request.method in ("GET", "HEAD"):
         key = request.cookies.get(KEY_COOKIE)
     if not key:
         raise _unauthorized(f"send an API key: Authorization: Bearer ch_... (or {API_KEY_HEADER}: ch_...)")
-    if parse_key(key.strip()) is None:
+    key = key.strip()
+    keys: ServerKeys = request.app.state.api_keys  # not a dependency: see dependencies.require
+    if parse_key(key) is None:
         raise _unauthorized("malformed API key: expected ch_<key_id>_<secret>, as `contacthub keys create` prints it")
-    principal = keys.authenticate(key.strip())
+    principal = keys.cached(key) or await run_in_threadpool(keys.authenticate, key)
     if principal is None:
-        raise _unauthorized("unknown or revoked API key")
+        raise revoked_key()
     return principal
 
 
@@ -82,6 +172,11 @@ def page_principal(request: Request, keys: Keys) -> Principal:
     key = request.cookies.get(KEY_COOKIE, "")
     principal = keys.authenticate(key) if key else None
     if principal is None:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        raise LoginRequired(target if request.method == "GET" else "/desk")
+        raise login_required(request)
     return principal
+
+
+def login_required(request: Request) -> LoginRequired:
+    """Back to the login page, and then to this page (a GET) or the desk."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return LoginRequired(target if request.method == "GET" else "/desk")

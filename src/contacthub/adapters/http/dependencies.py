@@ -13,21 +13,31 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
+from weakref import WeakKeyDictionary
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Depends, Query, Request
 
-from contacthub.adapters.http.access_log import record_read
-from contacthub.adapters.http.authentication import Keys, current_principal, page_principal
+from contacthub.adapters.http.access_log import record_before_answer, record_read
+from contacthub.adapters.http.authentication import (
+    Keys,
+    ServerKeys,
+    current_principal,
+    login_required,
+    page_principal,
+)
 from contacthub.adapters.http.errors import ApiError
-from contacthub.adapters.store.api_keys import ApiKeys
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.roles import RECORDED_ROLES, Capability, Principal, Role, roles_with
 
 __all__ = [
     "CurrentPrincipal", "Hub", "Keys", "MinPosition", "PageForbidden", "PagePrincipal",
-    "authorize", "get_hub", "hub_of", "require", "require_page", "wait_for_read_models",
+    "authorize", "get_hub", "hub_of", "require", "require_page", "run_read",
+    "wait_for_read_models",
 ]
 
 
@@ -71,25 +81,37 @@ def refusal(request: Request, principal: Principal, capability: Capability) -> s
             f"has the role {principal.role.value}")
 
 
-def authorize(hub: ContactHub, keys: ApiKeys, request: Request, principal: Principal, capability: Capability,
-              record: bool | None) -> None:
-    """403 unless the principal holds `capability`; then record the read when it must be recorded."""
+def _must_record(request: Request, principal: Principal, capability: Capability, record: bool | None) -> bool:
+    """403 unless the principal holds `capability`; whether this use is recorded in the access log."""
     if not principal.may(capability):
         raise ApiError(403, "authorization", refusal(request, principal, capability))
-    recorded = principal.records_reads(capability) if record is None else record and principal.role in RECORDED_ROLES
-    if recorded:
-        record_read(hub, keys, request, principal)
+    return principal.records_reads(capability) if record is None else record and principal.role in RECORDED_ROLES
 
 
-def require(capability: Capability, *, record: bool | None = None) -> Callable[..., Principal]:
+def authorize(hub: ContactHub, keys: ServerKeys, request: Request, principal: Principal, capability: Capability,
+              record: bool | None) -> None:
+    """403 unless the principal holds `capability`; then record the read when it must be recorded (in the thread pool).
+
+    401 when the read is to be recorded and the key is no longer active (access_log.py)."""
+    if _must_record(request, principal, capability, record) and not record_read(hub, keys.access_writer, request, principal):
+        raise keys.refuse_revoked(principal.key_id)
+
+
+def require(capability: Capability, *, record: bool | None = None) -> Callable[..., Any]:
     """A dependency: the caller's principal, who must hold `capability`.
 
     `record`: whether a clerk's or auditor's use is recorded in the access log; by default
-    for the capabilities that read customer data (domain/roles.py).
+    for the capabilities that read customer data (domain/roles.py). A coroutine: the entry is
+    submitted here and committed while the route runs; the answer waits for the commit
+    (access_log.py, AnsweredAfterRecorded).
     """
 
-    def dependency(request: Request, principal: CurrentPrincipal, hub: Hub, keys: Keys) -> Principal:
-        authorize(hub, keys, request, principal, capability, record)
+    async def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
+        # The hub and the keys from the app, not as dependencies: each dependency costs FastAPI
+        # tens of microseconds per request, and this one runs on every request with a key.
+        if _must_record(request, principal, capability, record):
+            keys: ServerKeys = request.app.state.api_keys
+            await record_before_answer(hub_of(request), keys.access_writer, request, principal, keys.refuse_revoked)
         return principal
 
     dependency.__name__ = f"require_{capability.value}"
@@ -102,7 +124,12 @@ def require_page(capability: Capability, *, record: bool | None = None) -> Calla
     def dependency(request: Request, principal: PagePrincipal, hub: Hub, keys: Keys) -> Principal:
         if not principal.may(capability):
             raise PageForbidden(principal, roles_with(capability))
-        authorize(hub, keys, request, principal, capability, record)
+        try:
+            authorize(hub, keys, request, principal, capability, record)
+        except ApiError as refused:
+            if refused.status_code != 401:
+                raise
+            raise login_required(request) from None  # the key was revoked: log in again
         return principal
 
     dependency.__name__ = f"page_{capability.value}"
@@ -140,3 +167,28 @@ def wait_for_read_models(hub: ContactHub, min_position: int | None) -> int:
             {"Retry-After": "1"},
         )
     return hub.projector.caught_up_to()
+
+
+# --- the hot reads' threads ------------------------------------------------------------------------------
+
+READ_THREADS = 2
+"""How many of a process's threads run the 360-degree reads at once (`run_read`).
+
+A read is CPU work under Python's lock plus short SQLite calls that release it; with a
+thread per concurrent request (FastAPI's pool: up to 40) the threads spend more time
+handing the lock over than reading (measured: a read cost 2.5 times the CPU at 16 at once).
+More reads at once queue here, on the event loop; a read waiting for `min_position` waits
+in FastAPI's pool first, not here. More throughput comes from more processes (`--workers`).
+"""
+_read_limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = WeakKeyDictionary()
+
+T = TypeVar("T")
+
+
+async def run_read(read: Callable[[], T]) -> T:
+    """Run a hot read (the 360-degree view) in a thread, at most READ_THREADS at once per event loop."""
+    loop = asyncio.get_running_loop()
+    limiter = _read_limiters.get(loop)
+    if limiter is None:
+        limiter = _read_limiters[loop] = CapacityLimiter(READ_THREADS)
+    return await anyio.to_thread.run_sync(read, limiter=limiter)

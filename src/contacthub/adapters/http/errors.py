@@ -103,14 +103,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JsonResponse:
-        if _is_database_unavailable(exc):
-            log.warning("database_unavailable", path=request.url.path, error=str(exc))
-            return error_response(
-                503, [{"field": "database", "message": "the database is not reachable right now; retry shortly"}],
-                {"Retry-After": "2"},
-            )
-        log.exception("request_failed", path=request.url.path)
-        return error_response(500, [{"field": "server", "message": "internal error; it has been logged"}])
+        return unexpected_error_response(request.url.path, exc)
+
+
+def unexpected_error_response(path: str, exc: BaseException) -> JsonResponse:
+    """The answer to an exception no handler expected: 503 when the database is unreachable, otherwise 500 (logged)."""
+    if _is_database_unavailable(exc):
+        log.warning("database_unavailable", path=path, error=str(exc))
+        return error_response(
+            503, [{"field": "database", "message": "the database is not reachable right now; retry shortly"}],
+            {"Retry-After": "2"},
+        )
+    log.error("request_failed", path=path, exc_info=exc)
+    return error_response(500, [{"field": "server", "message": "internal error; it has been logged"}])
 
 
 def _is_database_unavailable(exc: BaseException) -> bool:
