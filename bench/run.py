@@ -12,6 +12,9 @@ Measures, per backend:
      and the ratio of (1) to it.
  (6) every metrics endpoint over HTTP, p50/p99, after orders, complaints and tier changes
      are added to the contacts (so the log holds more than --events events).
+ (7) `contacthub rebuild --workers N` as its own process, for each N in --rebuild-workers
+     (default 1 and 2), events/s and the speed-up over the first N: the read models kept
+     in N partitions by customer, one worker process each.
 PostgreSQL runs as a throwaway local server with fsync on (durable commits).
 """
 
@@ -50,6 +53,7 @@ TARGETS = {
     "projection_catch_up_events_per_s": ">= 15000 (PostgreSQL)",
     "read_360_p99_ms": "< 20 (PostgreSQL)",
     "metrics_p99_ms": "< 200 (each endpoint, 1,000,000 events)",
+    "rebuild_speedup_2_workers": ">= 1.6 (2 workers over 1, on 2 cores)",
 }
 # Durable and production-like: fsync on; memory and WAL sized for a bulk workload.
 PG_SETTINGS = {
@@ -163,6 +167,20 @@ def serve(
     raise SystemExit("the server did not start")
 
 
+def parallel_rebuilds(backend: str, url: str, head: int, worker_counts: list[int]) -> list[dict[str, Any]]:
+    """(7): `contacthub rebuild --workers N` for each N, wall-clock time of the whole command."""
+    env = {**os.environ, "CONTACTHUB_DATABASE_URL": url, "CONTACTHUB_LOG_LEVEL": "warning", "CONTACTHUB_LOG_FORMAT": "json"}
+    results: list[dict[str, Any]] = []
+    for workers in worker_counts:
+        command = [sys.executable, "-c", "from contacthub.adapters.cli import main; main()", "rebuild", "--workers", str(workers)]
+        result = timed(f"{backend} (7) rebuild --workers {workers}", head,
+                       lambda command=command: subprocess.run(command, env=env, check=True, capture_output=True))
+        result["workers"] = workers
+        result["speedup"] = round(result["per_s"] / results[0]["per_s"], 2) if results else 1.0
+        results.append(result)
+    return results
+
+
 def bench_keys(hub: Any) -> str:
     """API keys for the HTTP client (JSON for CONTACTHUB_BENCH_KEYS): a clerk's for reads, one per channel for posting."""
     from contacthub.adapters.store.api_keys import ApiKeys
@@ -225,6 +243,8 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
         log(f"{backend} (3) catch-up phases: " + ", ".join(f"{n} {s:.1f} s" for n, s in phases.items()))
         keys = bench_keys(hub)
         hub.close()
+        if args.rebuild_workers:
+            results["parallel_rebuild"] = parallel_rebuilds(backend, url, head, args.rebuild_workers)
 
         port = free_port()
         process = serve(url, port)
@@ -252,6 +272,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
 
 def table(all_results: dict[str, dict[str, Any]]) -> str:
     backends = list(all_results)
+    rebuild_workers = [r["workers"] for r in next(iter(all_results.values())).get("parallel_rebuild", [])]
     rows = [
         ("(1) ingest through the domain, events/s", lambda r: f"{r['domain_ingest']['per_s']:,}", TARGETS["domain_ingest_events_per_s"]),
         ("(2) ingest through POST /v1/events, events/s", lambda r: f"{r['http_ingest']['events_per_s']:,.0f}", TARGETS["http_ingest_events_per_s"]),
@@ -263,6 +284,13 @@ def table(all_results: dict[str, dict[str, Any]]) -> str:
              lambda r, path=path: f"{r['metrics'][path]['p50_ms']:.1f} / {r['metrics'][path]['p99_ms']:.1f}",
              TARGETS["metrics_p99_ms"] if i == 0 else "")
             for i, path in enumerate(next(iter(all_results.values()))["metrics"])
+        ],
+        *[
+            (f"(7) rebuild --workers {w}, events/s (speed-up)",
+             lambda r, i=i: (f"{r['parallel_rebuild'][i]['per_s']:,} ({r['parallel_rebuild'][i]['speedup']:.2f}x)"
+                             if len(r.get("parallel_rebuild", [])) > i else "-"),
+             TARGETS["rebuild_speedup_2_workers"] if w == 2 else "")
+            for i, w in enumerate(rebuild_workers)
         ],
         ("(5) raw executemany, rows/s", lambda r: f"{r['raw_executemany']['per_s']:,}", ""),
         ("(1) / (5)", lambda r: f"{r['domain_to_raw_ratio']:.2f}", ">= 0.25"),
@@ -284,6 +312,8 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=5000)
     parser.add_argument("--metrics-reads", type=int, default=200, help="requests per metrics endpoint for (6)")
     parser.add_argument("--http-threads", type=int, default=2, help="concurrent client connections for (2)")
+    parser.add_argument("--rebuild-workers", type=lambda text: [int(n) for n in text.split(",") if n], default=[1, 2],
+                        help="worker counts for (7), comma-separated (default 1,2; empty: skip (7))")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
     args = parser.parse_args()
     args.http_events = args.http_events or args.events

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Any
-
-from eventsourcing.sqlite import SQLITE3_DEFAULT_LOCK_TIMEOUT, SQLiteConnection
 
 from contacthub.adapters.store.chain import EventChain
 from contacthub.adapters.store.database import compact_sqlite, parse_database_url
@@ -40,41 +36,6 @@ from contacthub.services.sla_watch import SlaWatcher
 
 SLA_WATCH_WAIT_S = 5.0
 """How long an SLA watcher pass waits for the read models to reach the log's end before skipping."""
-SQLITE_KEPT_CONNECTIONS = 48
-"""SQLite connections a process keeps open for reuse. eventsourcing keeps 5 and closes any other on its
-return, so a server with more than 5 requests at the database at once opened (and parsed the schema on)
-a new connection for nearly every request, which cost more than the request itself. The server's thread
-pool runs up to 40 requests' database work at once, beside the projector, the watchers and the access
-log's writer. (PostgreSQL: `pool_size` in CONTACTHUB_DATABASE_URL.)"""
-SQLITE_STATEMENT_CACHE = 256
-"""Prepared statements each SQLite connection keeps. eventsourcing opens its connections with
-`cached_statements=True`, which sqlite3 reads as a cache of one statement: every statement but the
-last was parsed and planned again on each use (the 360-degree view's SQL took three times as long)."""
-
-
-def _sqlite_connections(pool: Any) -> None:
-    """eventsourcing's SQLite connection pool (`SQLiteConnectionPool`) with the two settings above.
-
-    Its connections are made as eventsourcing 9.5's `_create_connection` makes them (WAL is
-    already set on the file by the first one), with a statement cache; the ones opened while
-    the log was built are closed, so every connection in use has it. Belongs with the store
-    (adapters/store/eventlog.py): here until that module is free to change."""
-    if pool.is_sqlite_memory_mode:  # closing the connections would drop the database
-        return
-    pool.pool_size = SQLITE_KEPT_CONNECTIONS
-
-    def connect() -> SQLiteConnection:
-        connection = sqlite3.connect(pool.db_name, uri=True, check_same_thread=False, isolation_level=None,
-                                     cached_statements=SQLITE_STATEMENT_CACHE,
-                                     timeout=pool.lock_timeout or SQLITE3_DEFAULT_LOCK_TIMEOUT)
-        connection.row_factory = sqlite3.Row
-        return SQLiteConnection(sqlite_conn=connection, max_age=pool.max_age)
-
-    pool._create_connection = connect
-    while pool._pool:
-        pool._pool.popleft().close()
-
-
 @dataclass
 class ContactHub:
     settings: Settings
@@ -120,8 +81,6 @@ def build(
     settings = settings or Settings.from_env()
     sla_policy = settings.load_sla_policy()
     event_log = CustomerLog(parse_database_url(settings.database_url))
-    if event_log.dialect == SQLITE:
-        _sqlite_connections(event_log.read_store.datastore.pool)
     migrate(event_log.read_store)
     projector = Projector(
         event_log, read_models(settings.zone), batch_size=settings.projector_batch_size, partitions=partitions,

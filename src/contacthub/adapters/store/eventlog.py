@@ -30,7 +30,7 @@ from contacthub.adapters.store.keyring import CustomerKeys, has_personal_fields
 from contacthub.adapters.store.mapping import OrjsonTranscoder, TypedMapper
 from contacthub.adapters.store.postgres import PostgresCustomerRecorder, PostgresWritersLock
 from contacthub.adapters.store.recording import WritersLock
-from contacthub.adapters.store.sqlite import SQLiteCustomerRecorder, SQLiteWritersLock
+from contacthub.adapters.store.sqlite import SQLiteCustomerRecorder, SQLiteWritersLock, keep_connections
 from contacthub.domain.customer import Customer
 from contacthub.projections.sql import POSTGRESQL, SQLITE, ReadStore
 from contacthub.services.ports import Claim, IngestKey, StoredKey
@@ -52,6 +52,8 @@ class CustomerLog(Application[str]):
         self.keys = CustomerKeys()
         super().__init__(env=env)
         datastore = self.factory.datastore  # type: ignore[attr-defined]
+        if target.dialect == SQLITE:
+            keep_connections(datastore.pool)
         self.read_store = ReadStore(datastore, target.dialect)
         self.keys.store = self.read_store
         self.writers_lock: WritersLock = (
