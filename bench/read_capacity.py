@@ -55,7 +55,7 @@ from contacthub.bootstrap import build  # noqa: E402
 from contacthub.config import Settings  # noqa: E402
 from contacthub.domain.roles import Role  # noqa: E402
 from contacthub.logs import configure_logging  # noqa: E402
-from load import machine_busy_seconds, memory_and_cpu  # noqa: E402
+from load import _run_loop, machine_busy_seconds, memory_and_cpu  # noqa: E402
 from run import free_port, log, serve  # noqa: E402
 
 KEY_NAME = "bench-capacity-clerk"
@@ -183,17 +183,6 @@ def _client_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run(coroutine: Any) -> Any:
-    try:
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover
-        factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coroutine)
-
-
 def demo_database(workdir: Path, customers: int) -> str:
     url = f"sqlite:///{workdir / 'demo.db'}"
     log(f"demo database: {customers} customers ({url})")
@@ -261,9 +250,9 @@ def measure(url: str, workers: int, key: str, ids: list[str], args: argparse.Nam
     try:
         wait_for_workers(port, workers)
         auth = b"Authorization: Bearer %s\r\n" % key.encode()
-        reads = _run(closed_loop(port, [f"/v1/customers/{i}" for i in ids], auth, args.connections, args.warmup,
+        reads = _run_loop(closed_loop(port, [f"/v1/customers/{i}" for i in ids], auth, args.connections, args.warmup,
                                  args.seconds, process.pid))
-        health = _run(closed_loop(port, ["/health"], b"", args.connections, 1.0, args.health_seconds, process.pid))
+        health = _run_loop(closed_loop(port, ["/health"], b"", args.connections, 1.0, args.health_seconds, process.pid))
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from contacthub.adapters.http.access_log import AccessLogWriter, Entry
+from contacthub.adapters.http.access_log import AccessLogWriter
+from contacthub.adapters.store.api_keys import AccessEntry as Entry
 from contacthub.adapters.store.api_keys import ApiKeys
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.roles import Principal, Role

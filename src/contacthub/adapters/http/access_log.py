@@ -9,18 +9,18 @@ domain/roles.py.
 Group commit (`AccessLogWriter`): a server process writes its entries from one thread,
 all entries waiting at that moment in one transaction (one INSERT per 90 entries). Each
 entry is as durable as one committed alone (on SQLite the commit is synced to disk; on
-PostgreSQL it does not wait for its WAL flush, as ApiKeys.record_access explains), but
+PostgreSQL it does not wait for its WAL flush, as ApiKeys.record_accesses explains), but
 concurrent reads share a commit instead of queueing for one each: SQLite has one writer at
 a time, and a commit per read capped a server at a few hundred reads per second. While
 reads keep coming (the last commit held more than one entry), the writer gathers for up to
-GATHER_S before it commits. Entry ids start with the time (32 hex digits, as before), so
-new entries are appended to the primary-key index rather than scattered through it.
+GATHER_S before it commits. The entries and their INSERT are the store's
+(adapters/store/api_keys.py: `access_entry`, `record_accesses`); the grouping is here.
 
 The API's reads (`require`) submit their entry before the route runs and the route's
 answer waits for its commit (`AnsweredAfterRecorded`, the app's middleware): the commit
 overlaps the read. The pages and the audit routes wait before the route runs (`record_read`).
 
-The INSERT writes an entry only while its key is still active (not revoked), in the same
+`record_accesses` writes an entry only while its key is still active (not revoked), in the same
 statement: a recorded read with a key revoked since this process verified it (the key cache:
 authentication.py) is answered 401 instead, by every server process, at once.
 """
@@ -28,7 +28,6 @@ authentication.py) is answered 401 instead, by every server process, at once.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -43,30 +42,17 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from contacthub.adapters.http.errors import ApiError, error_response, unexpected_error_response
-from contacthub.adapters.store.api_keys import _stamp
+from contacthub.adapters.store.api_keys import AccessEntry, ApiKeys
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import normalise_msisdn
 from contacthub.domain.roles import Principal
-from contacthub.projections.sql import POSTGRESQL, ReadStore
+from contacthub.projections.sql import ReadStore
 
 MASKED_QUERY_FIELDS = frozenset({"msisdn", "q"})
 MAX_GROUP = 500
 """The most entries one commit takes; more waiting go in the next one."""
 GATHER_S = 0.005
 """While reads keep coming, how long the writer waits for more entries before it commits."""
-_ROWS_PER_STATEMENT = 90  # 10 parameters each: within SQLite's bound-parameter limit (900, as everywhere here)
-_COLUMNS = "entry_id, at, key_id, key_name, role, method, path, query, customer_id, complaint_id"
-_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-# VALUES columns are column1..column10 on both backends; column3 is the key id.
-_INSERT = (
-    f"INSERT INTO access_log ({_COLUMNS}) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, "
-    "v.column7, v.column8, v.column9, v.column10 FROM (VALUES {rows}) AS v "
-    "WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.key_id = v.column3 AND k.revoked_at IS NULL) RETURNING entry_id"
-)
-
-Entry = tuple[str, str, str, str, str, str, str, str, str | None, str | None]
-
-
 Waiter = Future[bool] | asyncio.Future[bool]
 
 
@@ -80,20 +66,14 @@ class AccessLogWriter:
     """
 
     def __init__(self, store: ReadStore, clock: Callable[[], datetime], idle_s: float = 1.0) -> None:
-        self.store = store
-        self.clock = clock
+        self._keys = ApiKeys(store, clock)  # the entries and their INSERT (adapters/store/api_keys.py)
         self.idle_s = idle_s
         self._lock = threading.Lock()
         self._waiting = threading.Condition(self._lock)
-        self._pending: list[tuple[Entry, Waiter]] = []
+        self._pending: list[tuple[AccessEntry, Waiter]] = []
         self._thread: threading.Thread | None = None
 
-    def _entry(self, principal: Principal, method: str, path: str, query: str, customer_id: str | None,
-               complaint_id: str | None) -> Entry:
-        return (f"{time.time_ns():016x}{secrets.token_hex(8)}", _stamp(self.clock()), principal.key_id, principal.name,
-                principal.role.value, method, path[:500], query[:1000], customer_id, complaint_id)
-
-    def _add(self, entry: Entry, waiter: Waiter) -> None:
+    def _add(self, entry: AccessEntry, waiter: Waiter) -> None:
         with self._lock:
             self._pending.append((entry, waiter))
             if self._thread is None:
@@ -105,13 +85,13 @@ class AccessLogWriter:
     def submit(self, principal: Principal, method: str, path: str, query: str = "",
                customer_id: str | None = None, complaint_id: str | None = None) -> Future[bool]:
         done: Future[bool] = Future()
-        self._add(self._entry(principal, method, path, query, customer_id, complaint_id), done)
+        self._add(self._keys.access_entry(principal, method, path, query, customer_id, complaint_id), done)
         return done
 
     def submit_async(self, principal: Principal, method: str, path: str, query: str = "",
                      customer_id: str | None = None, complaint_id: str | None = None) -> asyncio.Future[bool]:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._add(self._entry(principal, method, path, query, customer_id, complaint_id), done)
+        self._add(self._keys.access_entry(principal, method, path, query, customer_id, complaint_id), done)
         return done
 
     def record(self, principal: Principal, method: str, path: str, query: str = "",
@@ -142,18 +122,9 @@ class AccessLogWriter:
                 outcomes = [(waiter, exc) for _, waiter in group]
             _settle(outcomes)
 
-    def _write(self, entries: Sequence[Entry]) -> set[str]:
+    def _write(self, entries: Sequence[AccessEntry]) -> set[str]:
         """One transaction; the entry ids written (those whose key is active)."""
-        written: set[str] = set()
-        with self.store.transaction(commit=True) as sql:
-            if self.store.dialect == POSTGRESQL:
-                sql.execute("SET LOCAL synchronous_commit TO OFF")
-            for start in range(0, len(entries), _ROWS_PER_STATEMENT):
-                chunk = entries[start : start + _ROWS_PER_STATEMENT]
-                rows = sql.execute(_INSERT.format(rows=", ".join([_ROW] * len(chunk))),
-                                   [value for entry in chunk for value in entry]).all()
-                written.update(row["entry_id"] for row in rows)
-        return written
+        return self._keys.record_accesses(entries)
 
 
 def _settle(outcomes: Sequence[tuple[Waiter, bool | BaseException]]) -> None:

@@ -12,8 +12,8 @@ import hashlib
 import hmac
 import re
 import secrets
-import uuid
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any
@@ -27,6 +27,18 @@ KEY_PREFIX = "ch"
 _KEY = re.compile(r"^ch_([0-9a-f]{12})_([A-Za-z0-9_\-]{43})$")
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 ACCESS_LOG_MAX_PAGE = 1000
+_ACCESS_ROWS_PER_STATEMENT = 90  # 10 parameters each: within SQLite's bound-parameter limit (900, as everywhere here)
+_ACCESS_COLUMNS = "entry_id, at, key_id, key_name, role, method, path, query, customer_id, complaint_id"
+_ACCESS_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# VALUES columns are column1..column10 on both backends; column3 is the key id.
+_INSERT_ACCESS = (
+    f"INSERT INTO access_log ({_ACCESS_COLUMNS}) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, "
+    "v.column6, v.column7, v.column8, v.column9, v.column10 FROM (VALUES {rows}) AS v "
+    "WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.key_id = v.column3 AND k.revoked_at IS NULL) RETURNING entry_id"
+)
+
+AccessEntry = tuple[str, str, str, str, str, str, str, str, str | None, str | None]
+"""An access-log row: entry_id, at, key_id, key_name, role, method, path, query, customer_id, complaint_id."""
 
 
 class KeyProblem(ValueError):
@@ -173,31 +185,34 @@ class ApiKeys:
 
     # --- the access log ---------------------------------------------------------------------
 
-    def record_access(
-        self,
-        principal: Principal,
-        method: str,
-        path: str,
-        query: str = "",
-        customer_id: str | None = None,
-        complaint_id: str | None = None,
-    ) -> None:
-        """One entry: who read what, now. One INSERT, committed before the read is answered.
+    def access_entry(self, principal: Principal, method: str, path: str, query: str = "",
+                     customer_id: str | None = None, complaint_id: str | None = None) -> AccessEntry:
+        """One entry: who read what, now (not yet written: `record_accesses`).
+
+        Entry ids start with the time (32 hex digits), so new entries are appended to the
+        primary-key index rather than scattered through it."""
+        return (f"{time.time_ns():016x}{secrets.token_hex(8)}", _stamp(self.clock()), principal.key_id, principal.name,
+                principal.role.value, method, path[:500], query[:1000], customer_id, complaint_id)
+
+    def record_accesses(self, entries: Sequence[AccessEntry]) -> set[str]:
+        """Write entries in one transaction, each only while its key is still active (not
+        revoked), in the same statement; the ids of the entries written.
 
         On PostgreSQL the commit does not wait for its WAL flush (synchronous_commit off, for
-        this transaction only): a read then costs no disk sync. The entry is safe from every
+        this transaction only): a read then costs no disk sync. The entries are safe from every
         failure but a crash of the database server itself, which can lose the entries of
         its last moments (at most three times wal_writer_delay, 0.6 s by default); it never
         corrupts or reorders the log."""
+        written: set[str] = set()
         with self.store.transaction(commit=True) as sql:
             if self.store.dialect == POSTGRESQL:
                 sql.execute("SET LOCAL synchronous_commit TO OFF")
-            sql.execute(
-                "INSERT INTO access_log (entry_id, at, key_id, key_name, role, method, path, query, customer_id, "
-                "complaint_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (uuid.uuid4().hex, _stamp(self.clock()), principal.key_id, principal.name, principal.role.value,
-                 method, path[:500], query[:1000], customer_id, complaint_id),
-            )
+            for start in range(0, len(entries), _ACCESS_ROWS_PER_STATEMENT):
+                chunk = entries[start : start + _ACCESS_ROWS_PER_STATEMENT]
+                rows = sql.execute(_INSERT_ACCESS.format(rows=", ".join([_ACCESS_ROW] * len(chunk))),
+                                   [value for entry in chunk for value in entry]).all()
+                written.update(row["entry_id"] for row in rows)
+        return written
 
     def access_log(
         self,
