@@ -17,7 +17,7 @@ metric.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
+from contacthub.domain.contact_quality import TierChange, Touchpoint, judge
 from contacthub.projections.metrics_queries import MetricsFilter
 from histories import batch_splits, histories
 from support.databases import fresh_database_url
@@ -176,3 +177,94 @@ def test_the_shuffled_delivery_really_reorders_contacts() -> None:
 
     first_contact()
     assert len(seen) > 1
+
+
+# --- the stored verdicts are the domain's -------------------------------------------------------
+
+JUDGED_AT = datetime(2026, 10, 1, tzinfo=timezone.utc)
+# Ids whose code-point order differs from a natural-language collation's, for contacts at the same moment.
+ID_STEMS = ("a", "B", "b", "_", "A-", "a.")
+
+
+@st.composite
+def contact_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """One or two customers' contacts on a coarse grid of hours over ten days, so that ties and
+    the exact 24-hour and 7-day boundaries come up often, with tier changes among them."""
+    events: list[dict[str, Any]] = []
+    n_customers = draw(st.integers(1, 2))
+    for n in range(n_customers):
+        events.append({
+            "event_id": f"reg-{n}", "type": "customer.registered", "occurred_at": "2026-08-01T00:00:00+00:00",
+            "customer_id": f"JC{n}", "name": f"客户{n}", "segment": "individual",
+            "tier": draw(st.sampled_from(["gold", "ordinary"])), "msisdns": [f"1391111{n:04d}"],
+        })
+    ids = draw(st.lists(st.tuples(st.sampled_from(ID_STEMS), st.integers(0, 99)), min_size=1, max_size=30, unique=True))
+    for stem, number in ids:
+        hours = draw(st.sampled_from([0, 12, 24, 168, 180, 192, 336]))
+        customer = f"JC{draw(st.integers(0, n_customers - 1))}"
+        moment = (JUDGED_AT + timedelta(hours=hours)).isoformat()
+        if draw(st.integers(0, 9)) == 0:
+            events.append({"event_id": f"{stem}{number}", "type": "customer.tier_changed", "occurred_at": moment,
+                           "customer_id": customer, "tier": draw(st.sampled_from(["gold", "silver"])), "arpu": 88})
+            continue
+        events.append({
+            "event_id": f"{stem}{number}", "type": "contact.logged", "occurred_at": moment, "customer_id": customer,
+            "channel": draw(st.sampled_from(["hotline", "web", "store"])),
+            "direction": draw(st.sampled_from(["inbound", "inbound", "outbound"])),
+            "reason": draw(st.sampled_from(["billing_query", "network_fault", "activation_status"])),
+            "handled_by": draw(st.sampled_from(["agent-1", "ivr-main"])), "duration_s": 60,
+            "outcome": draw(st.sampled_from(["resolved", "unresolved", "abandoned"])),
+            "order_id": None, "complaint_id": None,
+        })
+    return events
+
+
+def _domain_verdicts(events: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
+    contacts: dict[str, list[Touchpoint]] = defaultdict(list)
+    history: dict[str, list[TierChange]] = defaultdict(list)
+    for e in events:
+        at = datetime.fromisoformat(e["occurred_at"])
+        if e["type"] == "contact.logged":
+            contacts[e["customer_id"]].append(Touchpoint(
+                event_id=e["event_id"], occurred_at=at, channel=e["channel"], direction=e["direction"],
+                reason=e["reason"], handled_by=e["handled_by"], outcome=e["outcome"], duration_s=e["duration_s"],
+            ))
+        else:
+            history[e["customer_id"]].append(
+                TierChange(effective_at=at, event_id=e["event_id"], tier=e["tier"], arpu=e.get("arpu"))
+            )
+    verdicts = {}
+    for customer, touchpoints in contacts.items():
+        for event_id, v in judge(touchpoints, history[customer]).items():
+            verdicts[event_id] = (v.tier, v.inbound, v.self_service, v.assisted, v.issue_start, v.repeated,
+                                  v.first_contact_resolved, v.contained, v.handled)
+    return verdicts
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_stored_verdicts_are_the_domain_rules_whatever_the_delivery(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    """The metrics view judges a batch's contacts in SQL (projections/metrics_view.py); every
+    stored verdict must be what domain/contact_quality.py's `judge` gives on the whole history,
+    whatever order and batches the contacts and tier changes arrive in."""
+    events = data.draw(contact_histories(), label="history")
+    registrations = [e for e in events if e["type"] == "customer.registered"]
+    rest = data.draw(st.permutations([e for e in events if e["type"] != "customer.registered"]), label="delivery")
+    hub = build(Settings(database_url=fresh_database_url(backend, request, tmp_path_factory), sla_watch_interval_s=0),
+                clock=lambda: NOW)
+    try:
+        _deliver(hub, [registrations, *data.draw(batch_splits(rest), label="batches")] if rest else [registrations])
+        stored = {
+            r["event_id"]: (r["tier"], *(bool(r[c]) for c in (
+                "inbound", "self_service", "assisted", "issue_start", "repeated", "fcr", "contained", "handled")))
+            for r in hub.event_log.read_store.query("SELECT * FROM rm_contact_fact")
+        }
+    finally:
+        hub.close()
+    assert stored == _domain_verdicts(events)

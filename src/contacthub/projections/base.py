@@ -6,6 +6,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone, tzinfo
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -86,8 +87,12 @@ def row_tuples(columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, A
     return [values(row) for row in rows]
 
 
+@lru_cache(maxsize=1 << 16)
 def utc_text(moment: datetime) -> str:
-    """How read models store a moment: ISO 8601 in UTC, fixed width, so text order is time order."""
+    """How read models store a moment: ISO 8601 in UTC, fixed width, so text order is time order.
+
+    Remembered: every read model formats the same events' moments (~2 us each; a hit costs
+    a tenth of that)."""
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 

@@ -18,23 +18,25 @@ equal the sum of the current facts, whatever order the events arrived in.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from contacthub.domain.contact_quality import (
     CONTAINMENT_WINDOW,
+    NOT_HANDLED,
     REPEAT_WINDOW,
     TierChange,
     Touchpoint,
-    judge,
     latest,
 )
 from contacthub.domain.customer import Customer
+from contacthub.domain.vocabulary import Outcome
 from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
-from contacthub.projections.sql import Sql
+from contacthub.projections.sql import POSTGRESQL, Sql
 
 Row = dict[str, Any]
 T, N, F = "text", "bigint", "double precision"
@@ -49,22 +51,12 @@ DAILY_KEY = ("day", "channel", "reason", "tier")
 DAILY_SUMS = (
     "contacts", "inbound", "handled", "handled_s", "issues", "fcr", "repeated", "self_service", "contained", "assisted",
 )
+RESOLVED = Outcome.RESOLVED.value
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MICROSECOND = timedelta(microseconds=1)
 HISTORY_COLUMNS = (("customer_id", T), ("effective_at", T), ("event_id", T), ("tier", T), ("arpu", F))
 HISTORY_SPAN_COLUMNS = (*HISTORY_COLUMNS, ("superseded_at", T), ("arpu_in_force", F))
 VALUE_COLUMNS = (("customer_id", T), ("tier", T), ("arpu", F), ("effective_at", T))
-
-
-def _touchpoint(row: Row) -> Touchpoint:
-    return Touchpoint(
-        event_id=row["event_id"],
-        occurred_at=datetime.fromisoformat(row["occurred_at"]),
-        channel=row["channel"],
-        direction=row["direction"],
-        reason=row["reason"],
-        handled_by=row["handled_by"],
-        outcome=row["outcome"],
-        duration_s=int(row["duration_s"]),
-    )
 
 
 def _contribution(fact: Row) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -81,44 +73,27 @@ def _same(a: Row, b: Row) -> bool:
     return all(a[c] == b[c] for c, _ in FACT_COLUMNS)
 
 
-
-Span = tuple[str, str]
-"""A stretch of event time as two stored (UTC text) moments, both included."""
-Reach = tuple[dict[str, Span], dict[str, Span], Span | None, Span | None]
-
-
-def _reach(arriving: Sequence[Touchpoint]) -> Reach:
-    """Where new contacts reach among a customer's stored contacts (see MetricsView._rejudge).
-
-    judged: per reason of the new customer contacts, the span whose issue and repeat verdicts
-    they can change (7 days either side); needed: what judging those needs (14 days either
-    side); box: any reason within 24 hours of new assisted or self-service contacts (what
-    containment needs); sessions: the span of self-service sessions whose containment new
-    assisted contacts can change.
-    """
-    reason_span: dict[str, tuple[datetime, datetime]] = {}
-    for t in arriving:
-        if t.inbound:
-            low, high = reason_span.get(t.reason, (t.occurred_at, t.occurred_at))
-            reason_span[t.reason] = (min(low, t.occurred_at), max(high, t.occurred_at))
-    assisted = [t.occurred_at for t in arriving if t.assisted]
-    both = [t.occurred_at for t in arriving if t.assisted or t.self_service]
-    box = (utc_text(min(both) - CONTAINMENT_WINDOW), utc_text(max(both) + CONTAINMENT_WINDOW)) if both else None
-    judged = {r: (utc_text(a - REPEAT_WINDOW), utc_text(b + REPEAT_WINDOW)) for r, (a, b) in reason_span.items()}
-    needed = {r: (utc_text(a - 2 * REPEAT_WINDOW), utc_text(b + 2 * REPEAT_WINDOW)) for r, (a, b) in reason_span.items()}
-    sessions = (utc_text(min(assisted) - CONTAINMENT_WINDOW), utc_text(max(assisted))) if assisted else None
-    return judged, needed, box, sessions
+def _tier_in_force(history: list[Row], moment: str) -> str:
+    """contact_quality.tier_at on stored rows: the tier of the last entry at or before `moment`
+    (stored UTC text, whose order is time order), else the first entry's; `history` in key order."""
+    index = bisect_right(history, moment, key=lambda h: h["effective_at"]) - 1
+    return str(history[max(index, 0)]["tier"])
 
 
-def _neighbourhood(arriving: Sequence[Touchpoint], reach: Reach) -> list[tuple[str, str, str]]:
-    """(reason, or '' for any, from, to): the stored contacts a customer's new contacts need
-    loaded, the new contacts themselves included (should one be stored already)."""
-    _, needed, box, _ = reach
-    spans = [(reason, low, high) for reason, (low, high) in needed.items()]
-    if box is not None:
-        spans.append(("", *box))
-    spans += [(t.reason, utc_text(t.occurred_at), utc_text(t.occurred_at)) for t in arriving]
-    return spans
+def _account(
+    before: Row | None, fact: Row, changed: list[Row], deltas: dict[tuple[str, ...], list[int]]
+) -> None:
+    """Keep `fact` to be written, and move the daily totals by its difference from `before`
+    (None: a contact not stored yet). An unchanged fact is neither written nor counted."""
+    if before is not None and _same(before, fact):
+        return
+    changed.append(fact)
+    if before is not None:
+        daily, amounts = _contribution(before)
+        deltas[daily] = [d - a for d, a in zip(deltas[daily], amounts)]
+    daily, amounts = _contribution(fact)
+    deltas[daily] = [d + a for d, a in zip(deltas[daily], amounts)]
+
 
 
 @dataclass
@@ -181,78 +156,18 @@ class MetricsView(ReadModel[UnitOfWork]):
         retiered = sorted({r[0] for r in history_rows})
         customers = sorted(set(retiered) | set(new_contacts))
 
-        histories: dict[str, list[TierChange]] = defaultdict(list)
-        in_force: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        stored_history: dict[str, list[Row]] = defaultdict(list)
         for row in sql.select_where_in("rm_tier_history", "customer_id", customers):
-            histories[row["customer_id"]].append(
-                TierChange(
-                    effective_at=datetime.fromisoformat(row["effective_at"]), event_id=row["event_id"],
-                    tier=row["tier"], arpu=None if row["arpu"] is None else float(row["arpu"]),
-                )
-            )
-            key = (row["customer_id"], row["effective_at"], row["event_id"])
-            in_force[key] = (row["superseded_at"], None if row["arpu_in_force"] is None else float(row["arpu_in_force"]))
-        for history in histories.values():
-            history.sort(key=lambda h: h.key)
-        self._write_values(sql, retiered, histories, in_force)
+            stored_history[row["customer_id"]].append(row)
+        for rows in stored_history.values():
+            rows.sort(key=lambda r: (r["effective_at"], r["event_id"]))
 
-        stored: dict[str, dict[str, Row]] = defaultdict(dict)
-        for row in sql.select_where_in("rm_contact_fact", "customer_id", retiered):
-            stored[row["customer_id"]][row["event_id"]] = row
-        # The others: only the stored contacts their new contacts can affect or that judging those needs.
-        reaches = {c: _reach(new_contacts[c]) for c in sorted(set(new_contacts) - set(retiered))}
-        windows = [
-            (customer_id, reason, low, high)
-            for customer_id, reach in reaches.items()
-            for reason, low, high in _neighbourhood(new_contacts[customer_id], reach)
-        ]
-        for row in sql.select_joined(
-            "rm_contact_fact", ("customer_id", "reason", "low", "high"), windows,
-            "t.customer_id = w.customer_id AND t.occurred_at >= w.low AND t.occurred_at <= w.high "
-            "AND (w.reason = '' OR t.reason = w.reason)",
-        ):
-            stored[row["customer_id"]][row["event_id"]] = row
-
-        retiered_set = set(retiered)
-        changed: list[Row] = []
         deltas: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0] * len(DAILY_SUMS))
-        for customer_id in customers:
-            old = stored.get(customer_id, {})
-            arriving = [t for t in new_contacts.get(customer_id, []) if t.event_id not in old]
-            if customer_id in retiered_set:
-                # A tier change can reach every contact after it: judge them all, whole.
-                context = [_touchpoint(r) for r in old.values()] + arriving
-                verdicts = judge(context, histories[customer_id]) if context else {}
-                updates = [(t, "all") for t in context]
-            else:
-                reach = reaches[customer_id] if len(arriving) == len(new_contacts[customer_id]) else _reach(arriving)
-                updates, verdicts = self._rejudge(old, arriving, histories[customer_id], reach)
-            for t, part in updates:
-                v = verdicts[t.event_id]
-                before = old.get(t.event_id)
-                fact = dict(before) if before is not None else {
-                    "event_id": t.event_id, "customer_id": customer_id, "occurred_at": utc_text(t.occurred_at),
-                    "day": t.occurred_at.astimezone(self.zone).date().isoformat(), "channel": t.channel,
-                    "direction": t.direction, "reason": t.reason, "handled_by": t.handled_by, "outcome": t.outcome,
-                    "duration_s": t.duration_s,
-                }
-                if part in ("all", "reason", "both"):
-                    fact.update(issue_start=int(v.issue_start), repeated=int(v.repeated), fcr=int(v.first_contact_resolved))
-                if part in ("all", "containment", "both"):
-                    fact["contained"] = int(v.contained)
-                if part == "all":
-                    fact.update(
-                        tier=v.tier, inbound=int(v.inbound), self_service=int(v.self_service), assisted=int(v.assisted),
-                        handled=int(v.handled),
-                    )
-                if before is not None and _same(before, fact):
-                    continue
-                changed.append(fact)
-                if before is not None:
-                    daily, amounts = _contribution(before)
-                    deltas[daily] = [d - a for d, a in zip(deltas[daily], amounts)]
-                daily, amounts = _contribution(fact)
-                deltas[daily] = [d + a for d, a in zip(deltas[daily], amounts)]
+        if retiered:
+            self._retier(sql, retiered, stored_history, history_rows, deltas)
+        changed: list[Row] = []
+        if new_contacts:
+            self._judge_near_new(sql, sorted(new_contacts), stored_history, new_contacts, changed, deltas)
 
         sql.upsert_rows("rm_contact_fact", FACT_COLUMNS, row_tuples(FACT_COLUMNS, changed), "event_id")
         # Additive, so partitions applied by several processes commute; in key order, so two
@@ -276,41 +191,179 @@ class MetricsView(ReadModel[UnitOfWork]):
                     tuple(row[k] for k in DAILY_KEY),
                 )
 
-    @staticmethod
-    def _rejudge(
-        old: dict[str, Row], arriving: list[Touchpoint], history: list[TierChange], reach: Reach
-    ) -> tuple[list[tuple[Touchpoint, str]], dict[str, Any]]:
-        """Which stored verdicts new contacts can change, judged on just the context they need.
+    def _new_fact(self, customer_id: str, t: Touchpoint, tier: str) -> Row:
+        """A new contact's row, before its verdicts that depend on other contacts."""
+        return {
+            "event_id": t.event_id, "customer_id": customer_id, "occurred_at": utc_text(t.occurred_at),
+            "day": t.occurred_at.astimezone(self.zone).date().isoformat(), "channel": t.channel,
+            "direction": t.direction, "reason": t.reason, "handled_by": t.handled_by, "outcome": t.outcome,
+            "duration_s": t.duration_s, "tier": tier, "inbound": int(t.inbound), "self_service": int(t.self_service),
+            "assisted": int(t.assisted), "handled": int(t.outcome not in NOT_HANDLED),
+        }
 
-        A new customer contact can change the issue and repeat verdicts of the customer's
-        contacts on its reason within 7 days of it (judging those needs 14 days); a new
-        assisted contact can change the containment of self-service sessions in the 24
-        hours before it (judging those needs 24 hours either side). Only those parts are
-        rewritten; the new contacts get every part.
+    def _retier(
+        self, sql: Sql, retiered: list[str], stored_history: dict[str, list[Row]],
+        new_history: list[tuple[Any, ...]], deltas: dict[tuple[str, ...], list[int]],
+    ) -> None:
+        """A tier change sets the tier of the customer's contacts from its moment to the next
+        change (before the first entry, the first entry's tier counts): it changes no other
+        verdict. The stored contacts it can reach get their tier again from the history; the
+        rows that changed are written at once, so what follows in the batch reads them."""
+        histories: dict[str, list[TierChange]] = {}
+        in_force: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        for customer_id in retiered:
+            history = histories[customer_id] = []
+            for row in stored_history[customer_id]:
+                history.append(
+                    TierChange(
+                        effective_at=datetime.fromisoformat(row["effective_at"]), event_id=row["event_id"],
+                        tier=row["tier"], arpu=None if row["arpu"] is None else float(row["arpu"]),
+                    )
+                )
+                key = (customer_id, row["effective_at"], row["event_id"])
+                arpu_in_force = row["arpu_in_force"]
+                in_force[key] = (row["superseded_at"], None if arpu_in_force is None else float(arpu_in_force))
+            history.sort(key=lambda h: h.key)
+        self._write_values(sql, retiered, histories, in_force)
+
+        # From the earliest new entry on; from the start when it is the customer's first entry.
+        reach: dict[str, str] = {}
+        for customer_id, effective_at, *_ in new_history:
+            first = stored_history[customer_id][0]["effective_at"]
+            moment = "" if effective_at <= first else effective_at
+            reach[customer_id] = min(reach.get(customer_id, moment), moment)
+        changed: list[Row] = []
+        for row in sql.select_joined(
+            "rm_contact_fact", ("customer_id", "low"), sorted(reach.items()),
+            "t.customer_id = w.customer_id AND t.occurred_at >= w.low",
+        ):
+            tier = _tier_in_force(stored_history[row["customer_id"]], row["occurred_at"])
+            if tier != row["tier"]:
+                _account(row, {**row, "tier": tier}, changed, deltas)
+        sql.upsert_rows("rm_contact_fact", FACT_COLUMNS, row_tuples(FACT_COLUMNS, changed), "event_id")
+
+    def _judge_near_new(
+        self, sql: Sql, customers: list[str], stored_history: dict[str, list[Row]],
+        new_contacts: dict[str, list[Touchpoint]], changed: list[Row], deltas: dict[tuple[str, ...], list[int]],
+    ) -> None:
+        """New contacts of customers whose tier did not change in the batch, judged in one statement.
+
+        A new contact can change the issue and repeat verdicts of the customer's contacts on its
+        reason within 7 days of it, and the containment of self-service sessions in the 24
+        hours before it; judging a contact needs the contacts 7 days either side. So for each
+        customer the statement reads the stored contacts from 14 days before its first new
+        contact to 14 days after its last, puts the new ones among them, and judges them all
+        with window functions (the rules of domain/contact_quality.py, restated in SQL; the
+        property tests hold the two equal); it answers the new contacts' verdicts and those of
+        stored contacts within 7 days of the new ones that changed. Only those come back to Python.
         """
-        if not arriving:
-            return [], {}
-        judged, needed, box, sessions = reach
-        context_rows = []
-        parts: dict[str, str] = {}
-        for row in old.values():
-            at, reason = row["occurred_at"], row["reason"]
-            span = needed.get(reason)
-            if (span is not None and span[0] <= at <= span[1]) or (box is not None and box[0] <= at <= box[1]):
-                context_rows.append(row)
-            part = ""
-            span = judged.get(reason)
-            if span is not None and int(row["inbound"]) and span[0] <= at <= span[1]:
-                part = "reason"
-            if sessions is not None and int(row["self_service"]) and sessions[0] <= at <= sessions[1]:
-                part = "both" if part else "containment"
-            if part:
-                parts[row["event_id"]] = part
-        context = [_touchpoint(r) for r in context_rows] + arriving
-        verdicts = judge(context, history)
-        touched = {t.event_id: t for t in context}
-        updates = [(touched[e], part) for e, part in parts.items()] + [(t, "all") for t in arriving]
-        return updates, verdicts
+        new_rows: list[tuple[Any, ...]] = []
+        reach: list[tuple[str, str, str, str, str]] = []
+        facts: dict[str, Row] = {}
+        for customer_id in customers:
+            arriving = new_contacts[customer_id]
+            history = stored_history[customer_id]
+            for t in arriving:
+                fact = facts[t.event_id] = self._new_fact(customer_id, t, "")
+                fact["tier"] = _tier_in_force(history, fact["occurred_at"])
+                new_rows.append((
+                    t.event_id, customer_id, (t.occurred_at - EPOCH) // MICROSECOND, t.reason, fact["inbound"],
+                    fact["self_service"], fact["assisted"], t.outcome,
+                ))
+            first = min(t.occurred_at for t in arriving)
+            last = max(t.occurred_at for t in arriving)
+            reach.append((
+                customer_id, utc_text(first - 2 * REPEAT_WINDOW), utc_text(last + 2 * REPEAT_WINDOW),
+                utc_text(first - REPEAT_WINDOW), utc_text(last + REPEAT_WINDOW),
+            ))
+        statement, params = self._judging_statement(sql, reach, new_rows)
+        for row in sql.execute(statement, params).all():
+            verdicts = {part: row[f"judged_{part}"] for part in ("issue_start", "repeated", "fcr", "contained")}
+            if row["new"]:
+                fact = facts[row["judged_event_id"]]
+                fact.update(verdicts)
+                _account(None, fact, changed, deltas)
+            else:
+                before = {name: row[name] for name, _ in FACT_COLUMNS}
+                _account(before, {**before, **verdicts}, changed, deltas)
+
+    @staticmethod
+    def _judging_statement(
+        sql: Sql, reach: list[tuple[str, str, str, str, str]], new_rows: list[tuple[Any, ...]]
+    ) -> tuple[str, list[Any]]:
+        reach_cte, reach_params = sql.given_rows(
+            "reach", (("customer_id", T), ("low", T), ("high", T), ("near_low", T), ("near_high", T)), reach
+        )
+        new_cte, new_params = sql.given_rows(
+            "arriving",
+            (("event_id", T), ("customer_id", T), ("at_us", N), ("reason", T), ("inbound", N), ("self_service", N),
+             ("assisted", N), ("outcome", T)),
+            new_rows,
+        )
+        repeat_us = REPEAT_WINDOW // MICROSECOND
+        contain_us = CONTAINMENT_WINDOW // MICROSECOND
+        event_order = sql.codepoint_order("event_id")
+        near = "f.customer_id = r.customer_id AND f.occurred_at >= r.low AND f.occurred_at <= r.high"
+        if sql.dialect == POSTGRESQL:
+            # LATERAL makes PostgreSQL look each customer up by index: joined plainly, it may
+            # estimate the given rows badly and scan (and sort) the whole table every batch.
+            stored_near = f"CROSS JOIN LATERAL (SELECT * FROM rm_contact_fact f WHERE {near} OFFSET 0) f"
+            not_stored = (
+                "LEFT JOIN LATERAL (SELECT 1 AS found FROM rm_contact_fact s WHERE s.event_id = a.event_id LIMIT 1) d "
+                "ON true WHERE d.found IS NULL"
+            )
+        else:
+            stored_near = f"JOIN rm_contact_fact f ON {near}"
+            not_stored = "WHERE NOT EXISTS (SELECT 1 FROM rm_contact_fact s WHERE s.event_id = a.event_id)"
+        statement = f"""
+            WITH {reach_cte}, {new_cte},
+            context AS (
+                SELECT f.event_id, f.customer_id, {sql.micros("f.occurred_at")} AS at_us, f.reason, f.inbound,
+                       f.self_service, f.assisted, f.outcome, 0 AS new,
+                       f.issue_start AS was_issue_start, f.repeated AS was_repeated, f.fcr AS was_fcr,
+                       f.contained AS was_contained,
+                       CASE WHEN f.occurred_at >= r.near_low AND f.occurred_at <= r.near_high THEN 1 ELSE 0 END AS near
+                FROM reach r {stored_near}
+                UNION ALL
+                SELECT a.event_id, a.customer_id, a.at_us, a.reason, a.inbound, a.self_service, a.assisted,
+                       a.outcome, 1, 0, 0, 0, 0, 1
+                FROM arriving a {not_stored}
+            ),
+            neighbours AS (
+                SELECT c.*,
+                       LAG(at_us) OVER same_reason AS before_us,
+                       LEAD(at_us) OVER same_reason AS after_us,
+                       MIN(CASE WHEN assisted = 1 THEN at_us END) OVER later AS assisted_us
+                FROM context c
+                WINDOW same_reason AS (PARTITION BY customer_id, reason, inbound ORDER BY at_us, {event_order}),
+                       later AS (PARTITION BY customer_id ORDER BY at_us, {event_order}
+                                 ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+            ),
+            judged AS (
+                SELECT event_id, new, outcome, was_issue_start, was_repeated, was_fcr, was_contained,
+                       CASE WHEN inbound = 1 AND (before_us IS NULL OR before_us < at_us - {repeat_us})
+                            THEN 1 ELSE 0 END AS issue_start,
+                       CASE WHEN inbound = 1 AND after_us <= at_us + {repeat_us} THEN 1 ELSE 0 END AS repeated,
+                       CASE WHEN self_service = 1 AND (assisted_us IS NULL OR assisted_us > at_us + {contain_us})
+                            THEN 1 ELSE 0 END AS contained
+                FROM neighbours
+                WHERE near = 1
+            ),
+            verdicts AS (
+                SELECT *,
+                       CASE WHEN issue_start = 1 AND repeated = 0 AND outcome = '{RESOLVED}' THEN 1 ELSE 0 END AS fcr
+                FROM judged
+            ),
+            moved AS (
+                SELECT event_id, new, issue_start, repeated, fcr, contained FROM verdicts
+                WHERE new = 1 OR was_issue_start <> issue_start OR was_repeated <> repeated OR was_fcr <> fcr
+                   OR was_contained <> contained
+            )
+            SELECT v.event_id AS judged_event_id, v.new, v.issue_start AS judged_issue_start,
+                   v.repeated AS judged_repeated, v.fcr AS judged_fcr, v.contained AS judged_contained, f.*
+            FROM moved v LEFT JOIN rm_contact_fact f ON v.new = 0 AND f.event_id = v.event_id
+        """
+        return statement, [*reach_params, *new_params]
 
     def _write_values(
         self, sql: Sql, customers: Sequence[str], histories: dict[str, list[TierChange]],
