@@ -70,12 +70,28 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
+def stolen_seconds() -> float | None:
+    """CPU time the hypervisor gave to others while this machine wanted it (all CPUs, since
+    boot; /proc/stat's steal column), or None where there is no /proc/stat. On a shared
+    virtual machine it is what makes two runs of one benchmark differ: every measure records it."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == "cpu" and len(fields) > 8 else None
+
+
 def timed(label: str, count: int, action: Any) -> dict[str, float]:
+    stolen = stolen_seconds()
     started = time.perf_counter()
     action()
     seconds = time.perf_counter() - started
     result = {"count": count, "seconds": round(seconds, 2), "per_s": round(count / seconds)}
-    log(f"{label}: {count} in {seconds:.1f} s = {count / seconds:,.0f}/s")
+    after = stolen_seconds()
+    if stolen is not None and after is not None:
+        result["cpu_stolen_s"] = round(after - stolen, 2)
+    log(f"{label}: {count} in {seconds:.1f} s = {count / seconds:,.0f}/s (CPU stolen: {result.get('cpu_stolen_s')} s)")
     return result
 
 
@@ -295,6 +311,7 @@ def table(all_results: dict[str, dict[str, Any]]) -> str:
         ("(5) raw executemany, rows/s", lambda r: f"{r['raw_executemany']['per_s']:,}", ""),
         ("(1) / (5)", lambda r: f"{r['domain_to_raw_ratio']:.2f}", ">= 0.25"),
         ("registration, customers/s", lambda r: f"{r['registration']['per_s']:,}", ""),
+        ("CPU time stolen by the hypervisor / run time, s", lambda r: f"{r.get('cpu_stolen_s', '-')} / {r['run_s']}", ""),
     ]
     lines = ["| measure | " + " | ".join(backends) + " | target |", "|---|" + "---|" * len(backends) + "---|"]
     for label, value, target in rows:
@@ -322,7 +339,12 @@ def main() -> None:
     all_results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="contacthub-bench-") as workdir:
         for backend in backends:
+            stolen, started = stolen_seconds(), time.perf_counter()
             all_results[backend] = run_backend(backend, args, Path(workdir))
+            after = stolen_seconds()
+            all_results[backend]["run_s"] = round(time.perf_counter() - started)
+            if stolen is not None and after is not None:
+                all_results[backend]["cpu_stolen_s"] = round(after - stolen, 1)
     report = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "./dev bench " + " ".join(sys.argv[1:]),
