@@ -10,9 +10,10 @@ Each contact gets a verdict from the domain's rules (domain/contact_quality.py: 
 start, repeated, resolved at first contact, self-service contained, handled) and the
 customer's tier at that moment. A late contact can change the verdicts of the customer's
 contacts up to 7 days either side of it, and a late tier change the tier of every contact
-after it; so for each customer a batch touches, the contacts near the new ones (all of
-them after a tier change) are judged again from the stored facts, and wherever a verdict
-changed, the daily totals are corrected by the difference. The totals therefore always
+after it; so for each customer a batch touches, the contacts near the new ones are judged
+again from the stored facts, in one SQL statement per batch (`_judging_statement`), the
+contacts after a tier change get their tier again, and wherever a fact changed, the daily
+totals are corrected by the difference. The totals therefore always
 equal the sum of the current facts, whatever order the events arrived in.
 """
 
