@@ -124,6 +124,15 @@ def _everything(hub: ContactHub, events: list[dict[str, Any]]) -> dict[str, Any]
     return _without_positions(answers)
 
 
+def _examples(count: int) -> Any:
+    """Hypothesis settings for these tests: `count` examples, each building hubs (slow, fixtures per test)."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
 def _deliver(hub: ContactHub, batches: list[list[dict[str, Any]]]) -> None:
     for batch in batches:
         outcome = hub.ingest.ingest(batch)
@@ -133,11 +142,7 @@ def _deliver(hub: ContactHub, batches: list[list[dict[str, Any]]]) -> None:
     hub.projector.catch_up()
 
 
-@settings(
-    max_examples=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@_examples(20)
 @given(data=st.data())
 def test_metrics_do_not_depend_on_delivery_order(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
@@ -241,11 +246,7 @@ def _domain_verdicts(events: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]
     return verdicts
 
 
-@settings(
-    max_examples=50,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@_examples(50)
 @given(data=st.data())
 def test_stored_verdicts_are_the_domain_rules_whatever_the_delivery(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject

@@ -247,7 +247,7 @@ class MetricsView(ReadModel[UnitOfWork]):
         self, sql: Sql, customers: list[str], stored_history: dict[str, list[Row]],
         new_contacts: dict[str, list[Touchpoint]], changed: list[Row], deltas: dict[tuple[str, ...], list[int]],
     ) -> None:
-        """New contacts of customers whose tier did not change in the batch, judged in one statement.
+        """The batch's new contacts, judged in one statement (after `_retier`, whose rows it reads).
 
         A new contact can change the issue and repeat verdicts of the customer's contacts on its
         reason within 7 days of it, and the containment of self-service sessions in the 24
@@ -265,8 +265,8 @@ class MetricsView(ReadModel[UnitOfWork]):
             arriving = new_contacts[customer_id]
             history = stored_history[customer_id]
             for t in arriving:
-                fact = facts[t.event_id] = self._new_fact(customer_id, t, "")
-                fact["tier"] = _tier_in_force(history, fact["occurred_at"])
+                tier = _tier_in_force(history, utc_text(t.occurred_at))
+                fact = facts[t.event_id] = self._new_fact(customer_id, t, tier)
                 new_rows.append((
                     t.event_id, customer_id, (t.occurred_at - EPOCH) // MICROSECOND, t.reason, fact["inbound"],
                     fact["self_service"], fact["assisted"], t.outcome,
