@@ -34,6 +34,16 @@ class Settings:
     """How long a read with `min_position` waits for the read models before answering 503."""
     max_body_bytes: int = 4 * 1024 * 1024
     """Largest request body accepted by `POST /v1/events` (413 above it)."""
+    max_body_bytes_in_flight: int = 64 * 1024 * 1024
+    """All the request bodies one server process may be receiving at once; a body past it is answered 503."""
+    body_timeout_s: float = 30.0
+    """A request's body must arrive whole within this many seconds of its headers (408 otherwise)."""
+    header_timeout_s: float = 10.0
+    """A request's line and headers must arrive within this many seconds (408 and the connection closed)."""
+    keep_alive_s: int = 5
+    """An idle kept-alive connection is closed after this many seconds."""
+    max_connections: int = 1000
+    """Open connections one server process holds at most; one more is answered 503 and closed."""
     customer_cache_size: int = 200_000
     """Customers whose decision state the writer keeps in memory between batches."""
     embedded_projector: bool = True
@@ -106,6 +116,15 @@ class Settings:
             raise ConfigurationError("CONTACTHUB_WORKERS must be a whole number of server processes, at least 1")
         if not (math.isfinite(self.key_cache_s) and 0 <= self.key_cache_s <= 3600):
             raise ConfigurationError("CONTACTHUB_KEY_CACHE_S must be 0 (no cache) or a number of seconds up to 3600")
+        for name, value in (("BODY_TIMEOUT_S", self.body_timeout_s), ("HEADER_TIMEOUT_S", self.header_timeout_s)):
+            if not (math.isfinite(value) and 0 < value <= 3600):
+                raise ConfigurationError(f"CONTACTHUB_{name} must be a number of seconds above 0 and at most 3600")
+        if not 1 <= self.keep_alive_s <= 3600:
+            raise ConfigurationError("CONTACTHUB_KEEP_ALIVE_S must be a whole number of seconds from 1 to 3600")
+        if self.max_connections < 1:
+            raise ConfigurationError("CONTACTHUB_MAX_CONNECTIONS must be a whole number of connections, at least 1")
+        if self.max_body_bytes_in_flight < self.max_body_bytes:
+            raise ConfigurationError("CONTACTHUB_MAX_BODY_BYTES_IN_FLIGHT must be at least CONTACTHUB_MAX_BODY_BYTES")
         if self.jeopardy_calls < 1:
             raise ConfigurationError("CONTACTHUB_JEOPARDY_CALLS must be a whole number of calls, at least 1")
         if not (self.database_url.startswith("sqlite:") or self.database_url.startswith(("postgresql:", "postgres:"))):

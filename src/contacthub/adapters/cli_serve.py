@@ -50,11 +50,12 @@ def serve(host: str, port: int, projector: bool | None, workers: int | None) -> 
     count = settings.workers if workers is None else workers
     if count <= 1:
         from contacthub.adapters.http.app import create_app
+        from contacthub.adapters.http.server import server_options
 
         with _hub(settings) as hub:
             app = create_app(hub, run_projector=projector)
             log.info("serving", url=f"http://{host}:{port}", database=hub.event_log.dialect)
-            uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+            uvicorn.run(app, host=host, port=port, **server_options(settings))
         return
     _serve_workers(settings, host, port, projector, count)
 
@@ -136,7 +137,9 @@ def _worker_main(host: str, port: int, parent: int) -> None:
         failure.show()
         sys.exit(STARTUP_FAILURE)
     threading.Thread(target=_stop_when_orphaned, args=(parent,), name="parent-watch", daemon=True).start()
-    config = uvicorn.Config(f"{__name__}:worker_app", factory=True, log_config=None, access_log=False)
+    from contacthub.adapters.http.server import server_options
+
+    config = uvicorn.Config(f"{__name__}:worker_app", factory=True, **server_options(_settings()))
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     if not server.started:

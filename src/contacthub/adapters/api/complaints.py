@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from contacthub.adapters.api.schemas import ComplaintOut, ComplaintSummaryOut
+from contacthub.adapters.http.access_log import record_shown
 from contacthub.adapters.http.dependencies import Hub, MinPosition, require, wait_for_read_models
 from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse, error_response
 from contacthub.adapters.http.parameters import ComplaintId
@@ -23,7 +24,8 @@ from contacthub.services.ingest import IngestRejected
 
 router = APIRouter(tags=["complaints"], responses=AUTH_RESPONSES)
 READ_RULE = [Depends(require(Capability.READ_CUSTOMERS))]
-ACT_RULE = [Depends(require(Capability.ACT_ON_COMPLAINTS))]
+ACT_RULE = [Depends(require(Capability.ACT_ON_COMPLAINTS, record=True))]
+"""Recorded like a read: the answer shows the whole complaint, a duplicate's answer too."""
 
 ActionName = Literal[ACTIONS]  # type: ignore[valid-type]
 
@@ -112,6 +114,7 @@ StatusFilter = Literal[tuple(s.value for s in ComplaintStatus) + ("open",)]  # t
 @router.get("/v1/complaints", response_model=QueueOut, responses=ERROR_RESPONSES, dependencies=READ_RULE,
             summary="Work queues: complaints by status, owner, tier, channel and SLA state, paged")
 async def list_complaints(
+    request: Request,
     hub: Hub,
     status: Annotated[list[StatusFilter] | None, Query(description="Repeatable; `open` = every status with work to do")] = None,  # type: ignore[valid-type]
     owner: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -132,6 +135,7 @@ async def list_complaints(
     def read() -> dict[str, Any]:
         position = wait_for_read_models(hub, min_position)
         items, total = hub.complaints.queue(queue_filter, page, page_size)
+        record_shown(request, (item["customer_id"] for item in items))
         return {"items": items, "page": page, "page_size": page_size, "total": total, "position": position}
 
     return await run_in_threadpool(read)

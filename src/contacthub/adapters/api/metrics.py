@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from contacthub.adapters.api.schemas import RiskFlagOut
+from contacthub.adapters.http.access_log import record_shown
 from contacthub.adapters.http.dependencies import Hub, MinPosition, require, wait_for_read_models
 from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError
 from contacthub.adapters.http.parameters import (
@@ -367,6 +368,7 @@ async def value_metrics(
            dependencies=AT_RISK_RULE,
             summary="Customers with early churn-risk signals, each flag naming the rule that fired")
 async def customers_at_risk(
+    request: Request,
     hub: Hub,
     as_of: Annotated[QueryMoment | None, Query(description="Count the 30 days before this moment (RFC 3339 with offset); default: now.")] = None,
     tier: TierFilter = None,
@@ -378,7 +380,9 @@ async def customers_at_risk(
     def read() -> dict[str, Any]:
         position = wait_for_read_models(hub, min_position)
         # Without as_of it may come from the risk watcher's snapshot: then its own as_of and position.
-        return {"position": position, **hub.customers.risk.at_risk(as_of, tier.value if tier else None, rule, page,
-                                                                    page_size, min_position=min_position)}
+        answer = hub.customers.risk.at_risk(as_of, tier.value if tier else None, rule, page, page_size,
+                                            min_position=min_position)
+        record_shown(request, (customer["customer_id"] for customer in answer["customers"]))
+        return {"position": position, **answer}
 
     return await run_in_threadpool(read)

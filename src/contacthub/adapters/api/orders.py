@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from contacthub.adapters.api.schemas import JeopardyOut
+from contacthub.adapters.http.access_log import record_shown
 from contacthub.adapters.http.dependencies import Hub, MinPosition, wait_for_read_models
 from contacthub.adapters.http.errors import ERROR_RESPONSES, ApiError
 from contacthub.adapters.http.parameters import IDENTIFIER, OrderId
@@ -79,6 +80,7 @@ async def get_journey(hub: Hub, order_id: OrderId, min_position: MinPosition = N
 @router.get("/v1/orders", response_model=OrderListOut, responses=ERROR_RESPONSES,
             summary="Order journeys by jeopardy flag, state and customer, newest placing first, paged")
 async def list_orders(
+    request: Request,
     hub: Hub,
     jeopardy: Annotated[bool | None, Query(description="true: only orders flagged in jeopardy; false: only those never flagged")] = None,
     state: Annotated[list[OrderStatus] | None, Query(description="Repeatable: inProgress, partiallyActivated, activated, cancelled")] = None,
@@ -92,6 +94,7 @@ async def list_orders(
     def read() -> dict[str, Any]:
         position = wait_for_read_models(hub, min_position)
         items, total = hub.journeys.orders(order_filter, page, page_size)
+        record_shown(request, (item["customer_id"] for item in items))
         return {"items": items, "page": page, "page_size": page_size, "total": total, "position": position}
 
     return await run_in_threadpool(read)

@@ -28,9 +28,10 @@ authentication.py) is answered 401 instead, by every server process, at once.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass
@@ -49,6 +50,13 @@ from contacthub.domain.roles import Principal
 from contacthub.projections.sql import ReadStore
 
 MASKED_QUERY_FIELDS = frozenset({"msisdn", "q"})
+"""Query parameters recorded as `*` whatever they hold: what was typed to find a customer."""
+PHONE_LIKE = re.compile(r"^\+?[0-9]{5,15}$")
+"""A path segment or query value that may be a phone number (5-15 digits once spaces and dashes are
+dropped; not a date): recorded as `*`, as are the phone numbers in `MASKED_QUERY_FIELDS`."""
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+COUNTING_QUERY_FIELDS = frozenset({"page", "page_size", "min_position", "as_of_position", "after", "limit"})
+"""Query parameters that hold a count or a log position, never a number of a person: kept as sent."""
 MAX_GROUP = 500
 """The most entries one commit takes; more waiting go in the next one."""
 GATHER_S = 0.005
@@ -155,16 +163,28 @@ def _settle_in_loop(settled: Sequence[tuple[asyncio.Future[bool], bool | BaseExc
             waiter.set_result(outcome)
 
 
+def _phone_like(value: str) -> bool:
+    return bool(PHONE_LIKE.match(value.replace(" ", "").replace("-", ""))) and not _DATE.match(value)
+
+
 def _needs_lookup(request: Request) -> bool:
-    """The request names no customer directly: finding it takes a lookup in the read models."""
-    return not (request.path_params.get("customer_id") or request.query_params.get("customer_id"))
+    """Finding the customer takes a lookup in the read models: the request names none, or names one by a phone-like id."""
+    named = request.path_params.get("customer_id") or request.query_params.get("customer_id")
+    return not named or _phone_like(named)
 
 
 def _lookup_customer(hub: ContactHub, request: Request) -> tuple[str | None, str | None]:
-    """The customer (and complaint) a read concerns, when the request names one."""
+    """The customer (and complaint) a read concerns, when the request names one.
+
+    A phone-like customer id is recorded only when a customer has that id: a number typed
+    where an id belongs is not kept in the access log (it would outlive the customer's erasure)."""
     path, query = request.path_params, request.query_params
     customer_id = path.get("customer_id") or query.get("customer_id")
+    if customer_id and _phone_like(customer_id) and not hub.customers.customer_exists(customer_id):
+        return None, None
     complaint_id = path.get("complaint_id")
+    if complaint_id and _phone_like(complaint_id):
+        complaint_id = None if hub.complaints.customer_of(complaint_id) is None else complaint_id
     if customer_id is None and complaint_id:
         customer_id = hub.complaints.customer_of(complaint_id)
     if customer_id is None and path.get("order_id"):
@@ -176,19 +196,56 @@ def _lookup_customer(hub: ContactHub, request: Request) -> tuple[str | None, str
 
 
 def masked_query(request: Request) -> str:
-    items = [(k, "*" if k in MASKED_QUERY_FIELDS else v) for k, v in request.query_params.multi_items()]
+    """The query string as recorded: what was typed to find a customer, and any phone-like value, as `*`."""
+    items = [(k, "*" if k in MASKED_QUERY_FIELDS or (k not in COUNTING_QUERY_FIELDS and _phone_like(v)) else v)
+             for k, v in request.query_params.multi_items()]
     return urlencode(items)
+
+
+def masked_path(request: Request) -> str:
+    """The path as recorded: a phone-like segment (a number typed where an id belongs) as `*`."""
+    path = request.url.path
+    if not any(ch.isdigit() for ch in path):
+        return path
+    return "/".join("*" if _phone_like(segment) else segment for segment in path.split("/"))
 
 
 def record_read(hub: ContactHub, writer: AccessLogWriter, request: Request, principal: Principal) -> bool:
     """One access-log entry for this request, committed (from a thread-pool thread); False: the key is revoked."""
+    note_reader(request, principal)
     customer_id, complaint_id = _lookup_customer(hub, request)
-    return writer.record(principal, request.method, request.url.path, masked_query(request), customer_id, complaint_id)
+    return writer.record(principal, request.method, masked_path(request), masked_query(request), customer_id, complaint_id)
+
+
+_READER = "contacthub.reader"
+"""The principal whose reads this request records (in its ASGI scope), for `record_shown`."""
+
+
+def note_reader(request: Request, principal: Principal) -> None:
+    """This request is a recorded read by `principal`: what its answer shows is recorded too (`record_shown`)."""
+    request.scope[_READER] = principal
+
+
+def record_shown(request: Request, customer_ids: Iterable[str | None]) -> None:
+    """One access-log entry per customer this answer shows (a work queue, a list, a search's target).
+
+    Called by the route (in its thread or on the loop) once it knows what it shows; the answer
+    waits for the entries' commit (AnsweredAfterRecorded), as for the request's own entry.
+    Nothing when the request is not a recorded read (`note_reader`: a clerk's or auditor's)."""
+    principal: Principal | None = request.scope.get(_READER)
+    if principal is None:
+        return
+    keys = request.app.state.api_keys
+    path, query = masked_path(request), masked_query(request)
+    pending = request.scope.setdefault(_RECORDING, [])
+    for customer_id in dict.fromkeys(c[:200] for c in customer_ids if c):
+        done = keys.access_writer.submit(principal, request.method, path, query, customer_id, None)
+        pending.append(_Recording(done, principal.key_id, keys.refuse_revoked))
 
 
 @dataclass(frozen=True)
 class _Recording:
-    done: asyncio.Future[bool]
+    done: Waiter
     key_id: str
     on_revoked: Callable[[str], ApiError]
 
@@ -203,11 +260,12 @@ async def record_before_answer(hub: ContactHub, writer: AccessLogWriter, request
 
     From the event loop: a thread-pool hop only when finding the customer needs the read models.
     `on_revoked(key_id)`: when the entry was not written because the key is no longer active, the error to answer."""
+    note_reader(request, principal)
     if _needs_lookup(request):
         customer_id, complaint_id = await run_in_threadpool(_lookup_customer, hub, request)
     else:
         customer_id, complaint_id = _lookup_customer(hub, request)
-    done = writer.submit_async(principal, request.method, request.url.path, masked_query(request), customer_id,
+    done = writer.submit_async(principal, request.method, masked_path(request), masked_query(request), customer_id,
                                complaint_id)
     request.scope.setdefault(_RECORDING, []).append(_Recording(done, principal.key_id, on_revoked))
 
@@ -252,8 +310,9 @@ class AnsweredAfterRecorded:
 async def _refusal(scope: Scope) -> Callable[[Scope, Receive, Send], Awaitable[None]] | None:
     """None when every entry of this request is committed; otherwise the answer to send instead."""
     for recording in scope.pop(_RECORDING):
+        done = recording.done
         try:
-            written = await recording.done
+            written = await (done if isinstance(done, asyncio.Future) else asyncio.wrap_future(done))
         except Exception as exc:
             return unexpected_error_response(str(scope.get("path", "")), exc)
         if not written:

@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from contacthub import __version__
 from contacthub.adapters.api import audit, complaints, customers, events, keys, metrics, orders, status
 from contacthub.adapters.http.access_log import AnsweredAfterRecorded
-from contacthub.adapters.http.authentication import ServerKeys
+from contacthub.adapters.http.authentication import ServerKeys, refusal_before_body
 from contacthub.adapters.http.dependencies import require
 from contacthub.adapters.http.errors import AUTH_RESPONSES, JsonResponse, install_error_handlers
 from contacthub.adapters.http.limits import RequestLimits
@@ -97,7 +97,10 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     install_error_handlers(app)
     desk.install_login_handlers(app)
     # Every route: path, query and body length, no control characters; a batch of events may be larger.
-    app.add_middleware(RequestLimits, larger_bodies={"/v1/events": hub.settings.max_body_bytes})
+    # No body is read before its key is checked; bodies arrive within a deadline and a bound (http/limits.py).
+    app.add_middleware(RequestLimits, larger_bodies={"/v1/events": hub.settings.max_body_bytes},
+                       gate=refusal_before_body, body_timeout_s=hub.settings.body_timeout_s,
+                       max_in_flight=hub.settings.max_body_bytes_in_flight)
     # A recorded read is answered only once its access-log entry is committed (http/access_log.py).
     app.add_middleware(AnsweredAfterRecorded)
 

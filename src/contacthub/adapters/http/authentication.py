@@ -26,10 +26,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.types import ASGIApp, Scope
 
 from contacthub.adapters.http.access_log import AccessLogWriter
-from contacthub.adapters.http.errors import ApiError
+from contacthub.adapters.http.errors import ApiError, error_response
 from contacthub.adapters.store.api_keys import ApiKey, ApiKeys, parse_key
 from contacthub.domain.roles import Principal
 from contacthub.projections.sql import ReadStore
@@ -38,6 +41,8 @@ API_KEY_HEADER = "X-API-Key"
 KEY_COOKIE = "contacthub_key"
 """The desk's and analytics page's login cookie: the key itself, HttpOnly, SameSite=Strict."""
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="contacthub"'}
+LOGIN_PATH = "/desk/login"
+"""The pages' login form: the one route that takes a body without a key."""
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="bearer", description="`Authorization: Bearer ch_<key_id>_<secret>`")
 _header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="apiKey",
@@ -144,16 +149,59 @@ async def current_principal(
     key = bearer.credentials if bearer is not None else header
     if not key and request.method in ("GET", "HEAD"):
         key = request.cookies.get(KEY_COOKIE)
+    return await principal_of(request.app.state.api_keys, key)  # not a dependency: see dependencies.require
+
+
+async def principal_of(keys: ServerKeys, key: str | None) -> Principal:
+    """The holder of this API key; ApiError 401 when there is none, or it is malformed, unknown or revoked."""
     if not key:
         raise _unauthorized(f"send an API key: Authorization: Bearer ch_... (or {API_KEY_HEADER}: ch_...)")
     key = key.strip()
-    keys: ServerKeys = request.app.state.api_keys  # not a dependency: see dependencies.require
     if parse_key(key) is None:
         raise _unauthorized("malformed API key: expected ch_<key_id>_<secret>, as `contacthub keys create` prints it")
     principal = keys.cached(key) or await run_in_threadpool(keys.authenticate, key)
     if principal is None:
         raise revoked_key()
     return principal
+
+
+def is_page(path: str) -> bool:
+    """A page's path (the desk, the analytics page): it logs in with the cookie and answers with pages."""
+    return path == "/desk" or path.startswith(("/desk/", "/analytics"))
+
+
+async def refusal_before_body(scope: Scope) -> ASGIApp | None:
+    """Before a request's body is read (http/limits.py): None when the caller holds a valid key; else the answer.
+
+    The API's routes take the key from `Authorization` or `X-API-Key`, the pages' forms from
+    the login cookie; without a valid one the answer is the route's own (401, or the login
+    page), given without reading a byte of the body. The login form is open. What the holder
+    may do is checked by the route, after the body is read."""
+    path = str(scope.get("path", ""))
+    if path == LOGIN_PATH:
+        return None
+    app = scope["app"]
+    if app.dependency_overrides.get(page_principal if is_page(path) else current_principal) is not None:
+        return None  # who is calling is decided by the override (support/auth.py in the tests), not by a key
+    request = Request(scope)
+    keys: ServerKeys = app.state.api_keys
+    if is_page(path):
+        key = request.cookies.get(KEY_COOKIE, "")
+        principal = await _page_principal(keys, key)
+        return None if principal is not None else RedirectResponse(LOGIN_PATH, status_code=303)
+    scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
+    sent = credentials if scheme.lower() == "bearer" and credentials else request.headers.get(API_KEY_HEADER)
+    try:
+        await principal_of(keys, sent)
+    except ApiError as refused:
+        return error_response(refused.status_code, refused.items, refused.headers)
+    return None
+
+
+async def _page_principal(keys: ServerKeys, key: str) -> Principal | None:
+    if not key or parse_key(key) is None:
+        return None
+    return keys.cached(key) or await run_in_threadpool(keys.authenticate, key)
 
 
 # --- the desk and the analytics page: a login cookie ----------------------------------------------------

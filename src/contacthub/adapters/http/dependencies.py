@@ -22,7 +22,7 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 from fastapi import Depends, Query, Request
 
-from contacthub.adapters.http.access_log import record_before_answer, record_read
+from contacthub.adapters.http.access_log import note_reader, record_before_answer, record_read
 from contacthub.adapters.http.authentication import (
     Keys,
     ServerKeys,
@@ -124,6 +124,8 @@ def require_page(capability: Capability, *, record: bool | None = None) -> Calla
     def dependency(request: Request, principal: PagePrincipal, hub: Hub, keys: Keys) -> Principal:
         if not principal.may(capability):
             raise PageForbidden(principal, roles_with(capability))
+        if principal.role in RECORDED_ROLES:
+            note_reader(request, principal)  # what the page shows is recorded (access_log.record_shown)
         try:
             authorize(hub, keys, request, principal, capability, record)
         except ApiError as refused:

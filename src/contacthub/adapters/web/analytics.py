@@ -29,6 +29,7 @@ from fastapi.concurrency import run_in_threadpool
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse
 
+from contacthub.adapters.http.access_log import record_shown
 from contacthub.adapters.http.dependencies import Hub, require_page
 from contacthub.adapters.http.parameters import DEFAULT_PERIOD_DAYS, FIRST_QUERY_DAY, LAST_QUERY_DAY, MAX_PERIOD_DAYS
 from contacthub.adapters.web import charts
@@ -342,6 +343,7 @@ async def analytics_page(request: Request, hub: Hub, who: Viewer) -> HTMLRespons
     else:
         started = time.perf_counter()
         data = await run_in_threadpool(analytics_data, hub, period, t)
+        record_shown(request, (row["customer_id"] for row in data["jeopardy"]["rows"]))  # the jeopardy table names them
         log.debug("analytics_rendered", first_day=str(period.first_day), last_day=str(period.last_day),
                   tier=period.tier, ms=round(1000 * (time.perf_counter() - started)))
         form = {"from": period.first_day.isoformat(), "to": period.last_day.isoformat(), "tier": period.tier or ""}

@@ -27,7 +27,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from contacthub.adapters.http.authentication import KEY_COOKIE, LoginRequired
+from contacthub.adapters.http.access_log import record_shown
+from contacthub.adapters.http.authentication import KEY_COOKIE, LOGIN_PATH, LoginRequired
 from contacthub.adapters.http.dependencies import Hub, Keys, PageForbidden, hub_of, require_page
 from contacthub.adapters.http.limits import MAX_SMALL_BODY_BYTES
 from contacthub.adapters.http.parameters import IDENTIFIER
@@ -58,7 +59,6 @@ LANG_COOKIE = "desk_lang"
 STAFF_COOKIE = "desk_staff"
 FLASH_COOKIE = "desk_flash"
 STAFF_COOKIE_AGE_S = 12 * 3600  # a shift: the next clerk at a shared counter types their own id
-LOGIN_PATH = "/desk/login"
 LOGIN_AGE_S = 12 * 3600  # a shift, as the staff id
 PAGE_CAPABILITIES = (Capability.READ_CUSTOMERS, Capability.READ_METRICS)
 """A key may log in to the pages when its role holds one of these (the desk, the analytics page)."""
@@ -158,8 +158,8 @@ class NotSearchable(ValueError):
     """Neither a phone number nor an id: nothing could ever match it."""
 
 
-def find(hub: ContactHub, text: str) -> str | None:
-    """Where a search leads (a customer page), or None when nothing matches."""
+def find(hub: ContactHub, text: str) -> tuple[str, str] | None:
+    """Where a search leads (a customer page) and whose it is, or None when nothing matches."""
     compact = re.sub(r"[\s\-]", "", text)
     phone_like = bool(_PHONE_LIKE.match(compact))
     if phone_like:
@@ -168,13 +168,13 @@ def find(hub: ContactHub, text: str) -> str | None:
         except ValueError:
             customer_id = None
         if customer_id is not None:
-            return _desk_url("customers", customer_id)
+            return _desk_url("customers", customer_id), customer_id
     if _IDENTIFIER.match(text):
         if hub.customers.customer_exists(text):
-            return _desk_url("customers", text)
+            return _desk_url("customers", text), text
         customer_id = hub.complaints.customer_of(text)
         if customer_id is not None:
-            return f"{_desk_url('customers', customer_id)}#complaint-{text}"
+            return f"{_desk_url('customers', customer_id)}#complaint-{text}", customer_id
         return None
     if phone_like:
         return None
@@ -184,8 +184,9 @@ def find(hub: ContactHub, text: str) -> str | None:
 Reader = Annotated[Principal, Depends(require_page(Capability.READ_CUSTOMERS))]
 """A clerk or an auditor; the page is recorded in the access log."""
 Searcher = Annotated[Principal, Depends(require_page(Capability.READ_CUSTOMERS, record=False))]
-"""The search only leads to a page (recorded there); what was typed may be a phone number."""
-Actor = Annotated[Principal, Depends(require_page(Capability.ACT_ON_COMPLAINTS))]
+"""A search that finds a customer is recorded (whose number or id it was; what was typed, masked); one that finds nobody is not."""
+Actor = Annotated[Principal, Depends(require_page(Capability.ACT_ON_COMPLAINTS, record=True))]
+"""Recorded like a read: a refused form shows the whole page again."""
 
 
 @router.get("/desk")
@@ -202,7 +203,9 @@ async def search(request: Request, hub: Hub, who: Searcher, q: str = "") -> Resp
     if target is None:
         message = page.t("search.not_found", q=text)
         return page.render("search.html", 404, q=text, problem=message, hint=page.t("search.not_found_hint"))
-    return page.redirect(target)
+    url, customer_id = target
+    record_shown(request, [customer_id])
+    return page.redirect(url)
 
 
 # --- customer and complaint pages -----------------------------------------------------------
