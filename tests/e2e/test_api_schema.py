@@ -31,6 +31,7 @@ from schemathesis.specs.openapi.checks import (
 
 from contacthub.adapters.http.app import create_app
 from contacthub.adapters.http.limits import MAX_PATH_BYTES, MAX_QUERY_BYTES, MAX_SMALL_BODY_BYTES
+from contacthub.adapters.store.api_keys import ApiKeys
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.domain.roles import BOSS, SOURCES, Role
@@ -253,7 +254,9 @@ def test_a_control_character_in_the_path_or_a_query_parameter_is_refused_naming_
     assert refused(served.get("/v1/complaints", Role.AUDITOR, owner="agent\x1b[31m")) == {"owner"}
     assert refused(served.get("/v1/customers/C1%00/history", Role.AUDITOR)) == {"path"}
     assert refused(served.get("/v1/access-log", Role.AUDITOR, key_id="\x00")) == {"key_id"}
-    page = {"Cookie": f"contacthub_key={served.keys[Role.AUDITOR]}"}
+    store = ApiKeys(served.client.app.state.hub.event_log.read_store)  # type: ignore[attr-defined]
+    session = store.open_session(store.authenticate(served.keys[Role.AUDITOR]), 600)  # type: ignore[arg-type]
+    page = {"Cookie": f"contacthub_session={session}"}
     assert refused(served.client.get("/analytics", params={"from": "\x00"}, headers=page)) == {"from"}
     assert refused(served.client.get("/desk/customers/C1%00", headers=page)) == {"path"}
     # Tab and newline are what text may hold (owners are free text): a filter may name them.

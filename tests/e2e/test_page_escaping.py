@@ -36,7 +36,16 @@ def hostile(where: str) -> str:
 
 
 KEY_NAME = "<script>alert(1)</script>\"'&"
-"""A key's name (at most 64 characters): shown as who is logged in on every page."""
+"""A key's name (at most 64 characters): shown as who is logged in on every page. New keys may no longer be
+named so (adapters/store/api_keys.py, `name_problem`); keys named before that rule still are (`named_key`)."""
+
+
+def named_key(hub: ContactHub, role: Role, name: str) -> str:
+    """A key whose name is `name` whatever the naming rule: made with a plain name, then renamed in the database."""
+    key = new_key(hub, role, f"plain-{role.value}-{len(name)}")
+    with hub.event_log.read_store.transaction(commit=True) as sql:
+        sql.execute("UPDATE api_keys SET name = ? WHERE key_id = ?", (name, key.split("_")[1]))
+    return key
 
 CUSTOMER, NUMBER = "C-esc", "13800138000"
 ACTIVE, FINISHED, OPEN = "K-esc-active", "K-esc-finished", "K-esc-open"
@@ -83,7 +92,7 @@ def pages(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     hub = build(Settings(database_url=url, read_wait_timeout_s=3.0, log_format="console", sla_watch_interval_s=0))
     try:
         position = hub.ingest.ingest(history()).position
-        clerk = new_key(hub, Role.CLERK, KEY_NAME)
+        clerk = named_key(hub, Role.CLERK, KEY_NAME)
         with TestClient(create_app(hub)) as client:
             assert hub.projector.wait_for(position, 10)
             login = client.post("/desk/login", data={"key": clerk, "next": "/desk"}, follow_redirects=False)
@@ -187,14 +196,14 @@ def test_the_login_page_escapes_where_it_leads_and_who_may_not_log_in(pages: Pag
     assert login.status_code == 200, login.text
     assert_escaped(login.text, next_page)
 
-    admin = new_key(pages.hub, Role.ADMIN, KEY_NAME + "admin")
+    admin = named_key(pages.hub, Role.ADMIN, KEY_NAME + "admin")
     refused = pages.client.post("/desk/login", data={"key": admin, "next": next_page}, follow_redirects=False)
     assert refused.status_code == 403, refused.text
     assert_escaped(refused.text, KEY_NAME + "admin", next_page)
 
 
 def test_a_page_refused_to_a_role_names_the_key_escaped(pages: Pages) -> None:
-    auditor = new_key(pages.hub, Role.AUDITOR, KEY_NAME + "auditor")
+    auditor = named_key(pages.hub, Role.AUDITOR, KEY_NAME + "auditor")
     with TestClient(create_app(pages.hub)) as client:
         assert client.post("/desk/login", data={"key": auditor}, follow_redirects=False).status_code == 303
         page = client.post(f"/desk/complaints/{OPEN}/actions", follow_redirects=False,

@@ -129,6 +129,8 @@ def forget(customer_id: str, by: str, reason: str) -> None:
                                       run_projector=True)
         except LookupError:
             raise _Failure(f"no customer {customer_id}") from None
+        except ValueError as problem:
+            raise _Failure(f"--reason: {problem}") from None
     if outcome.result == "already_erased":
         click.echo(f"{customer_id} was already erased (log position {outcome.position})")
     elif not outcome.read_models_updated:

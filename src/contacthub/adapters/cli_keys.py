@@ -6,6 +6,7 @@ first admin key is made. Errors end with one line on stderr and a non-zero exit 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -48,7 +49,7 @@ def create(role: str, name: str, channel: str | None) -> None:
     cli = _cli()
     with cli._hub(cli._settings()) as hub:
         try:
-            key, plaintext = _store(hub).create(role, name, channel)
+            key, plaintext = _store(hub).create(role, name, channel, by=cli_user())
         except KeyProblem as problem:
             raise cli._Failure(str(problem)) from None
         bound = f", channel {key.channel}" if key.channel else ""
@@ -83,13 +84,24 @@ def revoke(key_id: str) -> None:
         store = _store(hub)
         before = store.get(key_id)
         try:
-            key = store.revoke(key_id)
+            key = store.revoke(key_id, by=cli_user())
         except KeyProblem as problem:
             raise cli._Failure(str(problem)) from None
         if before is not None and not before.active:
             click.echo(f"key {key.key_id} ({key.name}) was already revoked at {_when(key.revoked_at, hub.settings.zone)}")
         else:
             click.echo(f"revoked key {key.key_id} ({key.role.value}, {key.name})")
+
+
+def cli_user() -> str:
+    """How a key created or revoked from the command line records who did it: `cli <operating-system user>`."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid
+        user = f"uid {os.getuid()}"
+    return f"cli {user}"[:200]
 
 
 def demo_keys(hub: Any, channels: tuple[str, ...] = SOURCES) -> list[tuple[str, str]]:
@@ -100,13 +112,13 @@ def demo_keys(hub: Any, channels: tuple[str, ...] = SOURCES) -> list[tuple[str, 
     store = _store(hub)
     for key in store.list_keys(include_revoked=False):
         if key.name.startswith(DEMO_KEY_PREFIX):
-            store.revoke(key.key_id)
+            store.revoke(key.key_id, by="contacthub demo")
     wanted: list[tuple[Role, str | None]] = [(Role.ADMIN, None), (Role.CLERK, None), (Role.AUDITOR, None)]
     wanted += [(Role.CHANNEL, channel) for channel in channels]
     made = []
     for role, channel in wanted:
         name = f"{DEMO_KEY_PREFIX}{channel or role.value}"
-        _, plaintext = store.create(role, name, channel)
+        _, plaintext = store.create(role, name, channel, by="contacthub demo")
         made.append((name, plaintext))
     return made
 

@@ -213,15 +213,14 @@ class ErasureOut(BaseModel):
 @router.post("/v1/customers/{customer_id}/erasure", response_model=ErasureOut, responses=ERROR_RESPONSES,
              summary="Erase the customer's personal data (admin): destroy their key, record customer.erased")
 async def customer_erasure(hub: Hub, customer_id: CustomerId, body: ErasureIn, principal: CurrentPrincipal) -> Any:
-    if not body.reason.strip():
-        raise ApiError(422, "reason", "give the reason (a request or ticket reference)")
-
     def erase() -> dict[str, Any]:
         try:
             outcome = hub.erasure.forget(customer_id, by=f"{principal.name} ({principal.key_id})",
                                       reason=body.reason.strip(), wait_s=hub.settings.read_wait_timeout_s)
         except LookupError:
             raise _unknown(customer_id) from None
+        except ValueError as problem:
+            raise ApiError(422, "reason", str(problem)) from None
         return asdict(outcome)
 
     return await run_in_threadpool(erase)

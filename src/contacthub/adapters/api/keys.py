@@ -16,7 +16,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from contacthub.adapters.http.dependencies import Hub, Keys, require
 from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse
 from contacthub.adapters.http.parameters import QueryMoment
-from contacthub.adapters.store.api_keys import ApiKey, KeyProblem
+from contacthub.adapters.store.api_keys import ApiKey, KeyProblem, admin_by
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import text_in
 from contacthub.domain.roles import SOURCES, Capability, Principal, Role
@@ -35,7 +35,9 @@ class KeyOut(BaseModel):
     role: Role
     channel: str | None
     created_at: str
+    created_by: str | None = Field(description="Who created it: `key <key_id> (<name>)` (an admin's key) or `cli <user>`; null for keys older than this record.")
     revoked_at: str | None
+    revoked_by: str | None = Field(description="Who revoked it, as `created_by`.")
 
 
 class KeyIn(BaseModel):
@@ -83,9 +85,10 @@ async def list_keys(hub: Hub, keys: Keys, _: ManageKeys) -> Any:
 
 @router.post("/v1/keys", tags=["keys"], response_model=NewKeyOut, status_code=201, responses=ERROR_RESPONSES,
              summary="Create an API key; the answer holds the key, shown only this once")
-async def create_key(hub: Hub, keys: Keys, body: KeyIn, _: ManageKeys) -> Any:
+async def create_key(hub: Hub, keys: Keys, body: KeyIn, admin: ManageKeys) -> Any:
     try:
-        key, plaintext = await run_in_threadpool(keys.create, body.role, body.name, body.channel)
+        key, plaintext = await run_in_threadpool(
+            lambda: keys.create(body.role, body.name, body.channel, by=admin_by(admin)))
     except KeyProblem as problem:
         raise ApiError(409 if problem.kind == "taken" else 422, problem.field, str(problem)) from None
     return JsonResponse({"key": _key_out(hub, key), "api_key": plaintext}, status_code=201)
@@ -93,9 +96,9 @@ async def create_key(hub: Hub, keys: Keys, body: KeyIn, _: ManageKeys) -> Any:
 
 @router.post("/v1/keys/{key_id}/revoke", tags=["keys"], response_model=KeyOut, responses=ERROR_RESPONSES,
              summary="Revoke an API key: from now on it is refused (401); its row stays for the access log")
-async def revoke_key(hub: Hub, keys: Keys, key_id: str, _: ManageKeys) -> Any:
+async def revoke_key(hub: Hub, keys: Keys, key_id: str, admin: ManageKeys) -> Any:
     try:
-        key = await run_in_threadpool(keys.revoke, key_id)
+        key = await run_in_threadpool(lambda: keys.revoke(key_id, by=admin_by(admin)))
     except KeyProblem as problem:
         raise ApiError(404, "key_id", str(problem)) from None
     return _key_out(hub, key)

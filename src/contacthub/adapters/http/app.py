@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from contacthub import __version__
 from contacthub.adapters.api import audit, complaints, customers, events, keys, metrics, orders, status
@@ -17,6 +18,7 @@ from contacthub.adapters.http.access_log import AnsweredAfterRecorded
 from contacthub.adapters.http.authentication import ServerKeys, refusal_before_body
 from contacthub.adapters.http.dependencies import require
 from contacthub.adapters.http.errors import AUTH_RESPONSES, JsonResponse, install_error_handlers
+from contacthub.adapters.http.headers import DOCS_ASSETS, SecurityHeaders
 from contacthub.adapters.http.limits import RequestLimits
 from contacthub.adapters.web import analytics, desk
 from contacthub.bootstrap import ContactHub
@@ -85,7 +87,9 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
             if close_hub:
                 hub.close()
 
-    app = FastAPI(
+    # /docs and /redoc from assets installed with the package (fastapi-offline): no CDN, works on an intranet.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="ContactHub",
         version=__version__,
         description="Every customer touchpoint as an immutable event; the 360-degree view built from them.",
@@ -103,6 +107,8 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
                        max_in_flight=hub.settings.max_body_bytes_in_flight)
     # A recorded read is answered only once its access-log entry is committed (http/access_log.py).
     app.add_middleware(AnsweredAfterRecorded)
+    # nosniff, no framing, no-store, a content policy on the pages and the docs (http/headers.py).
+    app.add_middleware(SecurityHeaders)
 
     # Who may call what (roles and capabilities: domain/roles.py; keys: adapters/http/dependencies.py).
     # A router with one rule gets it here; the routers that mix rules (metrics, complaints, status,

@@ -2,8 +2,9 @@
 
 Every route except `/health`, the OpenAPI document and the pages' stylesheet needs a key.
 The API reads it from `Authorization: Bearer ch_...` (or `X-API-Key: ch_...`; a GET also
-from the pages' cookie); the desk and the analytics page from the cookie set by their login
-page (`KEY_COOKIE`). What the key's holder may do is checked by the dependencies in
+accepts the pages' session cookie); the desk and the analytics page use the session their
+login page opened (`SESSION_COOKIE`: a random token standing for the key, stored hashed,
+ended at logout, at its expiry or when the key is revoked; never the key itself). What the key's holder may do is checked by the dependencies in
 dependencies.py; which roles hold a capability is domain/roles.py.
 
 A server process keeps the keys it has verified for `CONTACTHUB_KEY_CACHE_S` (5 s; `ServerKeys`):
@@ -38,8 +39,10 @@ from contacthub.domain.roles import Principal
 from contacthub.projections.sql import ReadStore
 
 API_KEY_HEADER = "X-API-Key"
-KEY_COOKIE = "contacthub_key"
-"""The desk's and analytics page's login cookie: the key itself, HttpOnly, SameSite=Strict."""
+SESSION_COOKIE = "contacthub_session"
+"""The desk's and analytics page's login cookie: a session token (adapters/store/api_keys.py), HttpOnly, SameSite=Strict."""
+OLD_KEY_COOKIE = "contacthub_key"
+"""The cookie that held the key itself before sessions: never read, cleared at login and logout."""
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="contacthub"'}
 LOGIN_PATH = "/desk/login"
 """The pages' login form: the one route that takes a body without a key."""
@@ -73,6 +76,7 @@ class ServerKeys(ApiKeys):
         self.monotonic = monotonic
         self.access_writer = AccessLogWriter(store, clock)
         self._verified: dict[str, tuple[bytes, Principal, float]] = {}  # key id -> (digest, principal, until)
+        self._sessions: dict[bytes, tuple[Principal, float]] = {}  # token digest -> (principal, until)
         self._forgotten = 0  # counts revocations, so a lookup that raced one is not cached
         self._lock = threading.Lock()
 
@@ -100,19 +104,50 @@ class ServerKeys(ApiKeys):
         return principal
 
     def forget(self, key_id: str) -> None:
-        """Look this key up again on its next use."""
+        """Look this key (and the sessions standing for it) up again on their next use."""
         with self._lock:
             self._forgotten += 1
             self._verified.pop(key_id, None)
+            for digest, (principal, _) in list(self._sessions.items()):
+                if principal.key_id == key_id:
+                    del self._sessions[digest]
+
+    def session(self, token: str) -> Principal | None:
+        """Who a desk session stands for (kept `cache_s`, like a key); None when it is not a live session."""
+        digest = _secret_digest(token)
+        known = self._sessions.get(digest)
+        if known is not None and known[1] >= self.monotonic():
+            return known[0]
+        before = self._forgotten
+        principal = self.session_principal(token)
+        if principal is not None and self.cache_s > 0:
+            with self._lock:
+                if self._forgotten == before:
+                    if len(self._sessions) >= MAX_CACHED_KEYS:
+                        self._sessions.clear()
+                    self._sessions[digest] = (principal, self.monotonic() + self.cache_s)
+        return principal
+
+    def end_session(self, token: str) -> None:
+        with self._lock:
+            self._forgotten += 1
+            self._sessions.pop(_secret_digest(token), None)
+        super().end_session(token)
+
+    def forget_sessions(self) -> None:
+        """Look every session up again on its next use."""
+        with self._lock:
+            self._forgotten += 1
+            self._sessions.clear()
 
     def refuse_revoked(self, key_id: str) -> ApiError:
         """A recorded read found this key revoked: forget it; the 401 to answer."""
         self.forget(key_id)
         return revoked_key()
 
-    def revoke(self, key_id: str) -> ApiKey:
+    def revoke(self, key_id: str, *, by: str | None = None) -> ApiKey:
         try:
-            return super().revoke(key_id)
+            return super().revoke(key_id, by=by)
         finally:
             self.forget(key_id)
 
@@ -147,9 +182,13 @@ async def current_principal(
     A coroutine: a key verified recently costs no thread-pool hop; any other is looked up in the thread pool.
     """
     key = bearer.credentials if bearer is not None else header
-    if not key and request.method in ("GET", "HEAD"):
-        key = request.cookies.get(KEY_COOKIE)
-    return await principal_of(request.app.state.api_keys, key)  # not a dependency: see dependencies.require
+    keys: ServerKeys = request.app.state.api_keys  # not a dependency: see dependencies.require
+    if not key and request.method in ("GET", "HEAD") and request.cookies.get(SESSION_COOKIE):
+        principal = await _session_principal(keys, request.cookies[SESSION_COOKIE])
+        if principal is None:
+            raise _unauthorized("the desk session has ended (logged out or expired): log in again, or send an API key")
+        return principal
+    return await principal_of(keys, key)
 
 
 async def principal_of(keys: ServerKeys, key: str | None) -> Principal:
@@ -186,8 +225,7 @@ async def refusal_before_body(scope: Scope) -> ASGIApp | None:
     request = Request(scope)
     keys: ServerKeys = app.state.api_keys
     if is_page(path):
-        key = request.cookies.get(KEY_COOKIE, "")
-        principal = await _page_principal(keys, key)
+        principal = await _session_principal(keys, request.cookies.get(SESSION_COOKIE, ""))
         return None if principal is not None else RedirectResponse(LOGIN_PATH, status_code=303)
     scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
     sent = credentials if scheme.lower() == "bearer" and credentials else request.headers.get(API_KEY_HEADER)
@@ -198,10 +236,10 @@ async def refusal_before_body(scope: Scope) -> ASGIApp | None:
     return None
 
 
-async def _page_principal(keys: ServerKeys, key: str) -> Principal | None:
-    if not key or parse_key(key) is None:
+async def _session_principal(keys: ServerKeys, token: str) -> Principal | None:
+    if not token:
         return None
-    return keys.cached(key) or await run_in_threadpool(keys.authenticate, key)
+    return await run_in_threadpool(keys.session, token)
 
 
 # --- the desk and the analytics page: a login cookie ----------------------------------------------------
@@ -217,8 +255,8 @@ class LoginRequired(Exception):
 
 def page_principal(request: Request, keys: Keys) -> Principal:
     """Who is logged in on a page (the cookie's key), or LoginRequired."""
-    key = request.cookies.get(KEY_COOKIE, "")
-    principal = keys.authenticate(key) if key else None
+    token = request.cookies.get(SESSION_COOKIE, "")
+    principal = keys.session(token) if token else None
     if principal is None:
         raise login_required(request)
     return principal

@@ -4,6 +4,16 @@ A key is `ch_<key_id>_<secret>`: the key id finds the row, the secret proves pos
 Only the SHA-256 of the secret is stored: the secret is 32 random bytes (256 bits), so a
 slow password hash would add nothing but latency to every request. The plaintext is
 returned once, by `create`.
+
+Who created and who revoked each key is recorded (`by`: the admin key, or `cli <user>`;
+migration 0013). A key's name is what the access log shows a person, so names that only
+look alike are refused (`name_problem`): letters and digits (Latin or Chinese), single inner
+spaces and `- _ . @`, nothing invisible, no other script's look-alikes, and no second active
+key whose name differs only in case.
+
+Desk sessions (migration 0013): the pages' login cookie holds a random session token; only
+its SHA-256 is stored, with the key it stands for and its expiry. Logging out ends it; so
+does revoking the key.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -25,7 +35,10 @@ from contacthub.projections.sql import POSTGRESQL, ReadStore
 
 KEY_PREFIX = "ch"
 _KEY = re.compile(r"^ch_([0-9a-f]{12})_([A-Za-z0-9_\-]{43})$")
-_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+_NAME = re.compile(r"^[A-Za-z0-9\u4e00-\u9fff](?:[A-Za-z0-9\u4e00-\u9fff\-_.@]| (?! ))*$")
+"""A key's name: Latin letters and digits or Chinese characters, `- _ . @`, single inner spaces."""
+MAX_NAME = 64
+_SESSION = re.compile(r"^[A-Za-z0-9_\-]{43}$")
 ACCESS_LOG_MAX_PAGE = 1000
 _ACCESS_ROWS_PER_STATEMENT = 90  # 10 parameters each: within SQLite's bound-parameter limit (900, as everywhere here)
 _ACCESS_COLUMNS = "entry_id, at, key_id, key_name, role, method, path, query, customer_id, complaint_id"
@@ -54,6 +67,20 @@ class KeyProblem(ValueError):
         self.field = field
 
 
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name a key, or None: it must read as exactly one thing to a person."""
+    if not 1 <= len(name) <= MAX_NAME:
+        return f"a key's name is 1 to {MAX_NAME} characters"
+    if name != name.strip():
+        return "a key's name has no leading or trailing spaces"
+    if not _NAME.match(name):
+        odd = next((ch for ch in name if not _NAME.match(f"a{ch}a")), None)
+        shown = f"U+{ord(odd):04X}" if odd is not None else "two spaces in a row"
+        return (f"a key's name holds only letters and digits (Latin or Chinese), single spaces and - _ . @; "
+                f"not {shown}")
+    return None
+
+
 @dataclass(frozen=True)
 class ApiKey:
     key_id: str
@@ -62,6 +89,9 @@ class ApiKey:
     channel: str | None
     created_at: datetime
     revoked_at: datetime | None
+    created_by: str | None = None
+    """Who created it: `key <key_id> (<name>)` (an admin's key), `cli <user>`; None before migration 0013."""
+    revoked_by: str | None = None
 
     @property
     def active(self) -> bool:
@@ -74,8 +104,15 @@ class ApiKey:
             "role": self.role.value,
             "channel": self.channel,
             "created_at": self.created_at.astimezone(zone).isoformat(),
+            "created_by": self.created_by,
             "revoked_at": self.revoked_at.astimezone(zone).isoformat() if self.revoked_at else None,
+            "revoked_by": self.revoked_by,
         }
+
+
+def admin_by(principal: Principal) -> str:
+    """How a key's creator or revoker is recorded when it is an admin's key."""
+    return f"key {principal.key_id} ({principal.name})"
 
 
 def parse_key(plaintext: str) -> tuple[str, str] | None:
@@ -105,6 +142,8 @@ def _key(row: dict[str, Any]) -> ApiKey:
         channel=row["channel"],
         created_at=datetime.fromisoformat(row["created_at"]),
         revoked_at=_moment(row["revoked_at"]),
+        created_by=row.get("created_by"),
+        revoked_by=row.get("revoked_by"),
     )
 
 
@@ -117,14 +156,15 @@ class ApiKeys:
 
     # --- keys ---------------------------------------------------------------------------
 
-    def create(self, role: Role | str, name: str, channel: str | None = None) -> tuple[ApiKey, str]:
-        """A new key and its plaintext, which is never available again."""
+    def create(self, role: Role | str, name: str, channel: str | None = None, *, by: str | None = None) -> tuple[ApiKey, str]:
+        """A new key and its plaintext, which is never available again. `by`: who creates it (recorded)."""
         try:
             role = Role(role)
         except ValueError:
             raise KeyProblem(f"unknown role {role!r}: one of {', '.join(r.value for r in Role)}", field="role") from None
-        if not _NAME.match(name) or not name.strip():
-            raise KeyProblem("a key's name is 1 to 64 characters, no control characters", field="name")
+        problem = name_problem(name)
+        if problem:
+            raise KeyProblem(problem, field="name")
         problem = key_binding_problem(role, channel)
         if problem:
             raise KeyProblem(problem)
@@ -132,20 +172,23 @@ class ApiKeys:
         created_at = self.clock()
         try:
             with self.store.transaction(commit=True) as sql:
+                # Names are ASCII or Chinese (name_problem), so lower() folds case alike on both backends.
                 taken = sql.execute(
-                    "SELECT key_id FROM api_keys WHERE name = ? AND revoked_at IS NULL", (name,)
+                    "SELECT key_id, name FROM api_keys WHERE lower(name) = lower(?) AND revoked_at IS NULL", (name,)
                 ).one()
                 if taken:
                     raise KeyProblem(
-                        f"an active key is already named {name!r} ({taken['key_id']}); revoke it first", "taken", "name"
+                        f"an active key is already named {taken['name']!r} ({taken['key_id']}); revoke it first",
+                        "taken", "name",
                     )
                 sql.execute(
-                    "INSERT INTO api_keys (key_id, name, role, channel, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (key_id, name, role.value, channel, _digest(secret), _stamp(created_at)),
+                    "INSERT INTO api_keys (key_id, name, role, channel, secret_hash, created_at, created_by) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (key_id, name, role.value, channel, _digest(secret), _stamp(created_at), by),
                 )
         except IntegrityError:  # another process created a key of this name meanwhile (unique index)
             raise KeyProblem(f"an active key is already named {name!r}; revoke it first", "taken", "name") from None
-        key = ApiKey(key_id, name, role, channel, datetime.fromisoformat(_stamp(created_at)), None)
+        key = ApiKey(key_id, name, role, channel, datetime.fromisoformat(_stamp(created_at)), None, by)
         return key, f"{KEY_PREFIX}_{key_id}_{secret}"
 
     def list_keys(self, *, include_revoked: bool = True) -> list[ApiKey]:
@@ -157,15 +200,18 @@ class ApiKeys:
         row = self.store.query_one("SELECT * FROM api_keys WHERE key_id = ?", (key_id,))
         return None if row is None else _key(row)
 
-    def revoke(self, key_id: str) -> ApiKey:
-        """Revoke a key (from now on it authenticates nothing). A key already revoked is returned unchanged."""
+    def revoke(self, key_id: str, *, by: str | None = None) -> ApiKey:
+        """Revoke a key (from now on it authenticates nothing; its desk sessions end). A key already revoked is
+        returned unchanged. `by`: who revokes it (recorded)."""
         with self.store.transaction(commit=True) as sql:
             row = sql.execute("SELECT * FROM api_keys WHERE key_id = ?", (key_id,)).one()
             if row is None:
                 raise KeyProblem(f"no key {key_id}", "unknown", "key_id")
             if row["revoked_at"] is None:
-                row["revoked_at"] = _stamp(self.clock())
-                sql.execute("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                row["revoked_at"], row["revoked_by"] = _stamp(self.clock()), by
+                sql.execute("UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE key_id = ? AND revoked_at IS NULL",
+                            (row["revoked_at"], by, key_id))
+                sql.execute("UPDATE desk_sessions SET ended_at = ? WHERE key_id = ? AND ended_at IS NULL",
                             (row["revoked_at"], key_id))
         return _key(row)
 
@@ -182,6 +228,42 @@ class ApiKeys:
         if row is None or not hmac.compare_digest(row["secret_hash"], _digest(secret)):
             return None
         return Principal(key_id=row["key_id"], name=row["name"], role=Role(row["role"]), channel=row["channel"])
+
+    # --- desk sessions ----------------------------------------------------------------------
+
+    def open_session(self, principal: Principal, lifetime_s: float) -> str:
+        """A new desk session for this key holder: its token (for the cookie; only its hash is stored)."""
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        with self.store.transaction(commit=True) as sql:
+            # Sessions ended or expired a day ago are of no further use: dropped as new ones open.
+            sql.execute("DELETE FROM desk_sessions WHERE expires_at < ? OR ended_at < ?",
+                        (_stamp(now - timedelta(days=1)), _stamp(now - timedelta(days=1))))
+            sql.execute(
+                "INSERT INTO desk_sessions (session_hash, key_id, started_at, expires_at) VALUES (?, ?, ?, ?)",
+                (_digest(token), principal.key_id, _stamp(now), _stamp(now + timedelta(seconds=lifetime_s))),
+            )
+        return token
+
+    def session_principal(self, token: str) -> Principal | None:
+        """Who a desk session stands for; None when it is unknown, ended, expired, or its key is revoked."""
+        if not _SESSION.match(token):
+            return None
+        row = self.store.query_one(
+            "SELECT k.key_id, k.name, k.role, k.channel FROM desk_sessions s JOIN api_keys k ON k.key_id = s.key_id "
+            "WHERE s.session_hash = ? AND s.ended_at IS NULL AND s.expires_at > ? AND k.revoked_at IS NULL",
+            (_digest(token), _stamp(self.clock())),
+        )
+        if row is None:
+            return None
+        return Principal(key_id=row["key_id"], name=row["name"], role=Role(row["role"]), channel=row["channel"])
+
+    def end_session(self, token: str) -> None:
+        """Log out: the session authenticates nothing from now on."""
+        if _SESSION.match(token):
+            with self.store.transaction(commit=True) as sql:
+                sql.execute("UPDATE desk_sessions SET ended_at = ? WHERE session_hash = ? AND ended_at IS NULL",
+                            (_stamp(self.clock()), _digest(token)))
 
     # --- the access log ---------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ def compact_sqlite(database_url: str) -> None:
     path = parse_database_url(database_url).es_env["SQLITE_DBNAME"]
     connection = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
+        connection.execute("PRAGMA secure_delete = ON")
         connection.execute("VACUUM")
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:

@@ -30,7 +30,12 @@ from contacthub.adapters.store.keyring import CustomerKeys, has_personal_fields
 from contacthub.adapters.store.mapping import OrjsonTranscoder, TypedMapper
 from contacthub.adapters.store.postgres import PostgresCustomerRecorder, PostgresWritersLock
 from contacthub.adapters.store.recording import WritersLock
-from contacthub.adapters.store.sqlite import SQLiteCustomerRecorder, SQLiteWritersLock, keep_connections
+from contacthub.adapters.store.sqlite import (
+    SQLiteCustomerRecorder,
+    SQLiteWritersLock,
+    create_owner_only,
+    keep_connections,
+)
 from contacthub.domain.customer import Customer
 from contacthub.projections.sql import POSTGRESQL, SQLITE, ReadStore
 from contacthub.services.ports import Claim, IngestKey, StoredKey
@@ -50,6 +55,8 @@ class CustomerLog(Application[str]):
         }
         self.dialect = target.dialect
         self.keys = CustomerKeys()
+        if target.dialect == SQLITE:
+            create_owner_only(target.es_env["SQLITE_DBNAME"])  # before eventsourcing opens (and so creates) it
         super().__init__(env=env)
         datastore = self.factory.datastore  # type: ignore[attr-defined]
         if target.dialect == SQLITE:

@@ -4,9 +4,10 @@ Server-rendered pages over the same queries and the same complaint actions as th
 API (`ComplaintActions.take`), so a step taken at the counter meets the same contract and
 rules as one posted by the hotline. No JavaScript: plain forms, POST-redirect-GET.
 
-Login with an API key (`/desk/login`): a clerk or an auditor key, kept in an HttpOnly,
-SameSite=Strict cookie (`KEY_COOKIE`, adapters/http/authentication.py) that the analytics page shares. A page without
-a valid cookie answers 303 to the login page; a key whose role may not do something gets
+Login with an API key (`/desk/login`): a clerk or an auditor key opens a server-side session
+whose random token is kept in an HttpOnly, SameSite=Strict cookie (`SESSION_COOKIE`,
+adapters/http/authentication.py) that the analytics page shares; the key itself is never in
+a cookie, and logging out ends the session. A page without a live session answers 303 to the login page; a key whose role may not do something gets
 a 403 page naming the roles that may. Clerks read and act; auditors read (no forms). Every
 customer and complaint page a clerk or auditor opens is recorded in the access log. The
 forms are protected from other sites by the cookie's SameSite=Strict and the Origin check
@@ -28,7 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from contacthub.adapters.http.access_log import record_shown
-from contacthub.adapters.http.authentication import KEY_COOKIE, LOGIN_PATH, LoginRequired
+from contacthub.adapters.http.authentication import LOGIN_PATH, OLD_KEY_COOKIE, SESSION_COOKIE, LoginRequired
 from contacthub.adapters.http.dependencies import Hub, Keys, PageForbidden, hub_of, require_page
 from contacthub.adapters.http.limits import MAX_SMALL_BODY_BYTES
 from contacthub.adapters.http.parameters import IDENTIFIER
@@ -443,19 +444,25 @@ async def log_in(request: Request, keys: Keys) -> Response:
         problem = page.t("login.wrong_role", name=principal.name, role=page.t.term("role", principal.role.value),
                          roles=roles)
         return page.render("login.html", 403, next_url=next_url, problem=problem, roles=roles)
+    token = await run_in_threadpool(keys.open_session, principal, LOGIN_AGE_S)
     response = page.redirect(next_url)
-    response.set_cookie(KEY_COOKIE, key, max_age=LOGIN_AGE_S, path="/", httponly=True, samesite="strict",
+    response.set_cookie(SESSION_COOKIE, token, max_age=LOGIN_AGE_S, path="/", httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
+    response.delete_cookie(OLD_KEY_COOKIE, path="/")
     return response
 
 
 @router.post("/desk/logout")
-async def log_out(request: Request) -> Response:
+async def log_out(request: Request, keys: Keys) -> Response:
     page = Page(request, LOGIN_PATH)
     if not same_origin(request):
         return page.error(403, page.t("error.cross_site"))
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await run_in_threadpool(keys.end_session, token)  # the cookie, if kept or copied, opens nothing any more
     response = page.redirect(LOGIN_PATH)
-    response.delete_cookie(KEY_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(OLD_KEY_COOKIE, path="/")
     response.delete_cookie(STAFF_COOKIE, path="/desk")
     return response
 
