@@ -52,9 +52,12 @@ def head(hub: ContactHub) -> int:
 
 
 @pytest.fixture
-def hotline_complaint(clocked_client: TestClient) -> TestClient:
-    """王芳 (gold) calls the hotline about her bill; agent-7 takes complaint K1 (high severity: 8 hours)."""
-    recorded(
+def hotline_complaint(clocked_client: TestClient, clocked_hub: ContactHub) -> TestClient:
+    """王芳 (gold) calls the hotline about her bill; agent-7 takes complaint K1 (high severity: 8 hours).
+
+    The read models have applied it when the test starts (a test that reads without min_position
+    would otherwise race the projector)."""
+    position = recorded(
         clocked_client,
         registered("C1", ("13800138000",), tier="gold", occurred_at=at(-24 * 30)),
         contact({"msisdn": "13800138000"}, channel="hotline", handled_by="agent-7", reason="billing_dispute",
@@ -62,6 +65,7 @@ def hotline_complaint(clocked_client: TestClient) -> TestClient:
         complaint_opened("K1", {"msisdn": "13800138000"}, channel="hotline", handled_by="agent-7", severity="high",
                          occurred_at=at(0)),
     )
+    assert clocked_hub.projector.wait_for(position, 5)
     return clocked_client
 
 

@@ -269,7 +269,7 @@ def test_a_hotline_complaint_is_resolved_at_the_store(client: TestClient, hub: C
     k1 = card(page.text, "K1")
     assert 'data-status="resolved"' in k1 and "已解决" in k1
     assert 'data-action="follow_up"' in k1 and 'data-action="resolve"' not in k1
-    assert f'name="by" value="{CLERK}"' in k1  # the clerk's id is remembered
+    assert f'data-testid="acting-as">{CLERK}<' in k1  # the step is taken as the logged-in clerk
     assert "已办理" not in client.get("/desk/customers/C1").text
 
 
@@ -327,7 +327,7 @@ def test_a_missing_field_is_named_and_what_was_typed_is_kept(client: TestClient,
     assert '<li data-field="reason"><strong>原因</strong> <code>reason</code>: 必填' in response.text
     failed = re.search(r'<form class="action-form action-handover failed".*?</form>', response.text, re.DOTALL)
     assert failed, "the handover form is marked"
-    assert 'value="billing-backoffice-2"' in failed.group(0) and f'value="{CLERK}"' in failed.group(0)
+    assert 'value="billing-backoffice-2"' in failed.group(0) and f'acting-as">{CLERK}<' in failed.group(0)
     assert re.search(r'name="reason"[^>]*aria-invalid="true"', failed.group(0))
     bad_channel = form_action(client, "K1", action="resolve", resolution="ok", by=CLERK, channel="shop")
     assert bad_channel.status_code == 422 and 'data-field="channel"' in bad_channel.text

@@ -157,9 +157,7 @@ def test_a_clerk_finds_and_resolves_a_hotline_complaint(server: Server, browser:
 
     form = card.find_element(By.CSS_SELECTOR, 'form[data-action="resolve"]')
     form.find_element(By.NAME, "resolution").send_keys("已核实多扣 30 元，当场办理退费")
-    staff = form.find_element(By.NAME, "by")
-    staff.clear()
-    staff.send_keys(CLERK)
+    assert form.find_element(By.CSS_SELECTOR, '[data-testid="acting-as"]').text == CLERK  # acts as the logged-in clerk
     assert form.find_element(By.CSS_SELECTOR, 'select[name="channel"] option:checked').get_attribute("value") == "store"
     form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
 

@@ -147,7 +147,7 @@ def test_an_unknown_customer_or_complaint_in_the_path_is_echoed_escaped(pages: P
 
 
 def test_a_refused_form_shows_what_was_typed_and_why_escaped(pages: Pages) -> None:
-    typed = {"reason": hostile("form reason"), "by": hostile("form by")}
+    typed = {"reason": hostile("form reason")}
     # A handover to the owner it already has: 409 on `to`, the message naming that owner.
     page = pages.client.post(f"/desk/complaints/{OPEN}/actions", follow_redirects=False, data={
         "action": "handover", "to": TEXT["open owner"], "channel": "store", "return_to": f"/desk/complaints/{OPEN}",
@@ -159,7 +159,8 @@ def test_a_refused_form_shows_what_was_typed_and_why_escaped(pages: Pages) -> No
     assert_escaped(page.text, TEXT["open owner"], *typed.values())
 
 
-def test_the_staff_id_remembered_in_a_cookie_is_escaped_in_every_form(pages: Pages) -> None:
+def test_a_step_at_the_desk_is_recorded_as_the_logged_in_clerk_escaped_whatever_the_form_says(pages: Pages) -> None:
+    """A desk step is taken by whoever is logged in (issue 16, F4): a `by` slipped into the form is not recorded."""
     staff = hostile("staff")
     noted = pages.client.post(f"/desk/complaints/{OPEN}/actions", follow_redirects=False, data={
         "action": "note", "text": "called back", "by": staff, "channel": "store", "return_to": f"/desk/customers/{CUSTOMER}",
@@ -167,11 +168,11 @@ def test_the_staff_id_remembered_in_a_cookie_is_escaped_in_every_form(pages: Pag
     })
     assert noted.status_code == 303, noted.text
 
-    page = pages.client.get(f"/desk/customers/{CUSTOMER}")
+    page = pages.client.get(f"/desk/complaints/{OPEN}")
 
     assert page.status_code == 200, page.text
-    assert_escaped(page.text, staff)
-    assert f'value="{escape(staff)}"' in page.text
+    assert_escaped(page.text, KEY_NAME)
+    assert f'data-by="{escape(KEY_NAME)}"' in page.text and escape(staff) not in page.text
 
 
 def test_the_analytics_page_echoes_its_period_and_tier_escaped(pages: Pages) -> None:

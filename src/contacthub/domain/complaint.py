@@ -215,9 +215,11 @@ class SlaClock:
         return self.allowance_s - self.elapsed_s(at)
 
     def state(self, at: datetime) -> SlaState:
+        """Where the clock stands at `at`. A breach once recorded stands: a step recorded after it, whatever
+        moment it claims (a back-dated resolution or pause), ends the clock `missed`, never `met`."""
         elapsed = self.elapsed_s(at)
         if self.stopped_at is not None:
-            return SlaState.MISSED if elapsed > self.allowance_s else SlaState.MET
+            return SlaState.MISSED if self.breached or elapsed > self.allowance_s else SlaState.MET
         if elapsed > self.allowance_s:
             return SlaState.BREACHED
         if self.paused_since is not None:
@@ -356,7 +358,8 @@ class ComplaintCase:
             if after == S.RESOLVED and self.first_resolved_at is None:
                 self.first_resolved_at = at
                 self.first_resolution_s = self.clock.elapsed_s(at)
-                self.first_sla_met = self.first_resolution_s <= self.clock.allowance_s
+                # A breach already recorded stands (SlaClock.state): no back-dated step turns it into met.
+                self.first_sla_met = not self.clock.breached and self.first_resolution_s <= self.clock.allowance_s
         elif after == S.PENDING:
             self.clock.pause(at)
         elif before == S.PENDING:

@@ -658,3 +658,24 @@ class Customer(BaseAggregate[str]):
             deadline=case.clock.deadline,
             **fields,
         )
+
+
+# --- provenance: who posted each event ------------------------------------------------------
+
+POSTED_BY = "posted_by"
+"""The stored attribute naming who posted an event: the id of the API key whose request
+carried it, or `SYSTEM` for what ContactHub records itself (the watchers' SLA and jeopardy
+events). It is part of the stored event, so the customer's hash chain covers it. Events
+stored before it was recorded (and events loaded in bulk, not posted) have none."""
+SYSTEM = "contacthub"
+
+
+def attribute(event: Customer.Event, source: str) -> None:
+    """Record who posted `event` (before it is stored)."""
+    object.__setattr__(event, POSTED_BY, source)
+
+
+def posted_by(event: Customer.Event) -> str | None:
+    """Who posted `event`, when that was recorded."""
+    source = event.__dict__.get(POSTED_BY)
+    return source if isinstance(source, str) else None

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from contacthub.contract import DOMAIN_EVENTS
-from contacthub.domain.customer import Customer
+from contacthub.domain.customer import Customer, posted_by
 from contacthub.domain.event_chain import CustomerChain, Finding, verify_chain
 from contacthub.projections.base import PositionedEvent, Projection, tables_digest
 from contacthub.projections.replay import Moment, events_known, replay_state
@@ -53,6 +53,7 @@ def history_item(position: int, event: Customer.Event, zone: Any) -> dict[str, A
         "event_id": event.event_id,
         "recorded_at": event.timestamp.astimezone(zone).isoformat(),
         "occurred_at": event.occurred_at.astimezone(zone).isoformat(),
+        "posted_by": posted_by(event),
         "payload": {f.name: _jsonable(getattr(event, f.name), zone) for f in fields(event) if f.name not in _META},
     }
 

@@ -3,6 +3,12 @@
 An action is turned into the catalogue event a channel would post for the same fact
 (`resolve` -> `complaint.resolved`) and recorded through the ingest service, so it meets
 the same contract, the same rules and the same idempotency as `POST /v1/events`.
+
+A clerk acting through ContactHub's own API or desk (`actor`) acts as themselves, now: the
+step is recorded `by` the clerk's key holder (a different `by` is refused), stamped with
+the server's time (a given `occurred_at` only within STAFF_TIME_TOLERANCE_S of it), and
+posted by the clerk's key. A channel's system, which names its own agents and may deliver
+late, posts the same events through `POST /v1/events` instead.
 """
 
 from __future__ import annotations
@@ -15,10 +21,13 @@ from typing import Any
 
 from contacthub.contract import ACTION_EVENT, CHANNEL_EVENTS, FieldError
 from contacthub.domain.complaint import ACTIONS
+from contacthub.domain.roles import Principal, Role
 from contacthub.services.ingest import IngestOutcome, IngestRejected, IngestService
 from contacthub.services.ports import EventLog
 
 COMMON_FIELDS = ("action", "by", "channel", "occurred_at", "event_id")
+STAFF_TIME_TOLERANCE_S = 300
+"""How far a clerk's `occurred_at` may lie from the server's time (a form filled in a few minutes ago)."""
 _ENVELOPE = frozenset({"type", "event_id", "occurred_at", "customer_id", "msisdn", "complaint_id", "by", "channel"})
 
 
@@ -46,8 +55,12 @@ class ComplaintActions:
         self.log = event_log
         self.clock = clock
 
-    def take(self, complaint_id: str, body: Mapping[str, Any]) -> ActionOutcome:
-        """Record one action. IngestRejected (422/409) names the field at fault; nothing is stored then."""
+    def take(self, complaint_id: str, body: Mapping[str, Any], *, actor: Principal | None = None) -> ActionOutcome:
+        """Record one action. IngestRejected (422/409) names the field at fault; nothing is stored then.
+
+        `actor`: the key holder acting through the API or the desk (see the module's docstring)."""
+        if actor is not None and actor.role is Role.CLERK:
+            body = self._as_themselves(body, actor)
         action = body.get("action")
         if action not in ACTION_EVENT:
             raise _rejected(422, "action", "unknown action; expected one of: " + ", ".join(ACTIONS))
@@ -68,7 +81,8 @@ class ComplaintActions:
         ignored = frozenset() if "occurred_at" in raw else frozenset({"occurred_at"})
         raw.setdefault("occurred_at", self.clock().isoformat())
         try:
-            outcome: IngestOutcome = self.ingest.ingest([raw], digest_ignores=ignored)
+            outcome: IngestOutcome = self.ingest.ingest([raw], digest_ignores=ignored,
+                                                        posted_by=actor.key_id if actor is not None else None)
         except IngestRejected as rejected:
             for error in rejected.errors:  # one event, no batch: its `type` is the caller's `action`
                 error.index = None
@@ -79,6 +93,26 @@ class ComplaintActions:
             raise
         result = outcome.results[0]
         return ActionOutcome(result.event_id, result.status, result.position, customer_id)
+
+
+    def _as_themselves(self, body: Mapping[str, Any], actor: Principal) -> dict[str, Any]:
+        """The clerk's action as recorded: `by` the key holder, at the server's time (module docstring)."""
+        fields = dict(body)
+        by = fields.get("by")
+        if by is not None and by != actor.name:
+            raise _rejected(422, "by", f"a clerk's action is recorded as taken by the key's holder ({actor.name}); "
+                                       "leave `by` out or send that name")
+        fields["by"] = actor.name
+        given = fields.get("occurred_at")
+        if isinstance(given, str):
+            try:
+                moment = datetime.fromisoformat(given.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                return fields  # not a time: validation names it
+            if moment.tzinfo is not None and abs((moment - self.clock()).total_seconds()) > STAFF_TIME_TOLERANCE_S:
+                raise _rejected(422, "occurred_at", "a clerk's action is stamped with the server's time; occurred_at may "
+                                                    f"differ from it by at most {STAFF_TIME_TOLERANCE_S} s (leave it out)")
+        return fields
 
 
 def _rejected(status: int, field: str, message: str) -> IngestRejected:

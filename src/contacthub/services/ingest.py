@@ -32,7 +32,7 @@ from contacthub.contract import (
     validate_event,
 )
 from contacthub.domain.complaint import SlaPolicy
-from contacthub.domain.customer import Customer
+from contacthub.domain.customer import SYSTEM, Customer, attribute
 from contacthub.domain.errors import RuleViolation
 from contacthub.services.ports import ERASED_DIGEST, Claim, EventLog, IngestKey, WritersBusy
 
@@ -161,11 +161,13 @@ class IngestService:
         # serialises writers anyway (PostgreSQL's table lock, SQLite's single writer).
         self._lock = threading.Lock()
 
-    def ingest(self, raw_events: Sequence[Any], *, digest_ignores: frozenset[str] = frozenset()) -> IngestOutcome:
+    def ingest(self, raw_events: Sequence[Any], *, digest_ignores: frozenset[str] = frozenset(),
+               posted_by: str | None = None) -> IngestOutcome:
         """Validate and store a batch, all or nothing.
 
         `digest_ignores`: fields left out of "the same content" for these events, for callers
         that fill a field themselves on each attempt (an action's time defaulted to "now").
+        `posted_by`: the API key that posted the batch, stored with each new event (domain/customer.py, POSTED_BY).
         """
         if not 1 <= len(raw_events) <= MAX_BATCH:
             raise IngestRejected(
@@ -178,7 +180,7 @@ class IngestService:
             events = self._validate(raw_events)
             if digest_ignores:
                 raw_events = [{k: v for k, v in raw.items() if k not in digest_ignores} for raw in raw_events]
-            return self._store(events, [content_digest(raw) for raw in raw_events])
+            return self._store(events, [content_digest(raw) for raw in raw_events], posted_by)
 
     def record_internal(self, events: Sequence[InternalEvent]) -> IngestOutcome:
         """Record events ContactHub decides itself (the watchers'), through the same rules and keys."""
@@ -187,9 +189,9 @@ class IngestService:
         # second watcher) is a duplicate.
         with collector_paused():
             digests = [content_digest(e.model_dump(mode="json", exclude=set(e.NOT_CONTENT))) for e in events]
-            return self._store(list(events), digests)
+            return self._store(list(events), digests, SYSTEM)
 
-    def _store(self, events: list[EventSchema], digests: list[str]) -> IngestOutcome:
+    def _store(self, events: list[EventSchema], digests: list[str], posted_by: str | None) -> IngestOutcome:
         with self._lock:
             # Fast path first: assume nothing in the batch is stored yet (the usual case), so
             # skip the key lookups; the unique key on ingest_keys still refuses a duplicate
@@ -201,7 +203,7 @@ class IngestService:
                     # The careful path holds the writers' lock alone: no other process can
                     # overtake a batch decided again on fresh state (CustomerLog.deciding).
                     with self._writers_lock(exclusive=careful):
-                        return self._decide_and_store(events, digests, careful)
+                        return self._decide_and_store(events, digests, careful, posted_by)
                 except _Retry:
                     if careful:
                         log.info("ingest_retry", attempt=attempt, events=len(events))
@@ -247,7 +249,8 @@ class IngestService:
             raise IngestRejected(422, errors)
         return events
 
-    def _decide_and_store(self, events: list[EventSchema], digests: list[str], careful: bool) -> IngestOutcome:
+    def _decide_and_store(self, events: list[EventSchema], digests: list[str], careful: bool,
+                          posted_by: str | None) -> IngestOutcome:
         errors: list[FieldError] = []
 
         # 1. Duplicates: within the batch, then against every key ever stored.
@@ -286,6 +289,8 @@ class IngestService:
             except RuleViolation as violation:
                 errors.append(_error(i, event, violation.field, violation.message))
                 continue
+            if posted_by is not None:
+                attribute(customer.pending_events[-1], posted_by)  # type: ignore[arg-type]
             customers[customer_id] = touched[customer_id] = customer
             keys.append(IngestKey(event.event_id, digests[i], customer_id, customer.version))
             if event.type in CLAIMED_BY or isinstance(event, CustomerRegistered):  # type: ignore[attr-defined]

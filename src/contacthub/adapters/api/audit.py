@@ -48,6 +48,9 @@ class HistoryEventOut(BaseModel):
     event_id: str
     recorded_at: str
     occurred_at: str
+    posted_by: str | None = Field(description="Who posted it: the API key's id, `contacthub` for ContactHub's own "
+                                              "(SLA and jeopardy watchers); null before this was recorded. In the stored "
+                                              "state, so the hash chain covers it.")
     payload: dict[str, Any]
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from contacthub.adapters.api.schemas import ComplaintOut, ComplaintSummaryOut
 from contacthub.adapters.http.access_log import record_shown
-from contacthub.adapters.http.dependencies import Hub, MinPosition, require, wait_for_read_models
+from contacthub.adapters.http.dependencies import CurrentPrincipal, Hub, MinPosition, require, wait_for_read_models
 from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse, error_response
 from contacthub.adapters.http.parameters import ComplaintId
 from contacthub.bootstrap import ContactHub
@@ -36,7 +36,9 @@ class ComplaintActionIn(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": False})
 
     action: ActionName = Field(description="What to do; only the actions allowed in the current status succeed.")
-    by: str = Field(description="Who acts (staff id).", examples=["store-0571-03"])
+    by: str | None = Field(default=None, description="Who acts: a clerk acts as the key's holder (its name; another "
+                                                     "name is refused). Default: the key's holder.",
+                           examples=["store-0571-03"])
     channel: ChannelName = Field(description="Through which channel.")
     reason: str | None = Field(default=None, description="Why (required for pend, hold, handover, escalate, reopen, cancel, reject).")
     to: str | None = Field(default=None, description="handover: the new owner.")
@@ -44,7 +46,9 @@ class ComplaintActionIn(BaseModel):
     satisfaction: StrictInt | None = Field(default=None, description="follow_up: the customer's satisfaction, 1-5.")
     text: str | None = Field(default=None, description="note: the note.")
     level: StrictInt | None = Field(default=None, description="escalate: the new level (default: one up).")
-    occurred_at: str | None = Field(default=None, description="When it happened (RFC 3339 with offset); default: now.")
+    occurred_at: str | None = Field(default=None, description="When it happened (RFC 3339 with offset); default: now. "
+                                                              "A clerk's action is stamped with the server's time: at "
+                                                              "most 300 s from it.")
     event_id: str | None = Field(default=None, description="Your idempotency key; a retry with the same key is answered as a duplicate.")
 
 
@@ -79,13 +83,13 @@ def _complaint(hub: ContactHub, complaint_id: str, position: int) -> dict[str, A
     summary="Act on a complaint from any channel (one-point acceptance); illegal actions get 409",
     dependencies=ACT_RULE,
 )
-async def post_action(hub: Hub, complaint_id: ComplaintId, body: ComplaintActionIn) -> Any:
+async def post_action(hub: Hub, complaint_id: ComplaintId, body: ComplaintActionIn, principal: CurrentPrincipal) -> Any:
     fields = body.model_dump(exclude_none=True)
     fields.update({k: v for k, v in (body.model_extra or {}).items()})  # refused below, with the field named
 
     def act() -> Any:
         try:
-            outcome = hub.complaint_actions.take(complaint_id, fields)
+            outcome = hub.complaint_actions.take(complaint_id, fields, actor=principal)
         except UnknownComplaint:
             raise ApiError(404, "complaint_id", f"no complaint {complaint_id}") from None
         except IngestRejected as rejected:

@@ -53,7 +53,7 @@ async def post_events(request: Request, hub: Hub, principal: CurrentPrincipal) -
     if foreign:
         return error_response(403, foreign)
     try:
-        outcome = await run_in_threadpool(hub.ingest.ingest, body["events"])
+        outcome = await run_in_threadpool(lambda: hub.ingest.ingest(body["events"], posted_by=principal.key_id))
     except IngestRejected as rejected:
         return error_response(rejected.status_code, [e.model_dump() for e in rejected.errors])
     return JsonResponse(

@@ -58,8 +58,8 @@ _templates.globals["new_event_id"] = lambda: f"desk-{uuid.uuid4()}"
 
 LANG_COOKIE = "desk_lang"
 STAFF_COOKIE = "desk_staff"
+"""The staff id a shared counter's clerk once typed: no longer read (a clerk acts as the logged-in key's holder); cleared at logout."""
 FLASH_COOKIE = "desk_flash"
-STAFF_COOKIE_AGE_S = 12 * 3600  # a shift: the next clerk at a shared counter types their own id
 LOGIN_AGE_S = 12 * 3600  # a shift, as the staff id
 PAGE_CAPABILITIES = (Capability.READ_CUSTOMERS, Capability.READ_METRICS)
 """A key may log in to the pages when its role holds one of these (the desk, the analytics page)."""
@@ -103,7 +103,7 @@ class Page:
         self.t = Translator(lang)
         self.page_url = page_url
         self.who = who
-        self.staff = unquote(request.cookies.get(STAFF_COOKIE, ""))[:200] or (who.name if who else "")
+        self.staff = who.name if who else ""  # a clerk acts as themselves: the logged-in key's holder
         self.had_flash = FLASH_COOKIE in request.cookies
         self.flash = _read_flash(request.cookies.get(FLASH_COOKIE))
 
@@ -335,10 +335,11 @@ async def act(request: Request, hub: Hub, complaint_id: str, who: Actor) -> Resp
     return_to = safe_return(form.get("return_to"), complaint_url)
     page = Page(request, return_to.partition("#")[0], who)
     body = action_body(form)
+    body["by"] = who.name  # a step at the desk is taken by whoever is logged in (ComplaintActions.take)
 
     def take() -> Response:
         try:
-            outcome = hub.complaint_actions.take(complaint_id, body)
+            outcome = hub.complaint_actions.take(complaint_id, body, actor=who)
         except UnknownComplaint:
             return page.error(404, page.t("error.no_complaint", id=complaint_id))
         except IngestRejected as rejected:
@@ -347,7 +348,6 @@ async def act(request: Request, hub: Hub, complaint_id: str, who: Actor) -> Resp
         kind = "duplicate" if outcome.result == "duplicate" else "done" if caught_up else "catching_up"
         response = page.redirect(return_to)
         _cookie(response, FLASH_COOKIE, f"{kind}|{body['action']}|{complaint_id}", None)
-        _cookie(response, STAFF_COOKIE, str(body["by"]), STAFF_COOKIE_AGE_S)
         return response
 
     return await run_in_threadpool(take)
