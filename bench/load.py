@@ -758,7 +758,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         keys, seeded_head, report["seed"] = seed(url, args)
         port = free_port()
         server_log = args.server_log or workdir / "server.log"
-        env = {"CONTACTHUB_LOG_LEVEL": args.log_level, "CONTACTHUB_SLA_WATCH_INTERVAL_S": str(args.watch_interval)}
+        deployed = Settings()  # as deployed: the fair-use limits at their defaults (serve() turns them off)
+        env = {"CONTACTHUB_LOG_LEVEL": args.log_level, "CONTACTHUB_SLA_WATCH_INTERVAL_S": str(args.watch_interval),
+               "CONTACTHUB_MAX_LAG_EVENTS": str(deployed.max_lag_events),
+               "CONTACTHUB_INGEST_EVENTS_PER_S": str(deployed.ingest_events_per_s)}
         with server_log.open("wb") as output:
             process = serve(url, port, projector=True, env=env, output=output)
             database_pid = _postmaster_pid(pg) if pg else None

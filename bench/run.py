@@ -158,11 +158,15 @@ def serve(
     By default as (4) and (6) want it: no projector, and no watchers (the reads are measured
     alone, not beside the SLA and jeopardy events they would record). `env` overrides the
     settings (bench/load.py runs the server as deployed); `output` takes its stdout and stderr;
-    `workers`: `--workers` (bench/read_capacity.py).
+    `workers`: `--workers` (bench/read_capacity.py). Without a projector the read models'
+    lag grows with every event posted, and (4) measures how fast one client can ingest: the
+    fair-use limits (adapters/http/fair_use.py: a rate per key, the lag bound) are off unless
+    `env` sets them.
     """
     env = {
         **os.environ, "CONTACTHUB_DATABASE_URL": url, "CONTACTHUB_LOG_LEVEL": "warning", "CONTACTHUB_LOG_FORMAT": "json",
-        "CONTACTHUB_SLA_WATCH_INTERVAL_S": "0", **(env or {}),
+        "CONTACTHUB_SLA_WATCH_INTERVAL_S": "0", "CONTACTHUB_MAX_LAG_EVENTS": "0", "CONTACTHUB_INGEST_EVENTS_PER_S": "0",
+        **(env or {}),
     }
     process = subprocess.Popen(
         [sys.executable, "-c", "from contacthub.adapters.cli import main; main()",

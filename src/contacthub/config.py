@@ -44,6 +44,12 @@ class Settings:
     """An idle kept-alive connection is closed after this many seconds."""
     max_connections: int = 1000
     """Open connections one server process holds at most; one more is answered 503 and closed."""
+    ingest_events_per_s: float = 10_000.0
+    """Events one API key may post per second, per server process (429 past it); 0: no limit."""
+    ingest_burst_events: int = 20_000
+    """Events one API key may post at once before its rate applies."""
+    max_lag_events: int = 50_000
+    """Ingest is answered 503 while the read models are more than this many events behind the log; 0: no bound."""
     customer_cache_size: int = 200_000
     """Customers whose decision state the writer keeps in memory between batches."""
     embedded_projector: bool = True
@@ -121,6 +127,10 @@ class Settings:
                 raise ConfigurationError(f"CONTACTHUB_{name} must be a number of seconds above 0 and at most 3600")
         if not 1 <= self.keep_alive_s <= 3600:
             raise ConfigurationError("CONTACTHUB_KEEP_ALIVE_S must be a whole number of seconds from 1 to 3600")
+        if not (math.isfinite(self.ingest_events_per_s) and self.ingest_events_per_s >= 0):
+            raise ConfigurationError("CONTACTHUB_INGEST_EVENTS_PER_S must be 0 (no limit) or a number of events per second")
+        if self.ingest_burst_events < 1 or self.max_lag_events < 0:
+            raise ConfigurationError("CONTACTHUB_INGEST_BURST_EVENTS must be at least 1 and CONTACTHUB_MAX_LAG_EVENTS at least 0")
         if self.max_connections < 1:
             raise ConfigurationError("CONTACTHUB_MAX_CONNECTIONS must be a whole number of connections, at least 1")
         if self.max_body_bytes_in_flight < self.max_body_bytes:

@@ -57,6 +57,7 @@ RULES: dict[tuple[str, str], str] = {
     ("POST", "/v1/keys/{key_id}/revoke"): "manage_keys",
     ("GET", "/v1/status"): "read_status",
     ("GET", "/health"): "open",
+    ("GET", "/ready"): "open",
     ("GET", "/openapi.json"): "open",
     ("GET", "/docs"): "open",
     ("GET", "/docs/oauth2-redirect"): "open",

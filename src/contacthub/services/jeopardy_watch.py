@@ -27,7 +27,7 @@ from contacthub.contract import JEOPARDY_EVENT_ID_PREFIX, InternalEvent, OrderJe
 from contacthub.domain.order import JeopardyLimits
 from contacthub.projections.journey_queries import JourneyQueries
 from contacthub.services.ingest import IngestService
-from contacthub.services.watchers import record_in_batches, run_watchers
+from contacthub.services.watchers import MAX_SKIPPED_PASSES, record_in_batches, run_watchers
 
 log = structlog.get_logger(__name__)
 
@@ -59,12 +59,17 @@ class JeopardyWatcher:
         self.clock = clock
         # As for the SLA watcher: a pass over a read model far behind the log is skipped.
         self.read_models_current = read_models_current
+        self._skipped = 0  # as the SLA watcher's
 
     def run_once(self) -> JeopardyOutcome:
         """One pass over every order in jeopardy now and not yet flagged; the events recorded (duplicates not counted)."""
         if not self.read_models_current():
-            log.info("jeopardy_watch_skipped", reason="read models are catching up")
-            return JeopardyOutcome(0, 0)
+            if self._skipped < MAX_SKIPPED_PASSES:
+                self._skipped += 1
+                log.info("jeopardy_watch_skipped", reason="read models are catching up", skipped_in_a_row=self._skipped)
+                return JeopardyOutcome(0, 0)
+            log.warning("jeopardy_watch_lagging_pass", skipped_in_a_row=self._skipped)  # as the SLA watcher
+        self._skipped = 0
         now = self.clock()
         events: list[InternalEvent] = [
             OrderJeopardy(

@@ -20,7 +20,7 @@ import structlog
 from contacthub.contract import SLA_EVENT_ID_PREFIX, InternalEvent, SlaBreach, SlaWarning
 from contacthub.projections.complaint_queries import ComplaintQueries
 from contacthub.services.ingest import IngestService
-from contacthub.services.watchers import record_in_batches, run_watchers
+from contacthub.services.watchers import MAX_SKIPPED_PASSES, record_in_batches, run_watchers
 
 log = structlog.get_logger(__name__)
 
@@ -52,12 +52,19 @@ class SlaWatcher:
         # Deciding on a read model far behind the log (a rebuild, a stopped projector) would
         # propose events the rules then refuse one by one: such a pass is skipped.
         self.read_models_current = read_models_current
+        self._skipped = 0  # passes skipped in a row: after MAX_SKIPPED_PASSES a pass runs on the read models as they are
 
     def run_once(self) -> WatchOutcome:
         """One pass over every complaint due now; the events recorded (duplicates not counted)."""
         if not self.read_models_current():
-            log.info("sla_watch_skipped", reason="read models are catching up")
-            return WatchOutcome(0, 0, 0)
+            if self._skipped < MAX_SKIPPED_PASSES:
+                self._skipped += 1
+                log.info("sla_watch_skipped", reason="read models are catching up", skipped_in_a_row=self._skipped)
+                return WatchOutcome(0, 0, 0)
+            # Under a steady flood the read models may never be current: run on them as they are; the
+            # customer's rules decide each proposal on the stored history, refusing what is out of date.
+            log.warning("sla_watch_lagging_pass", skipped_in_a_row=self._skipped)
+        self._skipped = 0
         now = self.clock()
         events: list[InternalEvent] = []
         for candidate in self.complaints.sla_candidates(now, limit=10_000):

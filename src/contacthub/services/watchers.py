@@ -29,6 +29,11 @@ class Watcher(Protocol):
         """One pass: record what is due now."""
 
 
+MAX_SKIPPED_PASSES = 3
+"""A watcher skips a pass while the read models are catching up, but not more than this many in a row
+(issue 16, F6: under a steady flood they skipped every pass): the next pass runs on them as they are."""
+
+
 def record_in_batches(ingest: IngestService, events: Sequence[InternalEvent]) -> tuple[Counter[str], int]:
     """Record a watcher's events, BATCH at a time; how many were recorded, by type (duplicates not counted), and refused.
 

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from contacthub.adapters.http.dependencies import CurrentPrincipal, Hub
-from contacthub.adapters.http.errors import ERROR_RESPONSES, ApiError, JsonResponse, error_response
+from contacthub.adapters.http.errors import ERROR_RESPONSES, ApiError, ErrorBody, JsonResponse, error_response
 from contacthub.domain.roles import Principal, event_refusal
 from contacthub.services.ingest import IngestRejected
 
@@ -32,7 +32,8 @@ class IngestResultOut(BaseModel):
     "/v1/events",
     summary="Record a batch of 1 to 1000 events, atomically and idempotently",
     response_model=IngestResultOut,
-    responses={k: v for k, v in ERROR_RESPONSES.items() if k != 404},
+    responses={**{k: v for k, v in ERROR_RESPONSES.items() if k != 404},
+               429: {"model": ErrorBody, "description": "This key posted more than its rate allows; retry after `Retry-After` seconds."}},
     description="A channel key posts only events naming its own channel; a `boss` key only events naming none "
                 "(registrations, tier changes, orders, activations). Any other event in the batch: 403, nothing stored.",
     openapi_extra={
@@ -52,6 +53,9 @@ async def post_events(request: Request, hub: Hub, principal: CurrentPrincipal) -
     foreign = channel_refusals(principal, body["events"])
     if foreign:
         return error_response(403, foreign)
+    # Fair use (http/fair_use.py): this key's rate, then the read models' lag; 429 / 503, nothing stored.
+    request.app.state.key_rates.take(principal.key_id, len(body["events"]))
+    await run_in_threadpool(request.app.state.lag.refuse_when_behind)
     try:
         outcome = await run_in_threadpool(lambda: hub.ingest.ingest(body["events"], posted_by=principal.key_id))
     except IngestRejected as rejected:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from contacthub import __version__
 from contacthub.adapters.http.dependencies import Hub, require
-from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES
+from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, JsonResponse
 from contacthub.domain.roles import Capability
 
 router = APIRouter(tags=["operations"])
@@ -27,6 +27,25 @@ class StatusOut(BaseModel):
 @router.get("/health", summary="Liveness: the process answers (no key needed: load balancers call it)")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+class ReadyOut(BaseModel):
+    status: str = Field(description="`ready`, or `lagging` (503) while the read models are past the bound")
+    log_position: int
+    read_models_position: int
+    lag: int
+    max_lag: int = Field(description="CONTACTHUB_MAX_LAG_EVENTS; 0: no bound")
+
+
+@router.get("/ready", response_model=ReadyOut, responses={503: {"model": ReadyOut, "description": "Lagging."}},
+            summary="Readiness: the read models' lag against its bound (no key needed: load balancers call it)")
+async def ready(request: Request) -> Any:
+    gauge = request.app.state.lag
+    head, applied = await run_in_threadpool(gauge.positions, True)
+    lagging = gauge.max_lag > 0 and head - applied > gauge.max_lag
+    answer = {"status": "lagging" if lagging else "ready", "log_position": head, "read_models_position": applied,
+              "lag": max(0, head - applied), "max_lag": gauge.max_lag}
+    return JsonResponse(answer, status_code=503 if lagging else 200, headers={"Retry-After": "1"} if lagging else None)
 
 
 @router.get("/v1/status", response_model=StatusOut, responses={503: ERROR_RESPONSES[503], **AUTH_RESPONSES},

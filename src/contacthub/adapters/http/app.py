@@ -18,6 +18,7 @@ from contacthub.adapters.http.access_log import AnsweredAfterRecorded
 from contacthub.adapters.http.authentication import ServerKeys, refusal_before_body
 from contacthub.adapters.http.dependencies import require
 from contacthub.adapters.http.errors import AUTH_RESPONSES, JsonResponse, install_error_handlers
+from contacthub.adapters.http.fair_use import KeyRates, LagGauge
 from contacthub.adapters.http.headers import DOCS_ASSETS, SecurityHeaders
 from contacthub.adapters.http.limits import RequestLimits
 from contacthub.adapters.web import analytics, desk
@@ -98,6 +99,10 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     )
     app.state.hub = hub
     app.state.api_keys = ServerKeys(hub.event_log.read_store, hub.clock, hub.settings.key_cache_s)
+    # Fair use of ingest: a rate per key, and a bound on the read models' lag (http/fair_use.py).
+    app.state.key_rates = KeyRates(hub.settings.ingest_events_per_s, hub.settings.ingest_burst_events)
+    app.state.lag = LagGauge(lambda: hub.event_log.head_position(), lambda: hub.projector.caught_up_to(),
+                             hub.settings.max_lag_events)
     install_error_handlers(app)
     desk.install_login_handlers(app)
     # Every route: path, query and body length, no control characters; a batch of events may be larger.

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -21,6 +22,7 @@ from weakref import WeakKeyDictionary
 import anyio.to_thread
 from anyio import CapacityLimiter
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 
 from contacthub.adapters.http.access_log import note_reader, record_before_answer, record_read
 from contacthub.adapters.http.authentication import (
@@ -140,11 +142,44 @@ def require_page(capability: Capability, *, record: bool | None = None) -> Calla
 
 # --- read your own write: min_position -----------------------------------------------------------------
 
-MinPosition = Annotated[
-    int | None,
-    Query(ge=0, le=2**62, description="Wait (bounded) until the view has applied this log position: read your own write."),
-]
-"""A route's `min_position` query parameter; the route passes it to `wait_for_read_models` in its thread-pool call."""
+async def _read_models_at(
+    request: Request,
+    min_position: Annotated[int | None, Query(
+        ge=0, le=2**62, description="Wait (bounded) until the view has applied this log position: read your own write.",
+    )] = None,
+) -> int | None:
+    """Wait, on the event loop, until the read models have applied `min_position`; then the route runs.
+
+    The wait holds no thread (F6: sixty waiting readers used up the thread pool and held up every
+    other read): each look at the read models' position is a short thread-pool call, between
+    asyncio sleeps growing from 5 to 100 ms. 422 when no stored event has that position;
+    503 with Retry-After after `read_wait_timeout_s`."""
+    if min_position is None:
+        return None
+    hub = hub_of(request)
+    projector = hub.projector
+    reached = await run_in_threadpool(projector.caught_up_to)
+    if reached >= min_position:
+        return min_position
+    head = await run_in_threadpool(hub.event_log.head_position)
+    if min_position > head:
+        raise ApiError(422, "min_position", f"position {min_position} is beyond the end of the log ({head})")
+    deadline = time.monotonic() + hub.settings.read_wait_timeout_s
+    pause = 0.005
+    while (left := deadline - time.monotonic()) > 0:
+        projector.wake.set()
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 2, 0.1)
+        reached = await run_in_threadpool(projector.caught_up_to)
+        if reached >= min_position:
+            return min_position
+    raise ApiError(503, "min_position", f"the read model has applied position {reached}, not yet {min_position}; "
+                                        "retry shortly", {"Retry-After": "1"})
+
+
+MinPosition = Annotated[int | None, Depends(_read_models_at)]
+"""A route's `min_position` query parameter, already waited for (without holding a thread) when the route runs;
+the route still passes it to `wait_for_read_models` in its thread-pool call, which then returns at once."""
 
 
 def wait_for_read_models(hub: ContactHub, min_position: int | None) -> int:
