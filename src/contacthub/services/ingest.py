@@ -8,6 +8,7 @@ and changes nothing; reusing an id for different content is refused.
 from __future__ import annotations
 
 import gc
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -162,12 +163,14 @@ class IngestService:
         self._lock = threading.Lock()
 
     def ingest(self, raw_events: Sequence[Any], *, digest_ignores: frozenset[str] = frozenset(),
-               posted_by: str | None = None) -> IngestOutcome:
+               posted_by: str | None = None, name_customers: bool = True) -> IngestOutcome:
         """Validate and store a batch, all or nothing.
 
         `digest_ignores`: fields left out of "the same content" for these events, for callers
         that fill a field themselves on each attempt (an action's time defaulted to "now").
         `posted_by`: the API key that posted the batch, stored with each new event (domain/customer.py, POSTED_BY).
+        `name_customers`: False for a channel's key, which may not learn whose a number, an order or
+        a complaint is: a refusal then names no customer the event did not name itself.
         """
         if not 1 <= len(raw_events) <= MAX_BATCH:
             raise IngestRejected(
@@ -180,7 +183,12 @@ class IngestService:
             events = self._validate(raw_events)
             if digest_ignores:
                 raw_events = [{k: v for k, v in raw.items() if k not in digest_ignores} for raw in raw_events]
-            return self._store(events, [content_digest(raw) for raw in raw_events], posted_by)
+            try:
+                return self._store(events, [content_digest(raw) for raw in raw_events], posted_by)
+            except IngestRejected as rejected:
+                if not name_customers:
+                    self._unname_customers(rejected, events)
+                raise
 
     def record_internal(self, events: Sequence[InternalEvent]) -> IngestOutcome:
         """Record events ContactHub decides itself (the watchers'), through the same rules and keys."""
@@ -445,6 +453,20 @@ class IngestService:
         COMMANDS[event.type](customer, **fields)  # type: ignore[attr-defined]
         return customer
 
+    def _unname_customers(self, rejected: IngestRejected, events: list[EventSchema]) -> None:
+        """Refusals as a channel's key sees them: no customer id the event did not name itself.
+
+        A claim held by a customer becomes "another customer"; a refusal of an event addressed
+        by msisdn speaks of "the customer with this msisdn" instead of naming who that is."""
+        for error in rejected.errors:
+            error.message = _NAMED_OWNER.sub("already belongs to another customer", error.message)
+            if error.index is None or not 0 <= error.index < len(events):
+                continue
+            event = events[error.index]
+            owner = self._msisdn_owner.get(event.msisdn) if event.msisdn is not None else None
+            if owner is not None and owner != event.customer_id:
+                error.message = re.sub(rf"\b{re.escape(owner)}\b", "(the customer with this msisdn)", error.message)
+
     def _check_claims(self, events: list[EventSchema], claims: list[tuple[int, Claim]]) -> list[FieldError]:
         """Refuse, with a clear message, an msisdn/order/complaint id that already belongs to a customer.
 
@@ -477,6 +499,9 @@ def _claims_of(event: EventSchema, customer_id: str) -> list[Claim]:
         return []
     kind, field = kind_field
     return [Claim(kind, getattr(event, field), customer_id)]
+
+
+_NAMED_OWNER = re.compile(r"already belongs to customer \S+$")
 
 
 def _error(index: int, event: EventSchema, field: str, message: str) -> FieldError:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from contacthub.adapters.http.dependencies import CurrentPrincipal, Hub
 from contacthub.adapters.http.errors import ERROR_RESPONSES, ApiError, ErrorBody, JsonResponse, error_response
-from contacthub.domain.roles import Principal, event_refusal
+from contacthub.domain.roles import Principal, Role, event_refusal
 from contacthub.services.ingest import IngestRejected
 
 router = APIRouter(tags=["events"])
@@ -57,7 +57,9 @@ async def post_events(request: Request, hub: Hub, principal: CurrentPrincipal) -
     request.app.state.key_rates.take(principal.key_id, len(body["events"]))
     await run_in_threadpool(request.app.state.lag.refuse_when_behind)
     try:
-        outcome = await run_in_threadpool(lambda: hub.ingest.ingest(body["events"], posted_by=principal.key_id))
+        # A channel's key may not learn whose a number, order or complaint is: refusals name no other customer.
+        outcome = await run_in_threadpool(lambda: hub.ingest.ingest(
+            body["events"], posted_by=principal.key_id, name_customers=principal.role is not Role.CHANNEL))
     except IngestRejected as rejected:
         return error_response(rejected.status_code, [e.model_dump() for e in rejected.errors])
     return JsonResponse(
