@@ -71,6 +71,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from contacthub.bootstrap import build  # noqa: E402
 from contacthub.config import Settings  # noqa: E402
+from contacthub.domain.roles import ID_SCOPE_SEPARATOR  # noqa: E402
 from contacthub.logs import configure_logging  # noqa: E402
 from run import PG_SETTINGS, ThrowawayPostgres, bench_keys, free_port, log, serve  # noqa: E402
 from workload import customer_id, ingest_population, msisdn  # noqa: E402
@@ -602,6 +603,10 @@ def memory_stats(samples: list[dict[str, Any]], steady_from: float, steady_to: f
 # --- the check: every acknowledged event stored exactly once -----------------------------------
 
 
+def _as_posted(stored_id: str) -> str:
+    return stored_id.split(ID_SCOPE_SEPARATOR, 1)[-1]
+
+
 def verify(url: str, after: int, acknowledged: dict[str, int]) -> dict[str, Any]:
     """Look every acknowledged event_id up in the log: stored once, at the position the server answered."""
     hub = build(Settings(database_url=url))
@@ -611,12 +616,14 @@ def verify(url: str, after: int, acknowledged: dict[str, int]) -> dict[str, Any]
         rows = event_log.read_store.query(
             f"SELECT {position} AS position, state FROM {event_log.events_table} WHERE {position} > ?", (after,))
         stored: dict[str, list[int]] = defaultdict(list)
+        # Stored ids are scoped by the posting channel (`hotline/load-1`); the load's own ids are unique
+        # across its channels, so the part after the scope is the id it was acknowledged under.
         for row in rows:
-            event_id = orjson.loads(bytes(row["state"])).get("event_id", "")
+            event_id = _as_posted(orjson.loads(bytes(row["state"])).get("event_id", ""))
             if event_id.startswith("load-"):
                 stored[event_id].append(int(row["position"]))
-        keys = {r["event_id"] for r in event_log.read_store.query(
-            "SELECT event_id FROM ingest_keys WHERE event_id LIKE ?", ("load-%",))}
+        keys = {_as_posted(r["event_id"]) for r in event_log.read_store.query(
+            "SELECT event_id FROM ingest_keys WHERE event_id LIKE ?", ("%/load-%",))}
     finally:
         hub.close()
     lost = sorted(e for e in acknowledged if e not in stored)

@@ -23,6 +23,7 @@ from contacthub.adapters.store.chain import EventChain
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from contacthub.demo import DemoPlan, generate_batches
+from contacthub.domain.roles import ID_SCOPE_SEPARATOR
 from support.auth import new_key
 from support.databases import fresh_database_url
 from support.processes import ApiServer, ChannelClient, ContactHubProcess, ProjectorProcess
@@ -64,15 +65,23 @@ def hotline_calls(run: str, batch: int, customers: list[str], size: int, rng: ra
 
 
 def stored_event_ids(hub: ContactHub) -> Counter[str]:
-    """Every event in the log, by event_id, read through the notification log (what projectors see)."""
+    """Every event in the log, by event_id as posted, read through the notification log (what projectors see).
+
+    Stored ids are scoped by the posting channel (`hotline/<id>`); the ids these tests send are
+    unique across their channels, so the part after the scope is the id as posted."""
     seen: Counter[str] = Counter()
     after = 0
     while True:
         notifications = hub.event_log.read_notifications(after, 5000)
         if not notifications:
             return seen
-        seen.update(getattr(e, "event_id", None) or f"<internal {type(e).__name__}>" for e in hub.event_log.decode(notifications))
+        seen.update(_as_posted(e) for e in hub.event_log.decode(notifications))
         after = notifications[-1].id
+
+
+def _as_posted(event: Any) -> str:
+    event_id = getattr(event, "event_id", None)
+    return event_id.split(ID_SCOPE_SEPARATOR, 1)[-1] if event_id else f"<internal {type(event).__name__}>"
 
 
 def ledger(sent: set[str], acknowledged: set[str], stored: Counter[str]) -> dict[str, int]:

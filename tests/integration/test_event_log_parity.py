@@ -17,6 +17,7 @@ from eventsourcing.persistence import IntegrityError
 
 from contacthub.adapters.store.memory import InMemoryEventLog
 from contacthub.bootstrap import ContactHub
+from contacthub.domain.roles import OPERATOR
 from contacthub.services.ingest import IngestOutcome, IngestRejected, IngestService
 from contacthub.services.ports import EventLog
 from helpers import complaint_opened, contact, event, registered
@@ -56,9 +57,9 @@ class Writers:
 Step = tuple[str, Callable[[Writers], Any]]
 
 
-def batch(name: str, events: list[dict[str, Any]], *, by: str = "ingest") -> Step:
+def batch(name: str, events: list[dict[str, Any]], *, by: str = "ingest", source: str = OPERATOR) -> Step:
     def post(writers: Writers) -> Any:
-        outcome: IngestOutcome = getattr(writers, by).ingest(copy.deepcopy(events))
+        outcome: IngestOutcome = getattr(writers, by).ingest(copy.deepcopy(events), source=source)
         return [(r.event_id, r.status, At(r.position)) for r in outcome.results], At(outcome.position)
 
     return name, post
@@ -90,6 +91,10 @@ def scenario() -> list[Step]:
         batch("contacts again", [call1, call2]),  # refused by the store (the keys are taken), then answered
         batch("mixed", [order, contact(C1), twice, twice]),
         batch("event_id reused", [{**call1, "duration_s": 999}, contact(C2)]),
+        batch("hotline's id", [contact(C2, event_id="hl-1")], source="hotline"),
+        batch("store's same id", [contact(C2, channel="store", event_id="hl-1")], source="store"),
+        batch("hotline's retry", [contact(C2, event_id="hl-1")], source="hotline", by="rival"),
+        batch("hotline's id reused", [contact(C2, event_id="hl-1", duration_s=1)], source="hotline"),
         batch(
             "claims taken",
             [
@@ -217,6 +222,9 @@ def test_the_in_memory_log_answers_the_scenario_like_the_real_one(hub: ContactHu
     assert statuses("duplicates") == ["duplicate"] * 3
     assert statuses("mixed") == ["duplicate", "recorded", "recorded", "duplicate"]
     assert refused("event_id reused") and refused("unknown number") and refused("rule broken")
+    assert statuses("hotline's id") == statuses("store's same id") == ["recorded"]
+    assert statuses("hotline's retry") == ["duplicate"] and refused("hotline's id reused")
+    assert {"hotline/hl-1", "store/hl-1"} <= set(real["keys"])
     assert [field for _, _, field, _ in outcomes["claims taken"][2]] == ["msisdns", "order_id", "complaint_id"]
     assert statuses("stale cache") == ["recorded"] and refused("number taken meanwhile")
     ((erased, at),) = outcomes["erase"]

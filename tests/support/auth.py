@@ -16,18 +16,21 @@ from fastapi import FastAPI
 from contacthub.adapters.http.authentication import current_principal, page_principal
 from contacthub.adapters.store.api_keys import ApiKeys
 from contacthub.bootstrap import ContactHub
-from contacthub.domain.roles import Capability, Principal, Role
+from contacthub.domain.roles import OPERATOR, Capability, Principal, Role
 
 
 @dataclass(frozen=True)
 class EverythingAllowed(Principal):
-    """A test-only principal that holds every capability, bound to no channel, whose reads are not recorded."""
+    """A test-only principal that holds every capability, bound to no channel, whose reads are not recorded and whose event ids are stored as posted."""
 
     def may(self, capability: Capability) -> bool:
         return True
 
     def records_reads(self, capability: Capability) -> bool:
         return False
+
+    def event_source(self) -> str:
+        return OPERATOR  # ids stored as posted, as the demo loader's: scoping is tested with real keys
 
 
 TEST_PRINCIPAL = EverythingAllowed(key_id="test", name="store-0571-03", role=Role.ADMIN)

@@ -61,11 +61,11 @@ def place_order(customer: Customer, order_id: str) -> None:
     )
 
 
-def key(customer: Customer, version: int | None = None, digest: str = "d") -> IngestKey:
+def key(customer: Customer, version: int | None = None, digest: str = "d", source: str | None = "operator") -> IngestKey:
     """The ingest key of the customer's pending event at `version` (default: its latest)."""
     version = customer.version if version is None else version
     event = next(e for e in customer.pending_events if e.originator_version == version)
-    return IngestKey(event.event_id, digest, customer.id, version)  # type: ignore[attr-defined]
+    return IngestKey(event.event_id, digest, customer.id, version, source)  # type: ignore[attr-defined]
 
 
 def snapshot(log: InMemoryEventLog, event_ids: list[str], claims: list[tuple[str, str]]) -> Any:
@@ -143,6 +143,19 @@ def test_positions_follow_the_ingest_keys_across_customers() -> None:
     assert log.record([c], [key(c)], []) == {("A", 3): 4}  # later batches continue the numbering
 
 
+def test_keys_from_before_ids_were_scoped_are_found_by_their_bare_id() -> None:
+    log = InMemoryEventLog()
+    assert not log.has_legacy_keys()
+    a = new_customer("A", "13800000001")
+    log.record([a], [key(a)], [])
+    assert not log.has_legacy_keys()
+    old, new = log_contact(a), log_contact(a)
+    log.record([a], [key(a, 2, source=None), key(a, 3, source="hotline")], [])
+    assert log.has_legacy_keys()
+    assert log.lookup_legacy_keys([old, new, "unknown"]) == {old: StoredKey("d", "A", 2)}
+    assert set(log.lookup_keys([old, new])) == {old, new}
+
+
 def test_claims_are_looked_up_by_kind() -> None:
     log = InMemoryEventLog()
     two_customers(log)
@@ -199,12 +212,12 @@ def test_a_conflict_refuses_the_whole_batch_and_stores_nothing(conflict: str) ->
         other = log.load_customers(["C2"])["C2"]
         log_contact(other)
         batch.append(other)
-        keys.append(IngestKey(first_contact, "d", "C2", other.version))
+        keys.append(IngestKey(first_contact, "d", "C2", other.version, "operator"))
     elif conflict == "event_id_twice_in_batch":
         other = log.load_customers(["C2"])["C2"]
         log_contact(other)
         batch.append(other)
-        keys.append(IngestKey("reg-new", "d", "C2", other.version))
+        keys.append(IngestKey("reg-new", "d", "C2", other.version, "operator"))
     else:
         claim = {
             "msisdn": Claim("msisdn", "13800000001", "C3"),
@@ -232,7 +245,7 @@ def test_an_identifier_claimed_by_the_same_customer_again_is_a_conflict_too() ->
 
 def erase(customer: Customer, event_id: str = "erasure") -> IngestKey:
     customer.erase(by="dpo", reason="request", event_id=event_id, occurred_at=T, timestamp=T)
-    return IngestKey(event_id, ERASED_DIGEST, customer.id, customer.version)
+    return IngestKey(event_id, ERASED_DIGEST, customer.id, customer.version, "contacthub")
 
 
 def test_an_erasure_frees_the_msisdns_and_blanks_the_digests_of_that_customer_only() -> None:

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from contacthub.domain.customer import SYSTEM
 from contacthub.domain.vocabulary import Channel
 
 
@@ -80,6 +81,25 @@ SOURCES: tuple[str, ...] = (*(c.value for c in Channel), BOSS)
 """What a channel key may be bound to: one channel, or BOSS."""
 
 
+OPERATOR = "operator"
+"""The source of what the operator's own tools post (the demo loader): ids stored as posted."""
+UNSCOPED_SOURCES = frozenset({OPERATOR, SYSTEM})
+"""Sources whose event ids are stored as posted: the operator's tools and ContactHub itself
+(the watchers' deterministic ids, `sla:`/`jeopardy:`, which a channel may not use)."""
+ID_SCOPE_SEPARATOR = "/"
+
+
+def stored_event_id(source: str, event_id: str) -> str:
+    """The id an event is stored under: its poster's own id, scoped by the source that posted it.
+
+    Each source (a channel, BOSS, a clerk) has its own namespace of event ids, so one source can
+    neither squat nor probe another's: the store's `hl-1` is stored as `store/hl-1`, the hotline's
+    as `hotline/hl-1`. The scoped id is the event's id in the log, the history and the read models."""
+    if source in UNSCOPED_SOURCES:
+        return event_id
+    return f"{source}{ID_SCOPE_SEPARATOR}{event_id}"
+
+
 def roles_with(capability: Capability) -> list[Role]:
     """The roles granted `capability`, in declaration order."""
     return [role for role in Role if capability in GRANTS[role]]
@@ -101,6 +121,14 @@ class Principal:
     def records_reads(self, capability: Capability) -> bool:
         """Whether using `capability` must be recorded in the access log."""
         return self.role in RECORDED_ROLES and capability in RECORDED_CAPABILITIES
+
+    def event_source(self) -> str:
+        """The namespace of the event ids this key posts (`stored_event_id`): a channel key's binding
+        (`hotline`, `boss`, ...), so a rotated key keeps its channel's ids; `clerk:<name>` for a
+        clerk's actions, so one clerk cannot take another's."""
+        if self.role is Role.CHANNEL and self.channel is not None:
+            return self.channel
+        return f"{self.role.value}:{self.name}"
 
 
 def key_binding_problem(role: Role, channel: str | None) -> str | None:

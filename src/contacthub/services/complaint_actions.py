@@ -21,7 +21,7 @@ from typing import Any
 
 from contacthub.contract import ACTION_EVENT, CHANNEL_EVENTS, FieldError
 from contacthub.domain.complaint import ACTIONS
-from contacthub.domain.roles import Principal, Role
+from contacthub.domain.roles import OPERATOR, Principal, Role
 from contacthub.services.ingest import IngestOutcome, IngestRejected, IngestService
 from contacthub.services.ports import EventLog
 
@@ -81,8 +81,10 @@ class ComplaintActions:
         ignored = frozenset() if "occurred_at" in raw else frozenset({"occurred_at"})
         raw.setdefault("occurred_at", self.clock().isoformat())
         try:
-            outcome: IngestOutcome = self.ingest.ingest([raw], digest_ignores=ignored,
-                                                        posted_by=actor.key_id if actor is not None else None)
+            # The action's id is scoped by who acts (`clerk:<name>`): one clerk cannot take another's.
+            outcome: IngestOutcome = self.ingest.ingest(
+                [raw], digest_ignores=ignored, posted_by=actor.key_id if actor is not None else None,
+                source=actor.event_source() if actor is not None else OPERATOR)
         except IngestRejected as rejected:
             for error in rejected.errors:  # one event, no batch: its `type` is the caller's `action`
                 error.index = None

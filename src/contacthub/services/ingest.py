@@ -35,6 +35,7 @@ from contacthub.contract import (
 from contacthub.domain.complaint import SlaPolicy
 from contacthub.domain.customer import SYSTEM, Customer, attribute
 from contacthub.domain.errors import RuleViolation
+from contacthub.domain.roles import OPERATOR, UNSCOPED_SOURCES, stored_event_id
 from contacthub.services.ports import ERASED_DIGEST, Claim, EventLog, IngestKey, WritersBusy
 
 log = structlog.get_logger(__name__)
@@ -158,12 +159,14 @@ class IngestService:
         # An msisdn's owner never changes once claimed (catalogue v1 has no number release),
         # so a resolved number can be remembered for good.
         self._msisdn_owner: dict[str, str] = {}
+        self._has_legacy: bool | None = None  # keys from before ids were scoped; asked once
         # One batch at a time per process: the cache is shared, and the database
         # serialises writers anyway (PostgreSQL's table lock, SQLite's single writer).
         self._lock = threading.Lock()
 
     def ingest(self, raw_events: Sequence[Any], *, digest_ignores: frozenset[str] = frozenset(),
-               posted_by: str | None = None, name_customers: bool = True) -> IngestOutcome:
+               posted_by: str | None = None, name_customers: bool = True,
+               source: str = OPERATOR) -> IngestOutcome:
         """Validate and store a batch, all or nothing.
 
         `digest_ignores`: fields left out of "the same content" for these events, for callers
@@ -171,6 +174,8 @@ class IngestService:
         `posted_by`: the API key that posted the batch, stored with each new event (domain/customer.py, POSTED_BY).
         `name_customers`: False for a channel's key, which may not learn whose a number, an order or
         a complaint is: a refusal then names no customer the event did not name itself.
+        `source`: whose namespace the event ids are in (domain/roles.py, `source_of`): a channel's
+        binding, `clerk:<name>`; OPERATOR (the default, for the operator's own tools) stores them as posted.
         """
         if not 1 <= len(raw_events) <= MAX_BATCH:
             raise IngestRejected(
@@ -184,7 +189,7 @@ class IngestService:
             if digest_ignores:
                 raw_events = [{k: v for k, v in raw.items() if k not in digest_ignores} for raw in raw_events]
             try:
-                return self._store(events, [content_digest(raw) for raw in raw_events], posted_by)
+                return self._store(events, [content_digest(raw) for raw in raw_events], posted_by, source)
             except IngestRejected as rejected:
                 if not name_customers:
                     self._unname_customers(rejected, events)
@@ -197,9 +202,9 @@ class IngestService:
         # second watcher) is a duplicate.
         with collector_paused():
             digests = [content_digest(e.model_dump(mode="json", exclude=set(e.NOT_CONTENT))) for e in events]
-            return self._store(list(events), digests, SYSTEM)
+            return self._store(list(events), digests, SYSTEM, SYSTEM)
 
-    def _store(self, events: list[EventSchema], digests: list[str], posted_by: str | None) -> IngestOutcome:
+    def _store(self, events: list[EventSchema], digests: list[str], posted_by: str | None, source: str) -> IngestOutcome:
         with self._lock:
             # Fast path first: assume nothing in the batch is stored yet (the usual case), so
             # skip the key lookups; the unique key on ingest_keys still refuses a duplicate
@@ -211,7 +216,7 @@ class IngestService:
                     # The careful path holds the writers' lock alone: no other process can
                     # overtake a batch decided again on fresh state (CustomerLog.deciding).
                     with self._writers_lock(exclusive=careful):
-                        return self._decide_and_store(events, digests, careful, posted_by)
+                        return self._decide_and_store(events, digests, careful, posted_by, source)
                 except _Retry:
                     if careful:
                         log.info("ingest_retry", attempt=attempt, events=len(events))
@@ -258,24 +263,28 @@ class IngestService:
         return events
 
     def _decide_and_store(self, events: list[EventSchema], digests: list[str], careful: bool,
-                          posted_by: str | None) -> IngestOutcome:
+                          posted_by: str | None, source: str) -> IngestOutcome:
         errors: list[FieldError] = []
 
-        # 1. Duplicates: within the batch, then against every key ever stored.
+        # 1. Duplicates: within the batch, then against every key this source ever stored.
+        # Ids are compared as stored: scoped by the source, so another source's ids are neither
+        # seen nor refused here (domain/roles.py, stored_event_id).
+        ids = [stored_event_id(source, e.event_id) for e in events]
         first_index: dict[str, int] = {}
         for i, event in enumerate(events):
-            seen = first_index.setdefault(event.event_id, i)
+            seen = first_index.setdefault(ids[i], i)
             if seen != i and digests[seen] != digests[i]:
                 errors.append(_error(i, event, "event_id", f"event_id is used again in this batch (at index {seen}) with different content"))
         stored_keys = self.log.lookup_keys(list(first_index)) if careful else {}
+        stored_keys.update(self._legacy_keys(source, events, ids, stored_keys))
         for i, event in enumerate(events):
-            stored = stored_keys.get(event.event_id)
+            stored = stored_keys.get(ids[i])
             if stored is not None and stored.digest not in (digests[i], ERASED_DIGEST):
                 errors.append(_error(i, event, "event_id", "event_id was already stored with different content"))
         if errors:
             raise IngestRejected(409, errors)
 
-        new = [i for i, e in enumerate(events) if e.event_id not in stored_keys and first_index[e.event_id] == i]
+        new = [i for i in range(len(events)) if ids[i] not in stored_keys and first_index[ids[i]] == i]
 
         # 2. Which customer each new event belongs to.
         owners = self._resolve_customers(events, new, errors, careful)
@@ -293,14 +302,14 @@ class IngestService:
         for i in new:
             event, customer_id = events[i], owners[i]
             try:
-                customer = self._apply(event, customer_id, customers, recorded_at)
+                customer = self._apply(event, ids[i], customer_id, customers, recorded_at)
             except RuleViolation as violation:
                 errors.append(_error(i, event, violation.field, violation.message))
                 continue
             if posted_by is not None:
                 attribute(customer.pending_events[-1], posted_by)  # type: ignore[arg-type]
             customers[customer_id] = touched[customer_id] = customer
-            keys.append(IngestKey(event.event_id, digests[i], customer_id, customer.version))
+            keys.append(IngestKey(ids[i], digests[i], customer_id, customer.version, source))
             if event.type in CLAIMED_BY or isinstance(event, CustomerRegistered):  # type: ignore[attr-defined]
                 claims.extend((i, claim) for claim in _claims_of(event, customer_id))
         if errors:
@@ -325,13 +334,12 @@ class IngestService:
         new_positions = {k.event_id: positions[(k.customer_id, k.customer_version)] for k in keys}
         results = []
         for i, event in enumerate(events):
-            event_id = event.event_id
-            position = new_positions.get(event_id)
+            position = new_positions.get(ids[i])
             if position is not None:
-                status = "recorded" if first_index[event_id] == i else "duplicate"
-                results.append(EventResult(event_id, status, position))
+                status = "recorded" if first_index[ids[i]] == i else "duplicate"
+                results.append(EventResult(event.event_id, status, position))
             else:
-                results.append(EventResult(event_id, "duplicate", stored_keys[event_id].position))
+                results.append(EventResult(event.event_id, "duplicate", stored_keys[ids[i]].position))
         batch_position = max(r.position for r in results)
         if new_positions:
             log.info("events_recorded", recorded=len(new_positions), duplicates=len(events) - len(new_positions), position=batch_position)
@@ -390,7 +398,7 @@ class IngestService:
                 msisdns = customer.msisdns
                 recorded_at = self.clock()
                 customer.erase(by=by, reason=reason, event_id=event_id, occurred_at=recorded_at, timestamp=recorded_at)
-                key = IngestKey(event_id, ERASED_DIGEST, customer_id, customer.version)
+                key = IngestKey(event_id, ERASED_DIGEST, customer_id, customer.version, SYSTEM)
                 try:
                     positions = self.log.record([customer], [key], [])
                 except IntegrityError:
@@ -438,8 +446,27 @@ class IngestService:
             customers.update(self.log.load_customers(missing))
         return customers
 
-    def _apply(self, event: EventSchema, customer_id: str, customers: dict[str, Customer], recorded_at: datetime) -> Customer:
+    def _legacy_keys(self, source: str, events: list[EventSchema], ids: list[str],
+                     found: dict[str, Any]) -> dict[str, Any]:
+        """Keys stored before ids were scoped, by the bare id the channel posted (an upgraded database).
+
+        A channel retrying an event it posted before the upgrade must get "duplicate", not a second
+        copy: on a database that holds such keys, the bare ids not found scoped are looked up among
+        them too (on both paths: the unique key on the scoped id cannot see them)."""
+        if source in UNSCOPED_SOURCES:
+            return {}
+        if self._has_legacy is None:
+            self._has_legacy = self.log.has_legacy_keys()
+        if not self._has_legacy:
+            return {}
+        bare = {e.event_id: ids[i] for i, e in enumerate(events) if ids[i] not in found}
+        legacy = self.log.lookup_legacy_keys(list(bare)) if bare else {}
+        return {bare[event_id]: key for event_id, key in legacy.items()}
+
+    def _apply(self, event: EventSchema, event_id: str, customer_id: str, customers: dict[str, Customer],
+               recorded_at: datetime) -> Customer:
         fields = event.domain_fields()
+        fields["event_id"] = event_id  # as stored: scoped by its source
         if isinstance(event, CustomerRegistered):
             if customer_id in customers:
                 raise RuleViolation("customer_id", f"customer {customer_id} is already registered")

@@ -27,12 +27,17 @@ class WritersBusy(Exception):
 
 @dataclass(frozen=True)
 class IngestKey:
-    """An event's idempotency key: the channel's event_id, a digest of what was posted, and where it went."""
+    """An event's idempotency key: the id it is stored under (scoped by its source: domain/roles.py,
+    `stored_event_id`), a digest of what was posted, where it went, and the source that posted it.
+
+    `source` None marks a key stored before ids were scoped (migration 0014): its id is the bare
+    id as some channel posted it, and it still answers that id for every source."""
 
     event_id: str
     digest: str
     customer_id: str
     customer_version: int
+    source: str | None
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,14 @@ class EventLog(Protocol):
 
     def lookup_keys(self, event_ids: Sequence[str]) -> dict[str, StoredKey]:
         """The stored keys among these event ids."""
+        ...
+
+    def lookup_legacy_keys(self, event_ids: Sequence[str]) -> dict[str, StoredKey]:
+        """The keys stored before ids were scoped (source None) among these bare event ids."""
+        ...
+
+    def has_legacy_keys(self) -> bool:
+        """Whether any key was stored before ids were scoped (an upgraded database)."""
         ...
 
     def lookup_claims(self, kind: str, claims: Sequence[str]) -> dict[str, str]:

@@ -59,7 +59,8 @@ async def post_events(request: Request, hub: Hub, principal: CurrentPrincipal) -
     try:
         # A channel's key may not learn whose a number, order or complaint is: refusals name no other customer.
         outcome = await run_in_threadpool(lambda: hub.ingest.ingest(
-            body["events"], posted_by=principal.key_id, name_customers=principal.role is not Role.CHANNEL))
+            body["events"], posted_by=principal.key_id, name_customers=principal.role is not Role.CHANNEL,
+            source=principal.event_source()))
     except IngestRejected as rejected:
         return error_response(rejected.status_code, [e.model_dump() for e in rejected.errors])
     return JsonResponse(

@@ -119,6 +119,16 @@ class CustomerLog(Application[str]):
         return [values[i : i + 900] for i in range(0, len(values), 900)]
 
     def lookup_keys(self, event_ids: Sequence[str]) -> dict[str, StoredKey]:
+        return self._keys(event_ids, "")
+
+    def lookup_legacy_keys(self, event_ids: Sequence[str]) -> dict[str, StoredKey]:
+        return self._keys(event_ids, " AND k.source IS NULL")
+
+    def has_legacy_keys(self) -> bool:
+        with self.read_store.transaction(commit=False) as sql:
+            return sql.execute("SELECT 1 AS found FROM ingest_keys WHERE source IS NULL LIMIT 1").one() is not None
+
+    def _keys(self, event_ids: Sequence[str], condition: str) -> dict[str, StoredKey]:
         if not event_ids:
             return {}
         position = "e.rowid" if self.dialect == SQLITE else "e.notification_id"
@@ -129,7 +139,7 @@ class CustomerLog(Application[str]):
                 rows += sql.execute(
                     f"SELECT k.event_id, k.digest, k.customer_id, {position} AS position FROM ingest_keys k "
                     f"JOIN {self.events_table} e ON e.originator_id = k.customer_id "
-                    f"AND e.originator_version = k.customer_version WHERE {match}",
+                    f"AND e.originator_version = k.customer_version WHERE {match}{condition}",
                     params,
                 ).all()
         return {r["event_id"]: StoredKey(r["digest"], r["customer_id"], int(r["position"])) for r in rows}

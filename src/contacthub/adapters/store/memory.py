@@ -55,10 +55,22 @@ class InMemoryEventLog:
     # --- write path -----------------------------------------------------------------
 
     def lookup_keys(self, event_ids: Sequence[str]) -> dict[str, StoredKey]:
+        return self._lookup(event_ids, legacy_only=False)
+
+    def lookup_legacy_keys(self, event_ids: Sequence[str]) -> dict[str, StoredKey]:
+        return self._lookup(event_ids, legacy_only=True)
+
+    def has_legacy_keys(self) -> bool:
+        with self._data:
+            return any(key.source is None for key in self._keys.values())
+
+    def _lookup(self, event_ids: Sequence[str], *, legacy_only: bool) -> dict[str, StoredKey]:
         found: dict[str, StoredKey] = {}
         with self._data:
             for event_id in event_ids:
                 key = self._keys.get(event_id)
+                if key is not None and legacy_only and key.source is not None:
+                    continue
                 position = None if key is None else self._positions.get((key.customer_id, key.customer_version))
                 if key is not None and position is not None:
                     found[event_id] = StoredKey(key.digest, key.customer_id, position)

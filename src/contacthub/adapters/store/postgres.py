@@ -24,7 +24,8 @@ WRITERS_LOCK = 0x436F6E7461637448  # "ContactH": the advisory lock key every Con
 
 
 CLAIM_COLUMNS = (("kind", "text"), ("claim", "text"), ("customer_id", "text"))
-KEY_COLUMNS = (("event_id", "text"), ("digest", "text"), ("customer_id", "text"), ("customer_version", "bigint"))
+KEY_COLUMNS = (("event_id", "text"), ("digest", "text"), ("customer_id", "text"), ("customer_version", "bigint"),
+               ("source", "text"))
 EVENT_COLUMNS = (("notification_id", "bigint"), ("originator_id", "text"), ("originator_version", "bigint"),
                  ("topic", "text"), ("state", "bytea"))
 _SEPARATOR = "\x1f"  # ASCII unit separator: a control character, in no id, digest, hash, topic or claim
@@ -123,7 +124,7 @@ class PostgresCustomerRecorder(ChainedInserts, PostgresApplicationRecorder):
         if keys:
             _insert(curs, SQL("ingest_keys"), KEY_COLUMNS,
                     [[k.event_id for k in keys], [k.digest for k in keys], [k.customer_id for k in keys],
-                     [k.customer_version for k in keys]])
+                     [k.customer_version for k in keys], [k.source for k in keys]])
         self._notify_channel(curs)
         _insert(curs, self.events_table, EVENT_COLUMNS, [
             positions,

@@ -71,7 +71,7 @@ def keep_connections(pool: Any) -> None:
         pool._pool.popleft().close()
 
 
-_INSERT_KEY = "INSERT INTO ingest_keys (event_id, digest, customer_id, customer_version) VALUES (?, ?, ?, ?)"
+_INSERT_KEY = "INSERT INTO ingest_keys (event_id, digest, customer_id, customer_version, source) VALUES (?, ?, ?, ?, ?)"
 _INSERT_CLAIM = "INSERT INTO customer_claims (kind, claim, customer_id) VALUES (?, ?, ?)"
 
 
@@ -84,7 +84,7 @@ class SQLiteCustomerRecorder(ChainedInserts, SQLiteApplicationRecorder):
             c.executemany(_INSERT_CLAIM, [(k.kind, k.claim, k.customer_id) for k in claims])
         if keys:
             c.executemany(
-                _INSERT_KEY, [(k.event_id, k.digest, k.customer_id, k.customer_version) for k in keys]
+                _INSERT_KEY, [(k.event_id, k.digest, k.customer_id, k.customer_version, k.source) for k in keys]
             )
         positions = self._insert_stored_events(c, stored_events)
         link_new_events(Sql(c, SQLITE), stored_events, positions, self.chain_heads(), kwargs.get("chain_written"))
