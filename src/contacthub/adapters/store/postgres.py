@@ -1,4 +1,5 @@
-"""The event log on PostgreSQL: its recorder and its writers' lock (an advisory lock)."""
+"""The event log on PostgreSQL: its recorder, its writers' lock (an advisory lock), and the
+infrastructure factory that lets one URL name a cluster's servers."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import psycopg
 import structlog
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import ConnectionPool, PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier, Literal
+from psycopg_pool.base import AttemptWithBackoff
 
 from contacthub.adapters.store.chain import CHAIN_COLUMNS, new_links
+from contacthub.adapters.store.database import LIBPQ_OPTIONS_KEY
 from contacthub.adapters.store.recording import ChainedInserts, write_personal_data_changes
 from contacthub.projections.sql import POSTGRESQL, Sql
 from contacthub.services.ports import Claim, IngestKey, WritersBusy
@@ -21,6 +25,8 @@ from contacthub.services.ports import Claim, IngestKey, WritersBusy
 log = structlog.get_logger(__name__)
 
 WRITERS_LOCK = 0x436F6E7461637448  # "ContactH": the advisory lock key every ContactHub writer shares
+RECONNECT_MAX_DELAY_S = 1.0
+"""Longest pause between two attempts to reconnect a pool while no server answers."""
 
 
 CLAIM_COLUMNS = (("kind", "text"), ("claim", "text"), ("customer_id", "text"))
@@ -189,3 +195,39 @@ class PostgresWritersLock:
 
     def close(self) -> None:
         """Nothing to release: the lock lives on pooled connections, closed with the datastore."""
+
+
+class _SteadyReconnect(AttemptWithBackoff):
+    """psycopg_pool's reconnection attempt, its delay capped at RECONNECT_MAX_DELAY_S.
+
+    The pool retries a failed connection after 1, 2, 4, 8 ... seconds: after a 40-second
+    failover the next try could come half a minute after the new primary took over."""
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        self.delay = min(self.delay, RECONNECT_MAX_DELAY_S)
+
+
+class _FollowingPool(ConnectionPool[Any]):
+    """eventsourcing's connection pool, reconnecting at a steady pace while no server answers."""
+
+    def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
+        super()._add_connection(attempt or _SteadyReconnect(timeout=self.reconnect_timeout), growing)
+
+
+class ClusterAwareFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL factory, with libpq's own options on every connection.
+
+    The URL's servers go to libpq as they are (`host=h1,h2,h3 port=p1,p2,p3`), with
+    `target_session_attrs` and the other options database.py lets through: each new
+    connection goes to the first server that has the wanted role, so after a failover the
+    pool's new connections reach the new primary and no process needs a restart. A broken
+    connection is discarded when returned or when checked before use (POSTGRES_PRE_PING)."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool
+        assert isinstance(pool.kwargs, dict)  # eventsourcing gives its pool a dict of connection settings
+        pool.kwargs.update(orjson.loads(self.env.get(LIBPQ_OPTIONS_KEY) or "{}"))
+        # The pool is not open yet (the datastore opens it on first use): only its class changes.
+        pool.__class__ = _FollowingPool
