@@ -11,6 +11,7 @@ from contacthub.adapters.store.database import compact_sqlite, parse_database_ur
 from contacthub.adapters.store.eventlog import CustomerLog
 from contacthub.adapters.store.migrations import migrate
 from contacthub.adapters.store.scratch import scratch_area, scratch_read_store
+from contacthub.adapters.store.standby import ReadSide, open_standby
 from contacthub.config import Settings
 from contacthub.domain.complaint import SlaPolicy
 from contacthub.domain.order import JeopardyLimits
@@ -46,6 +47,8 @@ class ContactHub:
     complaints: ComplaintQueries
     journeys: JourneyQueries
     metrics: MetricsQueries
+    reads: ReadSide
+    """Where the API's and the pages' reads come from (the primary, or a standby) and how far they have got."""
     sla_policy: SlaPolicy
     sla_watcher: SlaWatcher
     jeopardy_watcher: JeopardyWatcher
@@ -57,6 +60,7 @@ class ContactHub:
     clock: Callable[[], datetime]
 
     def close(self) -> None:
+        self.reads.close()
         self.event_log.close()
 
 
@@ -81,6 +85,23 @@ def build(
     settings = settings or Settings.from_env()
     sla_policy = settings.load_sla_policy()
     event_log = CustomerLog(parse_database_url(settings.database_url))
+    try:
+        return _assemble(settings, sla_policy, event_log, clock, partitions, only_partitions)
+    except BaseException:
+        # A database that cannot be opened (or a standby that cannot): its connection pool's
+        # threads must not keep trying in a process that goes on (the CLI's error, a test).
+        event_log.close()
+        raise
+
+
+def _assemble(
+    settings: Settings,
+    sla_policy: SlaPolicy,
+    event_log: CustomerLog,
+    clock: Callable[[], datetime],
+    partitions: int | None,
+    only_partitions: Iterable[int] | None,
+) -> ContactHub:
     migrate(event_log.read_store)
     projector = Projector(
         event_log, read_models(settings.zone), batch_size=settings.projector_batch_size, partitions=partitions,
@@ -94,13 +115,19 @@ def build(
         on_recorded=lambda _position: projector.wake.set(),
         sla_policy=sla_policy,
     )
-    customers = CustomerQueries(event_log.read_store, settings.zone, clock)
+    # The API's and the pages' reads: from a standby when CONTACTHUB_READ_DATABASE_URL names one
+    # (adapters/store/standby.py); the watchers decide from the primary's read models.
+    standby = open_standby(settings.read_database_url, event_log.read_store) if settings.read_database_url else None
+    serving = standby or event_log.read_store
+    customers = CustomerQueries(serving, settings.zone, clock)
+    watched = CustomerQueries(event_log.read_store, settings.zone, clock) if standby else customers
     risk_refresh = timedelta(seconds=settings.risk_refresh_s)
     if settings.risk_refresh_s > 0:  # the at-risk list "now" from the risk watcher's snapshot (services/risk_watch.py)
-        customers.risk.snapshot_use = SnapshotUse(
-            max_age=2 * max(risk_refresh, timedelta(seconds=settings.sla_watch_interval_s)),
-            read_models_position=projector.caught_up_to,
-        )
+        for queries in {id(customers): customers, id(watched): watched}.values():
+            queries.risk.snapshot_use = SnapshotUse(
+                max_age=2 * max(risk_refresh, timedelta(seconds=settings.sla_watch_interval_s)),
+                read_models_position=projector.caught_up_to,
+            )
     chains = EventChain(event_log.read_store)
     database_url = settings.database_url
     return ContactHub(
@@ -110,12 +137,13 @@ def build(
         projector=projector,
         customers=customers,
         complaints=customers.complaints,
-        journeys=JourneyQueries(event_log.read_store, settings.zone, clock),
-        metrics=MetricsQueries(event_log.read_store, settings.zone, clock),
+        journeys=JourneyQueries(serving, settings.zone, clock),
+        metrics=MetricsQueries(serving, settings.zone, clock),
+        reads=ReadSide(projector, standby),
         sla_policy=sla_policy,
         sla_watcher=SlaWatcher(
             ingest,
-            customers.complaints,
+            watched.complaints,
             clock,
             read_models_current=lambda: projector.wait_for(event_log.head_position(), SLA_WATCH_WAIT_S),
         ),
@@ -127,7 +155,7 @@ def build(
             read_models_current=lambda: projector.wait_for(event_log.head_position(), SLA_WATCH_WAIT_S),
         ),
         risk_watcher=RiskWatcher(
-            customers.risk,
+            watched.risk,
             clock,
             risk_refresh,
             read_models_position=projector.caught_up_to,

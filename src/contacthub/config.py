@@ -24,7 +24,14 @@ class ConfigurationError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///contacthub.db"
-    """`sqlite:///path` (embedded default) or `postgresql://user:password@host:port/dbname`."""
+    """`sqlite:///path` (embedded default) or `postgresql://user:password@host:port/dbname`; a cluster's
+    servers as libpq lists them: `postgresql://h1:p1,h2:p2,h3:p3/dbname?target_session_attrs=read-write`."""
+    read_database_url: str = ""
+    """Where the API and the pages read the read models from: a hot standby, e.g.
+    `postgresql://h1:p1,h2:p2,h3:p3/dbname?target_session_attrs=prefer-standby`; empty: the primary
+    (adapters/store/standby.py). Writes, the access log, the watchers and every POST use the primary."""
+    standby_wait_s: float = 1.0
+    """How long a read with `min_position` waits for the standby before it is served from the primary."""
     timezone: str = "Asia/Shanghai"
     """The operator's time zone: times in API responses and pages are shown in it."""
     log_format: str = "auto"
@@ -139,6 +146,13 @@ class Settings:
             raise ConfigurationError("CONTACTHUB_JEOPARDY_CALLS must be a whole number of calls, at least 1")
         if not (self.database_url.startswith("sqlite:") or self.database_url.startswith(("postgresql:", "postgres:"))):
             raise ConfigurationError("CONTACTHUB_DATABASE_URL must start with sqlite:/// or postgresql://")
+        if self.read_database_url and not self.read_database_url.startswith(("postgresql:", "postgres:")):
+            raise ConfigurationError("CONTACTHUB_READ_DATABASE_URL must be empty or start with postgresql://")
+        if self.read_database_url and self.database_url.startswith("sqlite:"):
+            raise ConfigurationError("CONTACTHUB_READ_DATABASE_URL: reads from a standby need CONTACTHUB_DATABASE_URL on "
+                                     "PostgreSQL")
+        if not (math.isfinite(self.standby_wait_s) and 0 <= self.standby_wait_s <= 3600):
+            raise ConfigurationError("CONTACTHUB_STANDBY_WAIT_S must be a number of seconds from 0 to 3600")
 
     @property
     def zone(self) -> ZoneInfo:

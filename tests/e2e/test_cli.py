@@ -73,6 +73,9 @@ def test_migrate_is_idempotent(database_url: str) -> None:
         ({"CONTACTHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}, "cannot open the database"),
         ({"CONTACTHUB_SLA_POLICY": "/no/such/policy.toml"}, "CONTACTHUB_SLA_POLICY='/no/such/policy.toml'"),
         ({"CONTACTHUB_SLA_WATCH_INTERVAL_S": "-1"}, "CONTACTHUB_SLA_WATCH_INTERVAL_S must be 0"),
+        ({"CONTACTHUB_DATABASE_URL": "postgresql://postgres@h1:5432,h2:x/db"}, "not a number between 1 and 65535"),
+        ({"CONTACTHUB_READ_DATABASE_URL": "sqlite:///standby.db"}, "CONTACTHUB_READ_DATABASE_URL must be empty or start"),
+        ({"CONTACTHUB_READ_DATABASE_URL": "postgresql://127.0.0.1/db"}, "need CONTACTHUB_DATABASE_URL on PostgreSQL"),
     ],
 )
 def test_bad_configuration_ends_with_one_readable_line(env: dict[str, str], expected: str, tmp_path: object) -> None:

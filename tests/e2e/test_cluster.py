@@ -10,6 +10,7 @@ The cluster is started once for the module (support/pgcluster.py) and healed aft
 
 from __future__ import annotations
 
+import http.client
 import random
 import threading
 import time
@@ -132,3 +133,147 @@ def test_the_same_api_process_follows_the_primary_through_a_failover_losing_and_
     finally:
         server.stop()
         hub.close()
+
+
+# --- reads from hot standbys ------------------------------------------------------------------
+
+
+def _registration(event_id: str, customer: str, number: int) -> dict[str, Any]:
+    return {"event_id": event_id, "type": "customer.registered", "occurred_at": "2026-11-02T09:00:00+08:00",
+            "customer_id": customer, "name": f"客户{customer}", "segment": "individual", "tier": "silver",
+            "msisdns": [f"138{number:08d}"]}
+
+
+def _reader_connections(cluster: ThrowawayCluster, node: Any, dbname: str) -> int:
+    rows = cluster.sql(node, "SELECT count(*) FROM pg_stat_activity "
+                             f"WHERE application_name = 'contacthub-reader' AND datname = '{dbname}'")
+    return int(rows[0][0])  # type: ignore[call-overload]
+
+
+def test_a_read_with_min_position_on_a_standby_sees_the_write_just_posted_to_the_primary(
+    healed: ThrowawayCluster, tmp_path: Path
+) -> None:
+    cluster = healed
+    dbname = "standby_reads"
+    url = cluster.create_database(dbname)
+    standbys = cluster.standbys_now()
+    assert len(standbys) == 2
+    # Only the standbys: a read that reached the primary through this URL could not connect at all.
+    read_url = cluster.url_of(standbys, "standby", dbname)
+    hub = build(Settings(database_url=url, sla_watch_interval_s=0))
+    server = ApiServer(url, tmp_path, env={"CONTACTHUB_READ_DATABASE_URL": read_url, "CONTACTHUB_STANDBY_WAIT_S": "1",
+                                           "CONTACTHUB_READ_WAIT_TIMEOUT_S": "5"})
+    try:
+        channel = ChannelClient(0, new_key(hub, "channel", channel="boss"))
+        clerk_key = new_key(hub, "clerk")
+        server.start()
+        channel.port = server.port
+        clerk = ChannelClient(server.port, clerk_key)
+
+        # 1. Straight after each POST, a read with its position sees it: waited for on the standby.
+        for n in range(30):
+            posted = channel.request("POST", "/v1/events", {"events": [_registration(f"sb-{n}", f"SB-{n}", n)]})
+            assert posted.status == 200, posted
+            read = clerk.request("GET", f"/v1/customers/SB-{n}?min_position={posted.body['position']}")
+            assert read.status == 200, read
+            assert read.body["customer_id"] == f"SB-{n}"
+        assert sum(_reader_connections(cluster, node, dbname) for node in standbys) >= 1
+        assert _reader_connections(cluster, cluster.primary(), dbname) == 0, "a read reached the primary"
+        assert "read_served_by_primary" not in server.log_path.read_text()
+
+        # 2. A standby that has stopped replaying: without min_position its (stale) copy answers;
+        # with it, the read waits CONTACTHUB_STANDBY_WAIT_S, then is served by the primary.
+        for node in standbys:
+            cluster.sql(node, "SELECT pg_wal_replay_pause()")
+        try:
+            posted = channel.request("POST", "/v1/events", {"events": [_registration("sb-late", "SB-LATE", 99)]})
+            assert posted.status == 200, posted
+            stale = clerk.request("GET", "/v1/customers/SB-LATE")
+            assert stale.status == 404, "the read without min_position did not come from the paused standby"
+            started = time.monotonic()
+            read = clerk.request("GET", f"/v1/customers/SB-LATE?min_position={posted.body['position']}")
+            waited = time.monotonic() - started
+            assert read.status == 200, read
+            assert read.body["customer_id"] == "SB-LATE"
+            assert 1.0 <= waited < 5.0
+            assert "read_served_by_primary" in server.log_path.read_text()
+            ready = clerk.request("GET", "/ready")
+            assert ready.status == 200
+            assert ready.body["standby_lag"] >= 1 and ready.body["standby_position"] < posted.body["position"]
+        finally:
+            for node in standbys:
+                cluster.sql(node, "SELECT pg_wal_replay_resume()")
+        assert server.process is not None and server.process.poll() is None
+
+        # 3. The operators' view: the standby's read models and each standby's replay lag.
+        metrics = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        metrics.request("GET", "/metrics")
+        text = metrics.getresponse().read().decode()
+        assert "contacthub_standby_lag_events " in text and "contacthub_database_up 1.0" in text
+        assert text.count('contacthub_replica_replay_lag_seconds{standby="') == 2
+    finally:
+        server.stop()
+        hub.close()
+
+
+def test_reads_fall_back_to_the_primary_while_their_standby_is_lost_and_return_when_it_is_back(
+    healed: ThrowawayCluster, tmp_path: Path
+) -> None:
+    cluster = healed
+    dbname = "standby_lost"
+    url = cluster.create_database(dbname)
+    standby = cluster.standbys_now()[0]
+    primary = cluster.primary()
+    # As an operator lists it: the standby first, then the primary; connections kept 3 s.
+    read_url = cluster.url_of([standby, primary], "prefer-standby", dbname, max_lifetime="3")
+    hub = build(Settings(database_url=url, sla_watch_interval_s=0))
+    server = ApiServer(url, tmp_path, env={"CONTACTHUB_READ_DATABASE_URL": read_url})
+    try:
+        key = new_key(hub, "channel", channel="boss")
+        clerk_key = new_key(hub, "clerk")
+        hub.ingest.ingest([_registration(f"lost-{n}", f"LS-{n}", n) for n in range(10)])
+        server.start()
+        wait_for_read_models(hub)
+        clerk = ChannelClient(server.port, clerk_key, timeout=20)
+        answers: Counter[int] = Counter()
+
+        def read_for(seconds: float) -> None:
+            deadline = time.monotonic() + seconds
+            n = 0
+            while time.monotonic() < deadline:
+                reply = clerk.request("GET", f"/v1/customers/LS-{n % 10}")
+                answers[reply.status] += 1
+                n += 1
+                time.sleep(0.02)
+
+        read_for(1.0)
+        assert _reader_connections(cluster, standby, dbname) >= 1
+        assert _reader_connections(cluster, primary, dbname) == 0
+
+        cluster.kill_node(standby)
+        read_for(3.0)
+        on_primary = _reader_connections(cluster, primary, dbname)
+        assert on_primary >= 1, "the reads did not fall back to the primary"
+
+        cluster.restart_node(standby)
+        cluster.wait_healthy(timeout=90)
+        deadline = time.monotonic() + 30
+        while _reader_connections(cluster, standby, dbname) == 0:
+            assert time.monotonic() < deadline, "the reads never returned to the standby"
+            read_for(0.5)
+        read_for(5.0)  # the primary's reader connections reach their lifetime and are not replaced there
+        assert _reader_connections(cluster, primary, dbname) == 0
+
+        record_outcome("8-standby-lost", reads=sum(answers.values()), answers=dict(answers))
+        assert set(answers) <= {200, 503}, answers
+        assert answers[503] <= 3, answers  # at most the reads in flight on the lost standby's connections
+        assert server.process is not None and server.process.poll() is None
+        assert channel_ready(server.port, key)
+    finally:
+        server.stop()
+        hub.close()
+
+
+def channel_ready(port: int, key: str) -> bool:
+    reply = ChannelClient(port, key).request("GET", "/ready")
+    return reply.status == 200 and reply.body["status"] == "ready"

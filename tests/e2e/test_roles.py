@@ -58,6 +58,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/status"): "read_status",
     ("GET", "/health"): "open",
     ("GET", "/ready"): "open",
+    ("GET", "/metrics"): "open",
     ("GET", "/openapi.json"): "open",
     ("GET", "/docs"): "open",
     ("GET", "/docs/oauth2-redirect"): "open",

@@ -18,7 +18,9 @@ def test_a_url_naming_three_servers_gives_libpq_their_hosts_and_ports_in_order()
     env = target.es_env
     assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"]) == ("10.0.0.1,db2.example,fd00::3", "5433,5434,5432")
     assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DBNAME"]) == ("app", "s@cret", "contacthub")
-    assert orjson.loads(env[LIBPQ_OPTIONS_KEY]) == {"target_session_attrs": "read-write", "connect_timeout": "5"}
+    assert orjson.loads(env[LIBPQ_OPTIONS_KEY]) == {
+        "target_session_attrs": "read-write", "connect_timeout": "5", "application_name": "contacthub",
+    }
     assert target.servers == 3
     # Safe to log: no password.
     assert target.description == (

@@ -125,6 +125,11 @@ class ThrowawayCluster:
             for node in self.nodes[1:]:
                 self._create_data_node(node)
             self.wait_healthy()
+            # Once every keeper runs: `config set` signals the running keeper to reload (while it is
+            # still being created, the signal ends the command itself).
+            for node in self.nodes:
+                for name, value in KEEPER_SETTINGS.items():
+                    self._pg_autoctl("config", "set", "--pgdata", str(node.data), name, value)
         except BaseException:
             self.stop()
             raise
@@ -136,6 +141,13 @@ class ThrowawayCluster:
         if self._base is None:
             return
         for node in [*self.nodes, *([self.monitor] if self.monitor else [])]:
+            # PostgreSQL with pg_ctl first: its immediate stop ends every child (a SIGKILLed
+            # postmaster can leave a monitor's background worker behind); then the keeper and
+            # anything left of the node's process group.
+            if (node.data / "postmaster.pid").exists():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    subprocess.run([*self._run_as, str(find_bindir() / "pg_ctl"), "stop", "--pgdata", str(node.data),
+                                    "--mode", "immediate", "--wait"], env=self._env, capture_output=True, timeout=30)
             self._kill(node)
         shutil.rmtree(self._base, ignore_errors=True)
         self._base = None
@@ -153,6 +165,17 @@ class ThrowawayCluster:
         """The libpq multi-host URL naming every data node, as an operator would configure it."""
         hosts = ",".join(node.address for node in self.nodes)
         return f"postgresql://postgres@{hosts}/{dbname}?target_session_attrs={target_session_attrs}"
+
+    def url_of(self, nodes: list[Node], target_session_attrs: str, dbname: str = DATABASE, **options: str) -> str:
+        """A multi-host URL naming only these nodes, with libpq or ContactHub options."""
+        query = "&".join(f"{k}={v}" for k, v in {"target_session_attrs": target_session_attrs, **options}.items())
+        return f"postgresql://postgres@{','.join(node.address for node in nodes)}/{dbname}?{query}"
+
+    def sql(self, node: Node, statement: str, dbname: str = "postgres") -> list[tuple[object, ...]]:
+        """One statement on one node (autocommit): its rows."""
+        with psycopg.connect(node.url(dbname), autocommit=True, connect_timeout=2) as conn:
+            cursor = conn.execute(statement)
+            return cursor.fetchall() if cursor.description else []
 
     def create_database(self, name: str) -> str:
         """A new database on the primary (replicated to the standbys); its multi-host URL."""
@@ -236,10 +259,6 @@ class ThrowawayCluster:
         self._launch(node, ["create", "postgres", "--pgdata", str(node.data), "--pgport", str(node.port),
                             "--hostname", "127.0.0.1", "--name", node.name, "--auth", "trust", "--no-ssl",
                             "--dbname", DATABASE, "--monitor", monitor, "--run"])
-        self._wait(lambda: (node.data / "pg_autoctl.cfg").exists() or _keeper_config(self._env, node).exists(),
-                   f"{node.name}'s keeper configuration")
-        for name, value in KEEPER_SETTINGS.items():
-            self._pg_autoctl("config", "set", "--pgdata", str(node.data), name, value)
 
     def _launch(self, node: Node, arguments: list[str]) -> None:
         with node.log.open("ab") as out:
@@ -300,10 +319,6 @@ class ThrowawayCluster:
         user = pwd.getpwnam("postgres")
         for path in paths:
             os.chown(path, user.pw_uid, user.pw_gid)
-
-
-def _keeper_config(env: dict[str, str], node: Node) -> Path:
-    return Path(env["XDG_CONFIG_HOME"]) / "pg_autoctl" / str(node.data).lstrip("/") / "pg_autoctl.cfg"
 
 
 def _accepts(url: str) -> bool:

@@ -280,8 +280,11 @@ class Projector:
     def caught_up_to(self) -> int:
         """The position every read model has reached, in every partition (one query)."""
         with self.store.transaction(commit=False) as sql:
-            stored = self._stored_lanes(sql)
-        return min(stored.values(), default=0)
+            return self.caught_up_to_in(sql)
+
+    def caught_up_to_in(self, sql: Sql) -> int:
+        """The same, read in the given transaction: on a standby, how far its copy of the read models has got."""
+        return min(self._stored_lanes(sql).values(), default=0)
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Block until every read model has applied `position` in every partition; False on timeout."""

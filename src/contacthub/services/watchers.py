@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -62,15 +62,22 @@ def record_in_batches(ingest: IngestService, events: Sequence[InternalEvent]) ->
     return recorded, refused
 
 
-def run_watchers(watchers: Sequence[Watcher], stop: threading.Event, interval_s: float) -> None:
-    """Run each watcher's pass every `interval_s` until `stop` is set; a failing pass is logged and tried again next time."""
+def run_watchers(watchers: Sequence[Watcher], stop: threading.Event, interval_s: float,
+                 on_pass: Callable[[str, bool], None] | None = None) -> None:
+    """Run each watcher's pass every `interval_s` until `stop` is set; a failing pass is logged and tried again next time.
+
+    `on_pass(watcher name, succeeded)` after each pass (the operators' metrics)."""
     names = [w.name for w in watchers]
     log.info("watchers_started", watchers=names, interval_s=interval_s)
     while not stop.is_set():
         for watcher in watchers:
             try:
                 watcher.run_once()
+                ok = True
             except Exception:
+                ok = False
                 log.exception("watch_failed", watcher=watcher.name)
+            if on_pass is not None:
+                on_pass(watcher.name, ok)
         stop.wait(interval_s)
     log.info("watchers_stopped", watchers=names)

@@ -44,6 +44,11 @@ class IngestResultOut(BaseModel):
     },
 )
 async def post_events(request: Request, hub: Hub, principal: CurrentPrincipal) -> Any:
+    with request.app.state.operator_metrics.batch_seconds.time():
+        return await _post_events(request, hub, principal)
+
+
+async def _post_events(request: Request, hub: Hub, principal: CurrentPrincipal) -> Any:
     body = await _read_json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise ApiError(422, "events", 'the body must be an object {"events": [ ... ]}')
@@ -63,6 +68,7 @@ async def post_events(request: Request, hub: Hub, principal: CurrentPrincipal) -
             source=principal.event_source()))
     except IngestRejected as rejected:
         return error_response(rejected.status_code, [e.model_dump() for e in rejected.errors])
+    request.app.state.operator_metrics.count_batch(principal, [r.status for r in outcome.results])
     return JsonResponse(
         {
             "results": [{"event_id": r.event_id, "status": r.status, "position": r.position} for r in outcome.results],

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+import structlog
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from contacthub import __version__
@@ -14,6 +16,7 @@ from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, Jso
 from contacthub.domain.roles import Capability
 
 router = APIRouter(tags=["operations"])
+log = structlog.get_logger(__name__)
 
 
 class StatusOut(BaseModel):
@@ -35,6 +38,10 @@ class ReadyOut(BaseModel):
     read_models_position: int
     lag: int
     max_lag: int = Field(description="CONTACTHUB_MAX_LAG_EVENTS; 0: no bound")
+    standby_position: int | None = Field(
+        None, description="With CONTACTHUB_READ_DATABASE_URL: the position the standby's copy of the read models has "
+                          "reached (reads wait for it, or fall back to the primary); null when it cannot be reached")
+    standby_lag: int | None = Field(None, description="How many events the standby's read models are behind the primary's")
 
 
 @router.get("/ready", response_model=ReadyOut, responses={503: {"model": ReadyOut, "description": "Lagging."}},
@@ -43,9 +50,32 @@ async def ready(request: Request) -> Any:
     gauge = request.app.state.lag
     head, applied = await run_in_threadpool(gauge.positions, True)
     lagging = gauge.max_lag > 0 and head - applied > gauge.max_lag
-    answer = {"status": "lagging" if lagging else "ready", "log_position": head, "read_models_position": applied,
-              "lag": max(0, head - applied), "max_lag": gauge.max_lag}
+    answer: dict[str, Any] = {"status": "lagging" if lagging else "ready", "log_position": head,
+                              "read_models_position": applied, "lag": max(0, head - applied), "max_lag": gauge.max_lag}
+    reads = request.app.state.hub.reads
+    if reads.standby is not None:
+        # Readiness is the primary's: with the standby out of reach, reads go to the primary (prefer-standby).
+        standby = await run_in_threadpool(_standby_position, reads)
+        answer["standby_position"] = standby
+        answer["standby_lag"] = None if standby is None else max(0, applied - standby)
     return JsonResponse(answer, status_code=503 if lagging else 200, headers={"Retry-After": "1"} if lagging else None)
+
+
+def _standby_position(reads: Any) -> int | None:
+    try:
+        return int(reads.standby_caught_up_to())
+    except Exception as exc:  # any failure to reach the standby is an answer here, not an error
+        log.warning("standby_unreachable", error=str(exc))
+        return None
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}},
+            "description": "Prometheus text format (adapters/http/prometheus.py)."}},
+            summary="The operators' metrics, for Prometheus (no key needed: keep it on the internal network)")
+async def metrics(request: Request) -> Response:
+    registry = request.app.state.operator_metrics.registry
+    body = await run_in_threadpool(generate_latest, registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/status", response_model=StatusOut, responses={503: ERROR_RESPONSES[503], **AUTH_RESPONSES},

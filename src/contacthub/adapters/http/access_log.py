@@ -80,6 +80,8 @@ class AccessLogWriter:
         self._waiting = threading.Condition(self._lock)
         self._pending: list[tuple[AccessEntry, Waiter]] = []
         self._thread: threading.Thread | None = None
+        self.on_written: Callable[[int], None] | None = None
+        """Called with how many entries each commit wrote (the operators' metrics)."""
 
     def _add(self, entry: AccessEntry, waiter: Waiter) -> None:
         with self._lock:
@@ -125,6 +127,8 @@ class AccessLogWriter:
             outcomes: list[tuple[Waiter, bool | BaseException]]
             try:
                 written = self._write([entry for entry, _ in group])
+                if self.on_written is not None:
+                    self.on_written(len(written))
                 outcomes = [(waiter, entry[0] in written) for entry, waiter in group]
             except Exception as exc:
                 outcomes = [(waiter, exc) for _, waiter in group]

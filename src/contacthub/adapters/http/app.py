@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -11,6 +11,7 @@ import structlog
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacthub import __version__
 from contacthub.adapters.api import audit, complaints, customers, events, keys, metrics, orders, status
@@ -21,6 +22,8 @@ from contacthub.adapters.http.errors import AUTH_RESPONSES, JsonResponse, instal
 from contacthub.adapters.http.fair_use import KeyRates, LagGauge
 from contacthub.adapters.http.headers import DOCS_ASSETS, SecurityHeaders
 from contacthub.adapters.http.limits import RequestLimits
+from contacthub.adapters.http.prometheus import CountRefusals, OperatorMetrics
+from contacthub.adapters.store.standby import stop_using_primary, use_primary
 from contacthub.adapters.web import analytics, desk
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import IngestBatch
@@ -39,7 +42,8 @@ REQUEST_LINE_RESPONSES: dict[str, dict[str, Any]] = {
 
 
 @contextmanager
-def background_work(hub: ContactHub, *, projector: bool, watch_interval_s: float) -> Iterator[None]:
+def background_work(hub: ContactHub, *, projector: bool, watch_interval_s: float,
+                    on_watcher_pass: Callable[[str, bool], None] | None = None) -> Iterator[None]:
     """The embedded projector and the SLA and jeopardy watchers, as threads, for the duration of the block.
 
     In the server's process (`create_app`), or with `contacthub serve --workers N` in the
@@ -52,7 +56,7 @@ def background_work(hub: ContactHub, *, projector: bool, watch_interval_s: float
         threads.append(
             threading.Thread(  # the SLA, jeopardy and risk (at-risk snapshot) watchers, one pass each per interval
                 target=run_watchers,
-                args=((hub.sla_watcher, hub.jeopardy_watcher, hub.risk_watcher), stop, watch_interval_s),
+                args=((hub.sla_watcher, hub.jeopardy_watcher, hub.risk_watcher), stop, watch_interval_s, on_watcher_pass),
                 name="watchers",
                 daemon=True,
             )
@@ -68,18 +72,37 @@ def background_work(hub: ContactHub, *, projector: bool, watch_interval_s: float
             thread.join(timeout=10)
 
 
+class PrimaryForWrites:
+    """ASGI middleware: a request that is not a GET or HEAD reads from the primary (adapters/store/standby.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        token = use_primary()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            stop_using_primary(token)
+
+
 def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_watcher: bool | None = None,
                close_hub: bool = False) -> FastAPI:
     """The ASGI app over an already built ContactHub. The projector and SLA watcher threads run for the app's lifetime.
 
     `close_hub`: close the hub when the app stops (a worker process's app owns its hub)."""
     embedded = hub.settings.embedded_projector if run_projector is None else run_projector
+    operator_metrics = OperatorMetrics(hub)  # GET /metrics (http/prometheus.py)
     watch_interval = hub.settings.sla_watch_interval_s if run_sla_watcher in (None, True) else 0.0
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
-            with background_work(hub, projector=embedded, watch_interval_s=watch_interval):
+            with background_work(hub, projector=embedded, watch_interval_s=watch_interval,
+                                 on_watcher_pass=operator_metrics.watcher_pass):
                 log.info("server_started", database=hub.event_log.dialect, embedded_projector=embedded,
                          sla_watch_interval_s=watch_interval)
                 yield
@@ -99,6 +122,8 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     )
     app.state.hub = hub
     app.state.api_keys = ServerKeys(hub.event_log.read_store, hub.clock, hub.settings.key_cache_s)
+    app.state.operator_metrics = operator_metrics
+    app.state.api_keys.access_writer.on_written = operator_metrics.access_log_entries.inc
     # Fair use of ingest: a rate per key, and a bound on the read models' lag (http/fair_use.py).
     app.state.key_rates = KeyRates(hub.settings.ingest_events_per_s, hub.settings.ingest_burst_events)
     app.state.lag = LagGauge(lambda: hub.event_log.head_position(), lambda: hub.projector.caught_up_to(),
@@ -114,6 +139,10 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     app.add_middleware(AnsweredAfterRecorded)
     # nosniff, no framing, no-store, a content policy on the pages and the docs (http/headers.py).
     app.add_middleware(SecurityHeaders)
+    # With reads from a standby (CONTACTHUB_READ_DATABASE_URL), a request that writes reads what it wrote from the primary.
+    app.add_middleware(PrimaryForWrites)
+    # Outermost: every 4xx and 5xx, the limits' own answers included, counted for /metrics.
+    app.add_middleware(CountRefusals, metrics=operator_metrics)
 
     # Who may call what (roles and capabilities: domain/roles.py; keys: adapters/http/dependencies.py).
     # A router with one rule gets it here; the routers that mix rules (metrics, complaints, status,

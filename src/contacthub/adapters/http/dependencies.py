@@ -20,6 +20,7 @@ from typing import Annotated, Any, TypeVar
 from weakref import WeakKeyDictionary
 
 import anyio.to_thread
+import structlog
 from anyio import CapacityLimiter
 from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -33,8 +34,11 @@ from contacthub.adapters.http.authentication import (
     page_principal,
 )
 from contacthub.adapters.http.errors import ApiError
+from contacthub.adapters.store.standby import reading_from_primary, use_primary
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.roles import RECORDED_ROLES, Capability, Principal, Role, roles_with
+
+log = structlog.get_logger(__name__)
 
 __all__ = [
     "CurrentPrincipal", "Hub", "Keys", "MinPosition", "PageForbidden", "PagePrincipal",
@@ -153,24 +157,34 @@ async def _read_models_at(
     The wait holds no thread (F6: sixty waiting readers used up the thread pool and held up every
     other read): each look at the read models' position is a short thread-pool call, between
     asyncio sleeps growing from 5 to 100 ms. 422 when no stored event has that position;
-    503 with Retry-After after `read_wait_timeout_s`."""
+    503 with Retry-After after `read_wait_timeout_s`.
+
+    Reading from a standby (CONTACTHUB_READ_DATABASE_URL), the position looked at is the
+    standby's copy of the read models; when the standby has not replayed that far within
+    `standby_wait_s`, the rest of the request reads from the primary (and waits there)."""
     if min_position is None:
         return None
     hub = hub_of(request)
-    projector = hub.projector
-    reached = await run_in_threadpool(projector.caught_up_to)
+    reads = hub.reads
+    reached = await run_in_threadpool(reads.caught_up_to)
     if reached >= min_position:
         return min_position
     head = await run_in_threadpool(hub.event_log.head_position)
     if min_position > head:
         raise ApiError(422, "min_position", f"position {min_position} is beyond the end of the log ({head})")
-    deadline = time.monotonic() + hub.settings.read_wait_timeout_s
+    started = time.monotonic()
+    deadline = started + hub.settings.read_wait_timeout_s
+    on_standby = reads.standby is not None and not reading_from_primary()
     pause = 0.005
     while (left := deadline - time.monotonic()) > 0:
-        projector.wake.set()
+        hub.projector.wake.set()
         await asyncio.sleep(min(pause, left))
         pause = min(pause * 2, 0.1)
-        reached = await run_in_threadpool(projector.caught_up_to)
+        if on_standby and time.monotonic() - started >= hub.settings.standby_wait_s:
+            on_standby = False
+            use_primary()  # this request's task: its thread-pool reads see it too
+            log.info("read_served_by_primary", min_position=min_position, standby_position=reached)
+        reached = await run_in_threadpool(reads.caught_up_to)
         if reached >= min_position:
             return min_position
     raise ApiError(503, "min_position", f"the read model has applied position {reached}, not yet {min_position}; "
@@ -189,21 +203,25 @@ def wait_for_read_models(hub: ContactHub, min_position: int | None) -> int:
     Retry-After when the read models have not applied it within `read_wait_timeout_s`.
     Called by the route, in the thread pool, after its own checks of its input.
     """
-    reached = hub.projector.caught_up_to()
+    reads = hub.reads
+    reached = reads.caught_up_to()
     if min_position is None or reached >= min_position:
         return reached
     head = hub.event_log.head_position()
     if min_position > head:
         # No stored event has that position: waiting could only time out.
         raise ApiError(422, "min_position", f"position {min_position} is beyond the end of the log ({head})")
-    if not hub.projector.wait_for(min_position, hub.settings.read_wait_timeout_s):
-        raise ApiError(
-            503,
-            "min_position",
-            f"the read model has applied position {hub.projector.caught_up_to()}, not yet {min_position}; retry shortly",
-            {"Retry-After": "1"},
-        )
-    return hub.projector.caught_up_to()
+    deadline = time.monotonic() + hub.settings.read_wait_timeout_s
+    pause = 0.005
+    while (reached := reads.caught_up_to()) < min_position:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ApiError(503, "min_position", f"the read model has applied position {reached}, not yet {min_position}; "
+                                                "retry shortly", {"Retry-After": "1"})
+        hub.projector.wake.set()
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.1)
+    return reached
 
 
 # --- the hot reads' threads ------------------------------------------------------------------------------

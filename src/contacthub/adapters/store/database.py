@@ -32,7 +32,7 @@ LIBPQ_OPTIONS = frozenset({
 """Query parameters handed to libpq as they are (https://www.postgresql.org/docs/15/libpq-connect.html)."""
 
 OWN_OPTIONS = frozenset({"dbname", "host", "port", "user", "password", "lock_timeout", "connect_timeout",
-                         "pool_size", "max_overflow"})
+                         "pool_size", "max_overflow", "max_lifetime"})
 SESSION_ROLES = frozenset({"any", "read-write", "read-only", "primary", "standby", "prefer-standby"})
 
 
@@ -118,13 +118,15 @@ def _postgresql(netloc: str, path: str, query_string: str, setting: str) -> Data
     role = query.get("target_session_attrs")
     if role is not None and role not in SESSION_ROLES:
         raise ConfigurationError(f"{setting}: target_session_attrs must be one of " + ", ".join(sorted(SESSION_ROLES)))
-    for number in ("lock_timeout", "connect_timeout", "pool_size", "max_overflow"):
+    for number in ("lock_timeout", "connect_timeout", "pool_size", "max_overflow", "max_lifetime"):
         if number in query and not query[number].isdigit():
             raise ConfigurationError(f"{setting}: {number} must be a whole number, not {query[number]!r}")
     libpq = {name: value for name, value in query.items() if name in LIBPQ_OPTIONS}
     # libpq's own connect timeout, per server tried: a server that does not answer must not
     # hold a connection attempt for long when the next one in the list may be the primary.
     libpq["connect_timeout"] = query.get("connect_timeout", "5")
+    # What pg_stat_activity shows for ContactHub's connections (the readers' say so: standby.py).
+    libpq.setdefault("application_name", "contacthub")
     env = {
         "PERSISTENCE_MODULE": "contacthub.adapters.store.postgres:ClusterAwareFactory",
         "POSTGRES_DBNAME": dbname,
@@ -141,6 +143,8 @@ def _postgresql(netloc: str, path: str, query_string: str, setting: str) -> Data
         "POSTGRES_PRE_PING": "y",
         LIBPQ_OPTIONS_KEY: orjson.dumps(libpq).decode(),
     }
+    if "max_lifetime" in query:  # seconds a pooled connection is kept (default: an hour; a standby's: a minute)
+        env["POSTGRES_CONN_MAX_AGE"] = query["max_lifetime"]
     servers = ",".join(f"{h}:{p}" for h, p in zip(host.split(","), _spread(port, host), strict=True))
     suffix = f"?target_session_attrs={role}" if role else ""
     return DatabaseTarget(

@@ -57,7 +57,15 @@ class CustomerLog(Application[str]):
         self.keys = CustomerKeys()
         if target.dialect == SQLITE:
             create_owner_only(target.es_env["SQLITE_DBNAME"])  # before eventsourcing opens (and so creates) it
-        super().__init__(env=env)
+        try:
+            super().__init__(env=env)
+        except BaseException:
+            # The database could not be opened (creating the tables connects): close the pool
+            # the factory had started, or its threads keep trying in a process that goes on.
+            factory = self.__dict__.get("factory")
+            if factory is not None:
+                factory.close()
+            raise
         datastore = self.factory.datastore  # type: ignore[attr-defined]
         if target.dialect == SQLITE:
             keep_connections(datastore.pool)
