@@ -503,3 +503,52 @@ def test_projector_workers_killed_converge_to_a_rebuild_and_die_with_their_super
         supervisor.stop()
     assert "projector_worker_restarted" in supervisor.log_tail(400)
     assert_read_models_equal_a_rebuild(hub)
+
+
+# --- 6. a commit whose answer is lost --------------------------------------------------------
+
+
+def test_a_batch_whose_commit_succeeded_but_whose_answer_was_lost_is_answered_duplicate_when_retried() -> None:
+    """What a failover (or a broken network) does to an unlucky batch, on demand: the server commits,
+    the connection dies before the answer arrives (support/cutproxy.py). The batch is answered 503
+    (its fate unknown to the service); the channel's retry is answered `duplicate`, never an error or
+    a second copy; the service's in-memory state (customers, chain heads) goes on from the truth."""
+    from fastapi.testclient import TestClient
+
+    from contacthub.adapters.http.app import create_app
+    from support.cutproxy import CommitCutter
+    from support.pgserver import ThrowawayPostgres
+
+    rng = random.Random(66)
+    customers = [f"L-{n}" for n in range(5)]
+    with ThrowawayPostgres() as pg, CommitCutter(pg.port) as cutter:
+        pg.create_database("lost_answer")
+        hub = build(Settings(database_url=cutter.url("lost_answer"), sla_watch_interval_s=0))
+        try:
+            hotline = {"Authorization": f"Bearer {new_key(hub, 'channel', channel='hotline')}"}
+            hub.ingest.ingest(registrations("lost", customers))
+            batch = hotline_calls("lost", 0, customers, 20, rng)
+            # The 503 is the error handler's answer, which Starlette then raises on: answer, do not raise.
+            with TestClient(create_app(hub, run_projector=False), raise_server_exceptions=False) as client:
+                head = hub.event_log.head_position()
+                cutter.arm()
+                lost = client.post("/v1/events", json={"events": batch}, headers=hotline)
+                assert cutter.cuts == 1, "the proxy did not cut a commit"
+                assert lost.status_code == 503, lost.text
+                assert lost.json()["errors"][0]["field"] == "database"
+                assert hub.event_log.head_position() == head + 20  # committed all the same
+
+                retried = client.post("/v1/events", json={"events": batch}, headers=hotline)
+                assert retried.status_code == 200, retried.text
+                assert {r["status"] for r in retried.json()["results"]} == {"duplicate"}
+                following = client.post("/v1/events", json={"events": hotline_calls("lost", 1, customers, 20, rng)},
+                                        headers=hotline)
+                assert following.status_code == 200, following.text
+                assert {r["status"] for r in following.json()["results"]} == {"recorded"}
+            stored = stored_event_ids(hub)
+            assert max(stored.values()) == 1
+            assert len(stored) == len(customers) + 40
+            assert_versions_without_gaps(hub, customers)
+            assert EventChain(hub.event_log.read_store).verify().findings == []
+        finally:
+            hub.close()

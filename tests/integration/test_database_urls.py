@@ -28,6 +28,13 @@ def test_a_url_naming_three_servers_gives_libpq_their_hosts_and_ports_in_order()
     )
 
 
+def test_a_read_url_may_prefer_standbys_and_query_values_are_read_as_libpq_reads_them() -> None:
+    env = parse_database_url("postgresql://h1,h2/db?target_session_attrs=prefer-standby&user=app&password=a+b%25c",
+                             "CONTACTHUB_READ_DATABASE_URL").es_env
+    assert orjson.loads(env[LIBPQ_OPTIONS_KEY])["target_session_attrs"] == "prefer-standby"
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("app", "a+b%c")
+
+
 def test_a_single_server_url_reads_as_before() -> None:
     env = parse_database_url("postgresql://postgres@localhost:5432/contacthub").es_env
     assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"]) == ("localhost", "5432", "contacthub")
@@ -42,6 +49,10 @@ def test_a_single_server_url_reads_as_before() -> None:
     ("postgresql://h1/db?pool_size=many", "pool_size must be a whole number"),
     ("postgresql://h1/db?sslmod=require", "unknown parameter 'sslmod'"),
     ("postgresql://h1,h2/", "needs a database name"),
+    ("postgresql://h1,h2/db", "needs target_session_attrs=read-write"),
+    ("postgresql://h1,h2/db?target_session_attrs=prefer-standby", "would send writes to a standby"),
+    ("postgresql:///db?host=h1,h2&port=1,2,3&target_session_attrs=read-write", "2 hosts but 3 ports"),
+    ("postgresql://[::1/db", "cannot read the URL"),
 ])
 def test_a_url_contacthub_cannot_use_is_refused_naming_the_setting_and_the_problem(url: str, problem: str) -> None:
     with pytest.raises(ConfigurationError) as refused:

@@ -217,14 +217,18 @@ class ThrowawayCluster:
         self._wait(healthy, f"a primary and {len(self.nodes) - 1} secondaries", timeout)
 
     def wait_for_new_primary(self, old: Node, timeout: float = 60.0) -> Node:
+        found: list[Node] = []
+
         def promoted() -> bool:
             try:
-                return self.primary().name != old.name
+                primary = self.primary()
             except LookupError:
                 return False
+            found.append(primary)
+            return primary.name != old.name
 
         self._wait(promoted, f"a primary other than {old.name}", timeout)
-        return self.primary()
+        return found[-1]
 
     def kill_node(self, node: Node) -> None:
         """kill -9 the node's keeper and its PostgreSQL (postmaster and backends): a machine lost."""

@@ -40,7 +40,8 @@ class ReadyOut(BaseModel):
     max_lag: int = Field(description="CONTACTHUB_MAX_LAG_EVENTS; 0: no bound")
     standby_position: int | None = Field(
         None, description="With CONTACTHUB_READ_DATABASE_URL: the position the standby's copy of the read models has "
-                          "reached (reads wait for it, or fall back to the primary); null when it cannot be reached")
+                          "reached (reads wait for it, or fall back to the primary); null when the read URL reaches no "
+                          "standby (reads are then served by the primary)")
     standby_lag: int | None = Field(None, description="How many events the standby's read models are behind the primary's")
 
 
@@ -63,7 +64,8 @@ async def ready(request: Request) -> Any:
 
 def _standby_position(reads: Any) -> int | None:
     try:
-        return int(reads.standby_caught_up_to())
+        position = reads.standby_position()
+        return None if position is None else int(position)
     except Exception as exc:  # any failure to reach the standby is an answer here, not an error
         log.warning("standby_unreachable", error=str(exc))
         return None

@@ -34,7 +34,7 @@ from contacthub.adapters.http.authentication import (
     page_principal,
 )
 from contacthub.adapters.http.errors import ApiError
-from contacthub.adapters.store.standby import reading_from_primary, use_primary
+from contacthub.adapters.store.standby import reading_from_primary, require_position, use_primary
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.roles import RECORDED_ROLES, Capability, Principal, Role, roles_with
 
@@ -43,7 +43,7 @@ log = structlog.get_logger(__name__)
 __all__ = [
     "CurrentPrincipal", "Hub", "Keys", "MinPosition", "PageForbidden", "PagePrincipal",
     "authorize", "get_hub", "hub_of", "require", "require_page", "run_read",
-    "wait_for_read_models",
+    "wait_for_position", "wait_for_read_models",
 ]
 
 
@@ -166,6 +166,7 @@ async def _read_models_at(
         return None
     hub = hub_of(request)
     reads = hub.reads
+    require_position(min_position)  # checked again in each standby transaction (adapters/store/standby.py)
     reached = await run_in_threadpool(reads.caught_up_to)
     if reached >= min_position:
         return min_position
@@ -191,6 +192,11 @@ async def _read_models_at(
                                         "retry shortly", {"Retry-After": "1"})
 
 
+async def wait_for_position(request: Request, position: int) -> None:
+    """What a `min_position` query parameter does, for a position known otherwise (the desk's page after an action)."""
+    await _read_models_at(request, position)
+
+
 MinPosition = Annotated[int | None, Depends(_read_models_at)]
 """A route's `min_position` query parameter, already waited for (without holding a thread) when the route runs;
 the route still passes it to `wait_for_read_models` in its thread-pool call, which then returns at once."""
@@ -207,6 +213,11 @@ def wait_for_read_models(hub: ContactHub, min_position: int | None) -> int:
     reached = reads.caught_up_to()
     if min_position is None or reached >= min_position:
         return reached
+    if reads.standby is not None and not reading_from_primary():
+        use_primary()  # this standby connection is behind: the rest of this call reads from the primary
+        reached = reads.caught_up_to()
+        if reached >= min_position:
+            return reached
     head = hub.event_log.head_position()
     if min_position > head:
         # No stored event has that position: waiting could only time out.

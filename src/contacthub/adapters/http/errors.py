@@ -103,7 +103,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JsonResponse:
-        return unexpected_error_response(request.url.path, exc)
+        answer = unexpected_error_response(request.url.path, exc)
+        # Answered outside every middleware (Starlette's ServerErrorMiddleware): counted here for /metrics.
+        metrics = getattr(request.app.state, "operator_metrics", None)
+        if metrics is not None:
+            metrics.refusals.labels(str(answer.status_code)).inc()
+        return answer
 
 
 def unexpected_error_response(path: str, exc: BaseException) -> JsonResponse:
@@ -123,4 +128,10 @@ def _is_database_unavailable(exc: BaseException) -> bool:
     import psycopg_pool
     from eventsourcing.persistence import InterfaceError, OperationalError
 
+    # A connection that reached a server which is no longer (or not yet) the primary: during a
+    # failover or switchover, retrying shortly reaches the new one.
+    # (SQLSTATE 25006: "... in a read-only transaction", "cannot execute LOCK TABLE during recovery";
+    # eventsourcing re-raises psycopg's error as its own, with psycopg's as the cause.)
+    if any(isinstance(e, psycopg.errors.ReadOnlySqlTransaction) for e in (exc, exc.__cause__)):
+        return True
     return isinstance(exc, (InterfaceError, OperationalError, psycopg.OperationalError, psycopg_pool.PoolTimeout))

@@ -3,7 +3,8 @@
 Counted as they happen, in this server process:
 - `contacthub_ingest_events_total{source,result}`: events answered by `POST /v1/events`,
   `recorded` or `duplicate`, by the posting key's channel (or its role for staff keys);
-- `contacthub_ingest_batch_seconds`: how long `POST /v1/events` took, answer included;
+- `contacthub_ingest_batch_seconds`: how long the `POST /v1/events` route took (read, check, store;
+  refused batches too), before the answer is sent;
 - `contacthub_http_refusals_total{status}`: answers with a 4xx or 5xx status, every route;
 - `contacthub_watcher_passes_total{watcher,outcome}`: the SLA, jeopardy and risk watchers'
   passes in this process (`ok` / `failed`);
@@ -14,15 +15,17 @@ Read from the database when scraped (the same from every process of one database
 - `contacthub_read_model_position{read_model}`, `contacthub_read_model_lag_events{read_model}`,
   `contacthub_read_model_lag_seconds{read_model}` (how long the oldest event a read model has not
   applied has been in the log; 0 when caught up);
-- with a standby for reads: `contacthub_standby_read_models_position` and
-  `contacthub_standby_lag_events` (the standby's copy of the read models behind the primary's);
+- with a standby for reads: `contacthub_reads_on_standby` (0 while the read URL reaches only the
+  primary), `contacthub_standby_read_models_position` and `contacthub_standby_lag_events` (the
+  standby's copy of the read models behind the primary's);
 - on PostgreSQL: `contacthub_replica_replay_lag_seconds{standby}` per standby the primary streams
   to (`pg_stat_replication.replay_lag`; shown only to a role allowed to see it, e.g. pg_monitor).
 
 A scrape that cannot reach the database still answers, with the counters and
 `contacthub_database_up 0`. Counters are per process: with `serve --workers N` each worker
-counts its own requests (its answers carry `X-ContactHub-Worker`), and the watchers, which
-run in the parent, are counted where they run.
+counts its own requests (its answers carry `X-ContactHub-Worker`), and the watchers run in the
+parent, which serves no `/metrics`: their passes are counted only by a one-process `serve`.
+Refusals include the 500s and the database's 503s, counted where the error handler answers.
 """
 
 from __future__ import annotations
@@ -119,10 +122,13 @@ class _Positions(Collector):
         reads = hub.reads
         if reads.standby is not None:
             try:
-                standby = reads.standby_caught_up_to()
+                standby = reads.standby_position()
             except Exception as exc:
                 log.warning("metrics_standby_unreachable", error=str(exc))
-            else:
+                standby = None
+            yield _gauge("contacthub_reads_on_standby",
+                         "1 when the read URL reaches a standby; 0 when reads are served by the primary", standby is not None)
+            if standby is not None:
                 applied = min(positions.values(), default=0)
                 yield _gauge("contacthub_standby_read_models_position",
                              "Position the standby's copy of the read models has reached", standby)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 import structlog
@@ -75,7 +75,10 @@ def _servers(netloc_hosts: str, setting: str) -> tuple[str, str]:
 
 
 def parse_database_url(url: str, setting: str = "CONTACTHUB_DATABASE_URL") -> DatabaseTarget:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unbalanced [ in an IPv6 host
+        raise ConfigurationError(f"{setting}: cannot read the URL ({exc})") from None
     if parts.scheme == "sqlite":
         # sqlite:///relative.db, sqlite:////absolute/path.db
         raw_path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
@@ -99,7 +102,8 @@ def parse_database_url(url: str, setting: str = "CONTACTHUB_DATABASE_URL") -> Da
 
 
 def _postgresql(netloc: str, path: str, query_string: str, setting: str) -> DatabaseTarget:
-    query = {k: v[-1] for k, v in parse_qs(query_string).items()}
+    # As libpq reads a URI's query: percent-decoded, a '+' kept as it is (parse_qs would make it a space).
+    query = {unquote(k): unquote(v) for k, _, v in (pair.partition("=") for pair in query_string.split("&") if pair)}
     unknown = sorted(set(query) - LIBPQ_OPTIONS - OWN_OPTIONS)
     if unknown:
         raise ConfigurationError(f"{setting}: unknown parameter {unknown[0]!r} (known: "
@@ -111,6 +115,8 @@ def _postgresql(netloc: str, path: str, query_string: str, setting: str) -> Data
     username, _, password = userinfo.partition(":")
     if query.get("host"):
         host, port = query["host"], query.get("port") or ",".join("5432" for _ in query["host"].split(","))
+        if len(port.split(",")) not in (1, len(host.split(","))):
+            raise ConfigurationError(f"{setting}: {len(host.split(','))} hosts but {len(port.split(','))} ports")
     elif hosts_part:
         host, port = _servers(hosts_part, setting)
     else:
@@ -118,6 +124,13 @@ def _postgresql(netloc: str, path: str, query_string: str, setting: str) -> Data
     role = query.get("target_session_attrs")
     if role is not None and role not in SESSION_ROLES:
         raise ConfigurationError(f"{setting}: target_session_attrs must be one of " + ", ".join(sorted(SESSION_ROLES)))
+    if setting == "CONTACTHUB_DATABASE_URL":  # the writers' URL: only ever the primary
+        if role in ("read-only", "standby", "prefer-standby"):
+            raise ConfigurationError(f"{setting}: target_session_attrs={role} would send writes to a standby; "
+                                     "use read-write (a standby for reads: CONTACTHUB_READ_DATABASE_URL)")
+        if len(host.split(",")) > 1 and role not in ("read-write", "primary"):
+            raise ConfigurationError(f"{setting}: a URL naming several servers needs target_session_attrs=read-write, "
+                                     "or writes may reach a standby")
     for number in ("lock_timeout", "connect_timeout", "pool_size", "max_overflow", "max_lifetime"):
         if number in query and not query[number].isdigit():
             raise ConfigurationError(f"{setting}: {number} must be a whole number, not {query[number]!r}")
@@ -132,8 +145,8 @@ def _postgresql(netloc: str, path: str, query_string: str, setting: str) -> Data
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": host,
         "POSTGRES_PORT": port,
-        "POSTGRES_USER": unquote(username or query.get("user") or "postgres"),
-        "POSTGRES_PASSWORD": unquote(password or query.get("password") or ""),
+        "POSTGRES_USER": unquote(username) if username else query.get("user") or "postgres",
+        "POSTGRES_PASSWORD": unquote(password) if password else query.get("password") or "",
         # A stuck writer must not block every other writer forever.
         "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "10"),
         # How long a request waits for a pooled connection (the pool's own timeout).

@@ -7,8 +7,11 @@ that asked for `min_position` can wait for the standby to have replayed that far
 `StandbyReadStore` is the read store the API's and the pages' queries are given when a read
 URL is configured:
 - a read-only transaction goes to the standby, unless the current request is pinned to the
-  primary (`use_primary`): every request that is not a GET or HEAD (adapters/http/app.py, `PrimaryForWrites`), and
-  a read whose `min_position` the standby did not reach in time while the primary had;
+  primary (`use_primary`): every request that is not a GET or HEAD (adapters/http/app.py,
+  `PrimaryForWrites`), and a read whose `min_position` the standby did not reach within
+  CONTACTHUB_STANDBY_WAIT_S. A request with `min_position` checks the standby's position in
+  every transaction it reads in (`require_position`), so a connection to another, slower
+  standby is never read from;
 - a writing transaction always goes to the primary's store.
 The standby's connections are opened read-only (`default_transaction_read_only`), so a read
 that reaches the primary through `prefer-standby` cannot write either.
@@ -19,12 +22,13 @@ a route's read runs in (anyio copies the context into it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any
 
 import orjson
+import structlog
 from eventsourcing.utils import Environment
 
 from contacthub.adapters.store.database import LIBPQ_OPTIONS_KEY, parse_database_url
@@ -32,6 +36,8 @@ from contacthub.adapters.store.postgres import ClusterAwareFactory
 from contacthub.config import ConfigurationError
 from contacthub.projections.runner import Projector
 from contacthub.projections.sql import POSTGRESQL, ReadStore, Sql
+
+log = structlog.get_logger(__name__)
 
 READ_ONLY = "-c default_transaction_read_only=on"
 STANDBY_CONNECTION_LIFETIME_S = "60"
@@ -42,6 +48,15 @@ READER_NAME = "contacthub-reader"
 """The readers' `application_name`: pg_stat_activity on each server shows whether reads are served there."""
 
 _on_primary: ContextVar[bool] = ContextVar("contacthub_reads_on_primary", default=False)
+_required_position: ContextVar[int | None] = ContextVar("contacthub_required_position", default=None)
+
+
+def require_position(position: int) -> None:
+    """The current request asked for `min_position`: every read-only transaction it opens on a
+    standby checks, in that transaction, that the standby's read models have reached it, and
+    reads from the primary when they have not (a multi-host read URL may give the next
+    connection another standby, further behind than the one that was waited for)."""
+    _required_position.set(position)
 
 
 def use_primary() -> Token[bool]:
@@ -63,6 +78,8 @@ class StandbyReadStore(ReadStore):
     def __init__(self, standby_datastore: Any, primary: ReadStore) -> None:
         super().__init__(standby_datastore, POSTGRESQL)
         self.primary = primary
+        self.position_in: Callable[[Sql], int] | None = None
+        """How far the read models have got, read in a given transaction (ReadSide sets it)."""
 
     @contextmanager
     def transaction(self, *, commit: bool) -> Iterator[Sql]:
@@ -70,7 +87,13 @@ class StandbyReadStore(ReadStore):
             with self.primary.transaction(commit=commit) as sql:
                 yield sql
             return
+        required = _required_position.get()
         with super().transaction(commit=False) as sql:
+            if required is None or self.position_in is None or self.position_in(sql) >= required:
+                yield sql
+                return
+        log.info("read_served_by_primary", min_position=required, reason="this standby connection is behind")
+        with self.primary.transaction(commit=False) as sql:
             yield sql
 
     @contextmanager
@@ -111,6 +134,8 @@ class ReadSide:
     def __init__(self, projector: Projector, standby: StandbyReadStore | None = None) -> None:
         self.projector = projector
         self.standby = standby
+        if standby is not None:
+            standby.position_in = projector.caught_up_to_in
 
     def caught_up_to(self) -> int:
         """The position every read model has reached, where the current request reads."""
@@ -119,8 +144,19 @@ class ReadSide:
         return self.standby_caught_up_to()
 
     def standby_caught_up_to(self) -> int:
+        """How far the read models have got on one of the read URL's connections (a standby's, or the
+        primary's when `prefer-standby` found no standby)."""
         assert self.standby is not None
         with self.standby.on_standby() as sql:
+            return self.projector.caught_up_to_in(sql)
+
+    def standby_position(self) -> int | None:
+        """How far a standby's copy of the read models has got; None when the read URL reached no standby."""
+        assert self.standby is not None
+        with self.standby.on_standby() as sql:
+            in_recovery = sql.execute("SELECT pg_is_in_recovery() AS standby").one()
+            if in_recovery is None or not in_recovery["standby"]:
+                return None
             return self.projector.caught_up_to_in(sql)
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
@@ -30,7 +31,8 @@ from starlette.staticfiles import StaticFiles
 
 from contacthub.adapters.http.access_log import record_shown
 from contacthub.adapters.http.authentication import LOGIN_PATH, OLD_KEY_COOKIE, SESSION_COOKIE, LoginRequired
-from contacthub.adapters.http.dependencies import Hub, Keys, PageForbidden, hub_of, require_page
+from contacthub.adapters.http.dependencies import Hub, Keys, PageForbidden, hub_of, require_page, wait_for_position
+from contacthub.adapters.http.errors import ApiError
 from contacthub.adapters.http.limits import MAX_SMALL_BODY_BYTES
 from contacthub.adapters.http.parameters import IDENTIFIER
 from contacthub.adapters.web.i18n import Translator, choose_language, when
@@ -146,10 +148,23 @@ def _read_flash(raw: str | None) -> dict[str, str] | None:
     if not raw:
         return None
     kind, _, rest = unquote(raw).partition("|")
-    action, _, complaint_id = rest.partition("|")
+    action, _, rest = rest.partition("|")
+    complaint_id, _, position = rest.partition("|")
     if kind not in ("done", "duplicate", "catching_up") or action not in ACTIONS or not _IDENTIFIER.match(complaint_id):
         return None
-    return {"kind": kind, "action": action, "complaint_id": complaint_id}
+    flash = {"kind": kind, "action": action, "complaint_id": complaint_id}
+    if position.isdigit() and len(position) < 19:
+        flash["position"] = position  # the action's log position: the page shown next reads at least that far
+    return flash
+
+
+async def _reads_after_flash(request: Request, page: Page) -> None:
+    """The page after an action reads what the action wrote: with reads from a standby, it waits for the
+    standby to reach the action's position, or reads from the primary (as a read with `min_position`)."""
+    if page.flash is None or "position" not in page.flash:
+        return
+    with suppress(ApiError):  # not there in time (or a cookie naming no position): the page shows what there is
+        await wait_for_position(request, int(page.flash["position"]))
 
 
 # --- search -----------------------------------------------------------------------------
@@ -256,6 +271,7 @@ async def customer_page(request: Request, hub: Hub, customer_id: str, who: Reade
     page = Page(request, url + ("?contacts=all" if contacts == "all" else ""), who)
     data = None
     if _IDENTIFIER.match(customer_id):
+        await _reads_after_flash(request, page)
         data = await run_in_threadpool(customer_page_data, hub, customer_id, contacts == "all")
     if data is None:
         return page.error(404, page.t("error.no_customer", id=customer_id))
@@ -268,6 +284,7 @@ async def complaint_page(request: Request, hub: Hub, complaint_id: str, who: Rea
     page = Page(request, url, who)
     data = None
     if _IDENTIFIER.match(complaint_id):
+        await _reads_after_flash(request, page)
         data = await run_in_threadpool(complaint_page_data, hub, complaint_id)
     if data is None:
         return page.error(404, page.t("error.no_complaint", id=complaint_id))
@@ -347,7 +364,7 @@ async def act(request: Request, hub: Hub, complaint_id: str, who: Actor) -> Resp
         caught_up = hub.projector.wait_for(outcome.position, hub.settings.read_wait_timeout_s)
         kind = "duplicate" if outcome.result == "duplicate" else "done" if caught_up else "catching_up"
         response = page.redirect(return_to)
-        _cookie(response, FLASH_COOKIE, f"{kind}|{body['action']}|{complaint_id}", None)
+        _cookie(response, FLASH_COOKIE, f"{kind}|{body['action']}|{complaint_id}|{outcome.position}", None)
         return response
 
     return await run_in_threadpool(take)
