@@ -32,6 +32,9 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=3000, help="demo customers (default 3000)")
     args = parser.parse_args()
     contacthub = str(Path(sys.executable).parent / "contacthub")
+    # A terminal closed or a `kill`: stop and remove the cluster as Ctrl-C does.
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, _as_interrupt)
     print("starting a monitor and three data nodes (pg_auto_failover) ...", flush=True)
     cluster = ThrowawayCluster(standbys=2).start()
     stop = threading.Event()
@@ -60,6 +63,10 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
         cluster.stop()
+
+
+def _as_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signum)
 
 
 def _bring_back(cluster: ThrowawayCluster) -> None:

@@ -287,6 +287,12 @@ class ThrowawayCluster:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(-pid, signal.SIGKILL) if pid < 0 else os.kill(pid, signal.SIGKILL)
+        # PostgreSQL's children each start a session of their own (setsid), so the group kill
+        # misses them; one that outlives its postmaster (the monitor's health-check worker, and
+        # the logger it keeps open) is found by its working directory, the node's data folder.
+        for pid in _processes_in(node.data):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if node.process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 node.process.wait(timeout=10)
@@ -323,6 +329,17 @@ class ThrowawayCluster:
         user = pwd.getpwnam("postgres")
         for path in paths:
             os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _processes_in(folder: Path) -> list[int]:
+    """The processes whose working directory is `folder` (PostgreSQL's run in their data folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(os.readlink(entry / "cwd")) == folder:
+                    found.append(int(entry.name))
+    return found
 
 
 def _accepts(url: str) -> bool:
