@@ -17,7 +17,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import pwd
 import shutil
 import signal
 import subprocess
@@ -31,7 +30,14 @@ from types import TracebackType
 import psycopg
 from psycopg import sql
 
-from support.pgserver import PostgresNotAvailable, PostgresStartError, find_bindir, free_port
+from support.pgserver import (
+    PostgresNotAvailable,
+    PostgresStartError,
+    chown_to_postgres,
+    find_bindir,
+    free_port,
+    run_as_postgres,
+)
 
 DATABASE = "contacthub"
 
@@ -92,13 +98,13 @@ class ThrowawayCluster:
     def start(self) -> ThrowawayCluster:
         pg_autoctl_path()
         bindir = find_bindir()
-        self._run_as = _run_as_prefix()
+        self._run_as = run_as_postgres()
         self._base = Path(tempfile.mkdtemp(prefix="contacthub-cluster-"))
         atexit.register(self.stop)
         try:
             for folder in ("config", "share", "run"):
                 (self._base / folder).mkdir()
-            self._chown(self._base, *(self._base / f for f in ("config", "share", "run")))
+            chown_to_postgres(self._run_as, self._base, *(self._base / f for f in ("config", "share", "run")))
             self._env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("PG")},
                 "PATH": f"{bindir}:{os.environ.get('PATH', '')}",
@@ -323,13 +329,6 @@ class ThrowawayCluster:
                 raise PostgresStartError(f"waited in vain for {what}\n{self.log_tail()}")
             time.sleep(0.5)
 
-    def _chown(self, *paths: Path) -> None:
-        if not self._run_as:
-            return
-        user = pwd.getpwnam("postgres")
-        for path in paths:
-            os.chown(path, user.pw_uid, user.pw_gid)
-
 
 def _processes_in(folder: Path) -> list[int]:
     """The processes whose working directory is `folder` (PostgreSQL's run in their data folder)."""
@@ -348,14 +347,3 @@ def _accepts(url: str) -> bool:
             return True
     except psycopg.Error:
         return False
-
-
-def _run_as_prefix() -> list[str]:
-    """PostgreSQL and pg_autoctl refuse to run as root: as root, they run as the postgres system user."""
-    if os.geteuid() != 0:
-        return []
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        raise PostgresNotAvailable("running as root but there is no 'postgres' system user") from None
-    return ["runuser", "-u", "postgres", "--"]

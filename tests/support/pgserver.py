@@ -85,6 +85,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def run_as_postgres() -> list[str]:
+    """The command prefix for PostgreSQL's tools (and pg_autoctl): they refuse to run as root, so as
+    root they run as the postgres system user that the Debian package creates."""
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise PostgresNotAvailable(
+            "running as root but there is no 'postgres' system user"
+        ) from None
+    if shutil.which("runuser"):
+        return ["runuser", "-u", "postgres", "--"]
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+
+
+def chown_to_postgres(run_as: list[str], *paths: Path) -> None:
+    """Hand folders to the postgres user when the tools run as it (`run_as_postgres()` was not empty)."""
+    if not run_as:
+        return
+    user = pwd.getpwnam("postgres")
+    for path in paths:
+        os.chown(path, user.pw_uid, user.pw_gid)
+
+
 def _conf_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -233,26 +258,10 @@ class ThrowawayPostgres:
 
     @staticmethod
     def _run_as_prefix() -> list[str]:
-        # postgres refuses to run as root, so as root every server command
-        # runs as the postgres system user that the Debian package creates.
-        if os.geteuid() != 0:
-            return []
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            raise PostgresNotAvailable(
-                "running as root but there is no 'postgres' system user"
-            ) from None
-        if shutil.which("runuser"):
-            return ["runuser", "-u", "postgres", "--"]
-        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+        return run_as_postgres()
 
     def _chown_to_postgres(self, *paths: Path) -> None:
-        if not self._run_as:
-            return
-        user = pwd.getpwnam("postgres")
-        for path in paths:
-            os.chown(path, user.pw_uid, user.pw_gid)
+        chown_to_postgres(self._run_as, *paths)
 
     def _run(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
         assert self._bindir is not None
