@@ -294,3 +294,43 @@ def test_reads_fall_back_to_the_primary_while_their_standby_is_lost_and_return_w
 def channel_ready(port: int, key: str) -> bool:
     reply = ChannelClient(port, key).request("GET", "/ready")
     return reply.status == 200 and reply.body["status"] == "ready"
+
+
+def test_the_desk_page_after_an_action_shows_it_even_while_the_standbys_lag(healed: ThrowawayCluster) -> None:
+    """The action is recorded on the primary; the page the clerk is sent back to reads from a standby
+    that has stopped replaying, yet shows the step: it reads at least up to the action's position."""
+    from fastapi.testclient import TestClient
+
+    from contacthub.adapters.http.app import create_app
+    from helpers import complaint_opened, contact, registered
+    from support.auth import allow_everything
+
+    cluster = healed
+    dbname = "desk_reads"
+    url = cluster.create_database(dbname)
+    standbys = cluster.standbys_now()
+    hub = build(Settings(database_url=url, read_database_url=cluster.url_of(standbys, "standby", dbname),
+                         sla_watch_interval_s=0, log_format="console"))
+    try:
+        with TestClient(allow_everything(create_app(hub))) as client:
+            posted = client.post("/v1/events", json={"events": [registered(), contact(complaint_id="K1"),
+                                                                complaint_opened("K1")]})
+            assert posted.status_code == 200, posted.text
+            seen = client.get(f"/v1/complaints/K1?min_position={posted.json()['position']}")
+            assert seen.status_code == 200 and seen.json()["owner"] != "billing-backoffice-2"
+            for node in standbys:
+                cluster.sql(node, "SELECT pg_wal_replay_pause()")
+            try:
+                handed = client.post("/desk/complaints/K1/actions", follow_redirects=False, data={
+                    "action": "handover", "to": "billing-backoffice-2", "reason": "需核对计费记录",
+                    "by": "store-0571-03", "channel": "store"})
+                assert handed.status_code == 303, handed.text
+                assert client.get("/v1/complaints/K1").json()["owner"] != "billing-backoffice-2"  # the standby: stale
+                page = client.get(handed.headers["location"])
+                assert page.status_code == 200
+                assert 'data-testid="owner">billing-backoffice-2<' in page.text
+            finally:
+                for node in standbys:
+                    cluster.sql(node, "SELECT pg_wal_replay_resume()")
+    finally:
+        hub.close()
