@@ -123,7 +123,7 @@ def _assemble(
     watched = CustomerQueries(event_log.read_store, settings.zone, clock) if standby else customers
     risk_refresh = timedelta(seconds=settings.risk_refresh_s)
     if settings.risk_refresh_s > 0:  # the at-risk list "now" from the risk watcher's snapshot (services/risk_watch.py)
-        for queries in {id(customers): customers, id(watched): watched}.values():
+        for queries in (customers,) if watched is customers else (customers, watched):
             queries.risk.snapshot_use = SnapshotUse(
                 max_age=2 * max(risk_refresh, timedelta(seconds=settings.sla_watch_interval_s)),
                 read_models_position=projector.caught_up_to,

@@ -214,25 +214,21 @@ def wait_for_read_models(hub: ContactHub, min_position: int | None) -> int:
     if min_position is None or reached >= min_position:
         return reached
     if reads.standby is not None and not reading_from_primary():
-        use_primary()  # this standby connection is behind: the rest of this call reads from the primary
-        reached = reads.caught_up_to()
-        if reached >= min_position:
-            return reached
+        # This standby connection is behind: the rest of this call reads from the primary, whose
+        # position is the projector's, waited for below as without a standby.
+        use_primary()
     head = hub.event_log.head_position()
     if min_position > head:
         # No stored event has that position: waiting could only time out.
         raise ApiError(422, "min_position", f"position {min_position} is beyond the end of the log ({head})")
-    deadline = time.monotonic() + hub.settings.read_wait_timeout_s
-    pause = 0.005
-    while (reached := reads.caught_up_to()) < min_position:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise ApiError(503, "min_position", f"the read model has applied position {reached}, not yet {min_position}; "
-                                                "retry shortly", {"Retry-After": "1"})
-        hub.projector.wake.set()
-        time.sleep(min(pause, left))
-        pause = min(pause * 2, 0.1)
-    return reached
+    if not hub.projector.wait_for(min_position, hub.settings.read_wait_timeout_s):
+        raise ApiError(
+            503,
+            "min_position",
+            f"the read model has applied position {hub.projector.caught_up_to()}, not yet {min_position}; retry shortly",
+            {"Retry-After": "1"},
+        )
+    return hub.projector.caught_up_to()
 
 
 # --- the hot reads' threads ------------------------------------------------------------------------------
