@@ -44,6 +44,10 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
     # complaint -> (customer, status, owner, time of its latest step, escalation level)
     complaints: dict[str, tuple[str, ComplaintStatus, str, datetime, int]] = {}
     events: list[dict[str, Any]] = []
+    # Numbers besides the ones customers register (which stay theirs, and which events may be
+    # addressed by): added, released, and given to another customer. number -> (holder or None,
+    # when it last changed hands).
+    extra: dict[str, tuple[str | None, datetime]] = {}
     n_customers = draw(st.integers(1, max_customers))
 
     def stamp(kind: str, after: datetime | None = None) -> dict[str, Any]:
@@ -69,6 +73,9 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
                 choices += ["activate", "cancel"]
             if complaints:
                 choices += ["complaint_step", "complaint_step"]
+            choices.append("add_number")
+            if any(holder is not None for holder, _ in extra.values()):
+                choices.append("release_number")
         kind = draw(st.sampled_from(choices))
         if kind == "register":
             n = len(customers)
@@ -80,6 +87,21 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
                            "msisdns": [customer[1]]})
             continue
         customer = draw(st.sampled_from(customers))
+        if kind == "add_number":
+            free = sorted(n for n, (holder, _) in extra.items() if holder is None)
+            number = draw(st.sampled_from([*free, f"1360000{len(extra):04d}"]))
+            released_at = extra[number][1] if number in extra else None
+            step = stamp("customer.msisdn_added", after=released_at)  # never before the number's last release
+            extra[number] = (customer[0], datetime.fromisoformat(step["occurred_at"]))
+            events.append({**step, "customer_id": customer[0], "msisdn": number})
+            continue
+        if kind == "release_number":
+            number = draw(st.sampled_from(sorted(n for n, (holder, _) in extra.items() if holder is not None)))
+            holder, since = extra[number]
+            step = stamp("customer.msisdn_released", after=since)
+            extra[number] = (None, datetime.fromisoformat(step["occurred_at"]))
+            events.append({**step, "customer_id": holder, "msisdn": number, "reason": "account_closed"})
+            continue
         if kind == "contact":
             own_orders = [o for o, (c, *_rest) in orders.items() if c == customer[0]]
             own_complaints = [k for k, (c, *_rest) in complaints.items() if c == customer[0]]

@@ -91,6 +91,11 @@ def scenario(type_: str) -> list[dict[str, Any]]:
     batches: dict[str, list[dict[str, Any]]] = {
         "customer.registered": [registered(f"C-fuzz-{n}", (f"147{n:08d}",))],
         "customer.tier_changed": [event("customer.tier_changed", WHO, tier="diamond", arpu=428.5)],
+        "customer.msisdn_added": [event("customer.msisdn_added", WHO, msisdn=f"146{n:08d}")],
+        "customer.msisdn_released": [  # a customer of its own: a release must never free the seeded number
+            registered(f"C-fuzz-{n}", (f"145{n:08d}",)),
+            event("customer.msisdn_released", {"customer_id": f"C-fuzz-{n}"}, msisdn=f"145{n:08d}", reason="ported_out"),
+        ],
         "contact.logged": [contact(WHO, site="杭州西湖营业厅", order_id=order, complaint_id=complaint)],
         "order.placed": [placed],
         "service.activated": [placed, event("service.activated", WHO, order_id=order, service="plan_5g")],
@@ -319,7 +324,8 @@ def postings(draw: st.DrawFn) -> Posting:
     type_ = draw(st.sampled_from(sorted(CHANNEL_EVENTS)))
     batch = [dict(e) for e in scenario(type_)]
     target = batch[-1]
-    if type_ != "customer.registered" and draw(st.booleans()):
+    # Registrations and number changes name their customer by id only (their msisdn is the fact's own).
+    if type_ not in ("customer.registered", "customer.msisdn_added", "customer.msisdn_released") and draw(st.booleans()):
         del target["customer_id"]
         target["msisdn"] = draw(VALID["msisdn"])  # the other way to name the customer
     change = draw(st.sampled_from(["replace", "replace", "drop", "add", "valid", "valid", "valid"]))

@@ -22,9 +22,9 @@ from contacthub.services.ingest import IngestOutcome, IngestRejected, IngestServ
 from contacthub.services.ports import EventLog
 from helpers import complaint_opened, contact, event, registered
 
-M1, M2, M5, UNKNOWN = "13800000001", "13800000002", "13800000005", "13800000099"
+M1, M2, M5, M6, UNKNOWN = "13800000001", "13800000002", "13800000005", "13800000006", "13800000099"
 C1, C2 = {"customer_id": "C1"}, {"customer_id": "C2"}
-CUSTOMERS = ("C1", "C2", "C3", "C4", "C5", "C6", "C9")
+CUSTOMERS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C9")
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,10 @@ def scenario() -> list[Step]:
         batch("erased customer", [contact(C1)]),
         batch("erased repost", [reg1, call1, resolved]),
         batch("number reused", [registered("C4", (M1,)), contact({"msisdn": M1})]),
+        batch("number released", [event("customer.msisdn_released", C2, msisdn=M2, reason="account_closed")]),
+        batch("released number given again", [registered("C7", (M2,)), contact({"msisdn": M2})]),
+        batch("old holder's late touchpoint", [contact({"msisdn": M2}, occurred_at="2026-11-01T09:00:00+08:00")]),
+        batch("number added", [event("customer.msisdn_added", C2, msisdn=M6), contact({"msisdn": M6})]),
     ]
 
 
@@ -178,7 +182,9 @@ def observe(writers: Writers, steps: list[Step], monkeypatch: pytest.MonkeyPatch
                 c: [(At(p), type(e).TOPIC, e.originator_version) for p, e in log.customer_history(c)] for c in CUSTOMERS
             },
             "keys": {k: (v.digest, v.customer_id, At(v.position)) for k, v in stored_keys.items()},
-            "msisdns": log.lookup_claims("msisdn", [M1, M2, M5, UNKNOWN]),
+            "msisdns": log.lookup_claims("msisdn", [M1, M2, M5, M6, UNKNOWN]),
+            "holdings": {m: sorted((h.customer_id, h.held_from, h.released_at) for h in held)
+                         for m, held in log.lookup_holdings([M1, M2, M5, M6, UNKNOWN]).items()},
             "orders": log.lookup_claims("order", ["O1", "O9"]),
             "complaints": log.lookup_claims("complaint", ["K1", "O1"]),
             "customers": state,
@@ -234,9 +240,13 @@ def test_the_in_memory_log_answers_the_scenario_like_the_real_one(hub: ContactHu
     assert statuses("erased repost") == ["duplicate"] * 3
     assert statuses("number reused") == ["recorded"] * 2
     assert {digest for digest, owner, _ in real["keys"].values() if owner == "C1"} == {"erased"}
-    assert real["msisdns"] == {M1: "C4", M2: "C2", M5: "C5"}
+    assert real["msisdns"] == {M1: "C4", M2: "C7", M5: "C5", M6: "C2"}
+    assert [(c, released is not None) for c, _, released in real["holdings"][M2]] == [("C2", True), ("C7", False)]
+    assert "C1" not in {c for held in real["holdings"].values() for c, _, _ in held}  # erased: forgotten
     # Taken keys (reposts on the fast path) and stale customers were refused by the store itself.
     assert statuses("contacts again") == ["duplicate"] * 2
     assert refusals["contacts again"] == refusals["event_id reused"] == refusals["stale cache"] == 1
-    assert refusals["rival's stale owner"] == 1
+    assert refusals["rival's stale owner"] == 0  # numbers are looked up afresh for every batch: no stale owner
+    assert statuses("released number given again") == statuses("number added") == ["recorded"] * 2
+    assert statuses("old holder's late touchpoint") == ["recorded"]
     assert refusals["register"] == refusals["duplicates"] == refusals["erase"] == 0

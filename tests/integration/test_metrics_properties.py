@@ -65,6 +65,8 @@ def _prerequisites(events: list[dict[str, Any]]) -> list[set[int]]:
             chain = ("complaint", e["complaint_id"])
         elif e["type"] == "customer.tier_changed":
             chain = ("tier", customer)
+        elif e["type"] in ("customer.msisdn_added", "customer.msisdn_released"):
+            chain = ("number", e["msisdn"])  # a number changes hands in the order it did
         elif e["type"] == "contact.logged":
             if e.get("order_id"):
                 before.add(order_placed[e["order_id"]])

@@ -62,6 +62,9 @@ CATALOGUE: tuple[EventType, ...] = (
     # --- customers -----------------------------------------------------------------------
     EventType(_C.Registered, "channel", s.CustomerRegistered, _C.register, personal_fields=("name", "msisdns")),
     EventType(_C.TierChanged, "channel", s.TierChanged, _C.change_tier),
+    EventType(_C.MsisdnAdded, "channel", s.MsisdnAdded, _C.add_msisdn, personal_fields=("msisdn",),
+              claims=("msisdn", "msisdn")),
+    EventType(_C.MsisdnReleased, "channel", s.MsisdnReleased, _C.release_msisdn, personal_fields=("msisdn",)),
     EventType(_C.Erased, "contacthub", decide=_C.erase),
     # --- touchpoints and orders -------------------------------------------------------------
     EventType(_C.ContactLogged, "channel", s.ContactLogged, _C.log_contact),

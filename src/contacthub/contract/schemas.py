@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from contacthub.domain.complaint import MAX_ESCALATION_LEVEL
-from contacthub.domain.vocabulary import Channel, Direction, Outcome, Segment, Severity, Tier
+from contacthub.domain.vocabulary import Channel, Direction, NumberReleaseReason, Outcome, Segment, Severity, Tier
 
 MAX_BATCH = 1000
 EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -94,6 +94,7 @@ def text_in(values: type[StrEnum]) -> Callable[[Any], Any]:
 ChannelName = Annotated[Channel, BeforeValidator(text_in(Channel))]
 DirectionName = Annotated[Direction, BeforeValidator(text_in(Direction))]
 OutcomeName = Annotated[Outcome, BeforeValidator(text_in(Outcome))]
+ReleaseReasonName = Annotated[NumberReleaseReason, BeforeValidator(text_in(NumberReleaseReason))]
 SegmentName = Annotated[Segment, BeforeValidator(text_in(Segment))]
 SeverityName = Annotated[Severity, BeforeValidator(text_in(Severity))]
 TierName = Annotated[Tier, BeforeValidator(text_in(Tier))]
@@ -129,6 +130,10 @@ class EventSchema(BaseModel):
         if (self.customer_id is None) == (self.msisdn is None):
             raise ValueError("give exactly one of customer_id or msisdn")
         return self
+
+    def addressed_by(self) -> str | None:
+        """The number this event names its customer by (None when it names the customer by id)."""
+        return self.msisdn if self.customer_id is None else None
 
     def domain_fields(self) -> dict[str, Any]:
         """The keyword arguments of the matching domain command."""
@@ -173,6 +178,32 @@ class TierChanged(EventSchema):
 
     def domain_fields(self) -> dict[str, Any]:
         return {**super().domain_fields(), "arpu": float(self.arpu)}
+
+
+class _NumberChange(EventSchema):
+    """A change to a customer's numbers (posted by BOSS): named by customer_id; `msisdn` is the number itself."""
+
+    customer_id: Identifier
+    msisdn: Msisdn = Field(description="The number the customer takes or gives up.")
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_customer(self) -> _NumberChange:
+        return self  # both are required: the customer by id, the number as the fact's subject
+
+    def addressed_by(self) -> str | None:
+        return None
+
+    def domain_fields(self) -> dict[str, Any]:
+        return {**super().domain_fields(), "msisdn": self.msisdn}
+
+
+class MsisdnAdded(_NumberChange):
+    type: Literal["customer.msisdn_added"]
+
+
+class MsisdnReleased(_NumberChange):
+    type: Literal["customer.msisdn_released"]
+    reason: ReleaseReasonName = Field(description="Why the number was given up (a closed vocabulary: no free text).")
 
 
 class ContactLogged(EventSchema):

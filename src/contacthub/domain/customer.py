@@ -64,6 +64,7 @@ class Customer(BaseAggregate[str]):
         def apply(self, customer: Customer) -> None:
             customer.name = ERASED
             customer.msisdns = ()
+            customer.held_since = {}
             customer.erased_at = self.occurred_at
 
     @dataclass(frozen=True)
@@ -75,6 +76,32 @@ class Customer(BaseAggregate[str]):
         def apply(self, customer: Customer) -> None:
             customer.tier = self.tier
             customer.arpu = self.arpu
+
+    @dataclass(frozen=True)
+    class MsisdnAdded(Event):
+        """The customer took one more number (BOSS): it is theirs from `occurred_at` (domain/numbers.py)."""
+
+        TOPIC = "customer.msisdn_added"
+        msisdn: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.msisdns = (*customer.msisdns, self.msisdn)
+            customer.held_since[self.msisdn] = self.occurred_at
+
+    @dataclass(frozen=True)
+    class MsisdnReleased(Event):
+        """The customer gave a number up (BOSS: account closed, number ported out or reclaimed).
+
+        From `occurred_at` the number is nobody's until another customer registers or adds it;
+        the touchpoints it brought while it was this customer's stay with this customer."""
+
+        TOPIC = "customer.msisdn_released"
+        msisdn: str
+        reason: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.msisdns = tuple(m for m in customer.msisdns if m != self.msisdn)
+            customer.held_since.pop(self.msisdn, None)
 
     @dataclass(frozen=True)
     class ContactLogged(Event):
@@ -393,6 +420,7 @@ class Customer(BaseAggregate[str]):
         self.tier = tier
         self.arpu: float | None = None
         self.msisdns = tuple(msisdns)
+        self.held_since: dict[str, datetime] = dict.fromkeys(self.msisdns, occurred_at)  # number -> held from
         self.orders: dict[str, OrderState] = {}
         self.complaints: dict[str, ComplaintCase] = {}
         self.contact_count = 0
@@ -439,6 +467,25 @@ class Customer(BaseAggregate[str]):
 
     def change_tier(self, **fields: Any) -> None:
         self.trigger_event(Customer.TierChanged, **fields)
+
+    def add_msisdn(self, *, msisdn: str, **fields: Any) -> None:
+        """Give the customer one more number. That nobody else holds it, and that the holding
+        starts after its last release, is checked across customers (services/ingest.py)."""
+        if msisdn in self.msisdns:
+            raise RuleViolation("msisdn", f"customer {self.id} already has msisdn {msisdn}", code="msisdn_held")
+        self.trigger_event(Customer.MsisdnAdded, msisdn=msisdn, **fields)
+
+    def release_msisdn(self, *, msisdn: str, **fields: Any) -> None:
+        """Release one of the customer's numbers, no earlier than the customer got it."""
+        since = self.held_since.get(msisdn)
+        if since is None:
+            raise RuleViolation("msisdn", f"customer {self.id} does not hold msisdn {msisdn}", code="msisdn_not_held")
+        if fields["occurred_at"] < since:
+            raise RuleViolation(
+                "occurred_at",
+                f"customer {self.id} has held msisdn {msisdn} since {since.isoformat()}; it cannot be released before that",
+            )
+        self.trigger_event(Customer.MsisdnReleased, msisdn=msisdn, **fields)
 
     def log_contact(self, **fields: Any) -> None:
         # A touchpoint is a fact that happened: it may name an order or complaint that

@@ -87,6 +87,16 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class NumberReleaseReason(StrEnum):
+    """Why BOSS released a customer's number (customer.msisdn_released)."""
+
+    ACCOUNT_CLOSED = "account_closed"  # 销户
+    PORTED_OUT = "ported_out"  # 携号转网
+    RECLAIMED = "reclaimed"  # 欠费停机后回收
+    CHANGED_NUMBER = "changed_number"  # 改号
+    OTHER = "other"
+
+
 class ServiceStatus(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"

@@ -14,6 +14,7 @@ import orjson
 
 from contacthub.contract import DOMAIN_EVENTS
 from contacthub.domain.customer import Customer
+from contacthub.domain.numbers import Holding
 from contacthub.projections.sql import ReadStore, Sql
 
 PositionedEvent = tuple[int, Customer.Event]
@@ -94,6 +95,18 @@ def utc_text(moment: datetime) -> str:
     Remembered: every read model formats the same events' moments (~2 us each; a hit costs
     a tenth of that)."""
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def holdings_of(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Holding]]:
+    """Stored holdings rows (msisdn, customer_id, held_from, released_at in utc_text; position, if kept) by number."""
+    found: dict[str, list[Holding]] = {}
+    for row in rows:
+        released = row["released_at"]
+        found.setdefault(row["msisdn"], []).append(Holding(
+            row["msisdn"], row["customer_id"], datetime.fromisoformat(row["held_from"]),
+            None if released is None else datetime.fromisoformat(released), int(row.get("position") or 0),
+        ))
+    return found
 
 
 def local_time(utc: str | None, zone: tzinfo) -> str | None:

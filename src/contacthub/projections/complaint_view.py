@@ -3,8 +3,8 @@
 Consumes (ComplaintView.handlers): complaint.opened, every complaint step (each subclass of
 Customer.ComplaintStep: complaint.acknowledged ... complaint.sla_breached), and customer.erased
 (what the customer or staff wrote about their complaints then reads as erased).
-Ignores (ComplaintView.ignores): customer.registered, customer.tier_changed, contact.logged,
-order.placed, service.activated, order.cancelled, order.jeopardy.
+Ignores (ComplaintView.ignores): customer.registered, customer.tier_changed, customer.msisdn_added,
+customer.msisdn_released, contact.logged, order.placed, service.activated, order.cancelled, order.jeopardy.
 Owns: rm_complaint (one row a complaint: current state, with the clock's deadline and
 warning moments as columns so work queues can filter on them) and rm_complaint_event
 (one row per complaint event: the status-change and ownership history).
@@ -190,8 +190,9 @@ class ComplaintView(ReadModel[UnitOfWork]):
         Customer.Erased: _erased,
     }
     ignores = frozenset({
-        Customer.Registered, Customer.TierChanged, Customer.ContactLogged, Customer.OrderPlaced,
-        Customer.ServiceActivated, Customer.OrderCancelled, Customer.OrderJeopardy,
+        Customer.Registered, Customer.TierChanged, Customer.MsisdnAdded, Customer.MsisdnReleased,
+        Customer.ContactLogged, Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled,
+        Customer.OrderJeopardy,
     })
 
     def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:

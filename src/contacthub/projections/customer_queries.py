@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from contacthub.domain.numbers import holder_at
 from contacthub.domain.vocabulary import OrderStatus
-from contacthub.projections.base import ReadQueries, contact_item
+from contacthub.projections.base import ReadQueries, contact_item, holdings_of
 from contacthub.projections.complaint_queries import ComplaintQueries
 from contacthub.projections.risk_queries import RiskQueries
 from contacthub.projections.sql import ReadStore
@@ -50,9 +51,10 @@ class CustomerQueries(ReadQueries):
     def _age_s(self, utc_text: str) -> int:
         return max(0, int((self.clock() - datetime.fromisoformat(utc_text)).total_seconds()))
 
-    def customer_id_for_msisdn(self, msisdn: str) -> str | None:
-        row = self.store.query_one("SELECT customer_id FROM rm_msisdn WHERE msisdn = ?", (msisdn,))
-        return row["customer_id"] if row else None
+    def customer_id_for_msisdn(self, msisdn: str, at: datetime | None = None) -> str | None:
+        """Who held the number at `at` (default: now), as domain/numbers.py's holder_at says."""
+        rows = self.store.query("SELECT * FROM rm_msisdn_holding WHERE msisdn = ?", (msisdn,))
+        return holder_at(holdings_of(rows).get(msisdn, []), self.clock() if at is None else at)
 
     def customer_360(self, customer_id: str) -> dict[str, Any] | None:
         now = self.clock()
@@ -72,6 +74,11 @@ class CustomerQueries(ReadQueries):
                 "SELECT channel, contacts FROM rm_channel_count WHERE customer_id = ? ORDER BY channel", (customer_id,)
             ).all()
             churn_risk = self.risk.for_customer(customer_id, now, sql)
+            former = sql.execute(
+                "SELECT msisdn, held_from, released_at FROM rm_msisdn_holding "
+                "WHERE customer_id = ? AND released_at IS NOT NULL ORDER BY released_at, msisdn",
+                (customer_id,),
+            ).all()
 
         services = []
         open_orders = []
@@ -103,6 +110,10 @@ class CustomerQueries(ReadQueries):
             "tier": customer["tier"],
             "arpu": customer["arpu"],
             "msisdns": orjson.loads(customer["msisdns"]),
+            "former_msisdns": [
+                {"msisdn": f["msisdn"], "held_from": self._local(f["held_from"]), "released_at": self._local(f["released_at"])}
+                for f in former
+            ],
             "registered_at": self._local(customer["registered_at"]),
             "erased_at": self._local(customer.get("erased_at")),
             "services": services,

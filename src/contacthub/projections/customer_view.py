@@ -1,11 +1,16 @@
 """The 360-degree customer view.
 
-Consumes (CustomerView.handlers): customer.registered, customer.tier_changed, contact.logged,
-order.placed, service.activated, order.cancelled, customer.erased.
+Consumes (CustomerView.handlers): customer.registered, customer.tier_changed,
+customer.msisdn_added, customer.msisdn_released, contact.logged, order.placed,
+service.activated, order.cancelled, customer.erased.
 Ignores (CustomerView.ignores): order.jeopardy (journey_view.py), complaint.opened and every
 complaint step (complaint_view.py).
-Owns: rm_customer, rm_msisdn, rm_order, rm_contact, rm_channel_count
-(migrations/0002_customer_view.sql, 0011_msisdn_registered_position.sql).
+Owns: rm_customer, rm_msisdn_holding, rm_order, rm_contact, rm_channel_count
+(migrations/0002_customer_view.sql, 0015_numbers_over_time.sql).
+
+rm_msisdn_holding keeps every holding of every number (domain/numbers.py): a lookup by number
+answers for any moment. Its rows are keyed by customer, so the partitions of a number's
+successive holders never write the same row.
 
 A batch of events is applied as a unit of work (base.ReadModel): the rows it touches are
 read in one query per table, changed in memory in log order, and written back with one
@@ -37,6 +42,7 @@ ORDER_COLUMNS = (
     ("order_id", T), ("customer_id", T), ("status", T), ("services", T), ("activated", T),
     ("placed_at", T), ("last_activated_at", T), ("cancelled_at", T), ("cancel_reason", T),
 )
+HOLDING_COLUMNS = (("msisdn", T), ("customer_id", T), ("held_from", T), ("released_at", T), ("position", N))
 CONTACT_COLUMNS = (
     ("position", N), ("customer_id", T), ("event_id", T), ("occurred_at", T), ("recorded_at", T), ("channel", T),
     ("direction", T), ("reason", T), ("handled_by", T), ("site", T), ("duration_s", N), ("outcome", T),
@@ -50,7 +56,10 @@ class UnitOfWork:
 
     customers: dict[str, Row] = field(default_factory=dict)
     orders: dict[str, Row] = field(default_factory=dict)
-    msisdns: list[tuple[str, str, int]] = field(default_factory=list)  # (msisdn, customer, registered at position)
+    holdings: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
+    """Holdings started in this batch: (msisdn, customer, held from) -> [released at (None: still held), position]."""
+    releases: list[tuple[str, str, str]] = field(default_factory=list)
+    """Holdings stored by earlier batches that this batch ends: (msisdn, customer, released at)."""
     contacts: list[tuple[Any, ...]] = field(default_factory=list)
     channel_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     erased: list[str] = field(default_factory=list)
@@ -70,16 +79,36 @@ def _registered(uow: UnitOfWork, position: int, e: Customer.Registered) -> None:
         "registered_at": utc_text(e.occurred_at),
         "erased_at": None,
     }
-    uow.msisdns.extend((m, e.customer_id, position) for m in e.msisdns)
+    held_from = utc_text(e.occurred_at)
+    for number in e.msisdns:
+        uow.holdings[(number, e.customer_id, held_from)] = [None, position]
+
+
+def _msisdn_added(uow: UnitOfWork, position: int, e: Customer.MsisdnAdded) -> None:
+    row = uow.customers[e.originator_id]
+    row["msisdns"] = orjson.dumps([*orjson.loads(row["msisdns"]), e.msisdn]).decode()
+    uow.holdings[(e.msisdn, e.originator_id, utc_text(e.occurred_at))] = [None, position]
+
+
+def _msisdn_released(uow: UnitOfWork, position: int, e: Customer.MsisdnReleased) -> None:
+    row = uow.customers[e.originator_id]
+    row["msisdns"] = orjson.dumps([m for m in orjson.loads(row["msisdns"]) if m != e.msisdn]).decode()
+    released_at = utc_text(e.occurred_at)
+    for key, (released, _) in uow.holdings.items():
+        if key[:2] == (e.msisdn, e.originator_id) and released is None:
+            uow.holdings[key][0] = released_at
+            return
+    uow.releases.append((e.msisdn, e.originator_id, released_at))
 
 
 def _erased(uow: UnitOfWork, position: int, e: Customer.Erased) -> None:
-    # The rows a rebuild would write once the key is gone: no name, no numbers.
+    # The rows a rebuild would write once the key is gone: no name, no numbers, held or former.
     row = uow.customers[e.originator_id]
     row["name"] = ERASED
     row["msisdns"] = "[]"
     row["erased_at"] = utc_text(e.occurred_at)
-    uow.msisdns[:] = [row for row in uow.msisdns if row[1] != e.originator_id]
+    for key in [k for k in uow.holdings if k[1] == e.originator_id]:
+        del uow.holdings[key]
     for order in uow.orders.values():
         if order["customer_id"] == e.originator_id and order["cancel_reason"] is not None:
             order["cancel_reason"] = ERASED
@@ -141,6 +170,7 @@ def _order_cancelled(uow: UnitOfWork, position: int, e: Customer.OrderCancelled)
 
 
 _ORDER_STEPS = (Customer.ServiceActivated, Customer.OrderCancelled)
+_CUSTOMER_STEPS = (Customer.TierChanged, Customer.MsisdnAdded, Customer.MsisdnReleased, Customer.Erased)
 
 
 class CustomerView(ReadModel[UnitOfWork]):
@@ -148,7 +178,7 @@ class CustomerView(ReadModel[UnitOfWork]):
     reads_from: tuple[str, ...] = ()
     tables = (
         ("rm_customer", "customer_id"),
-        ("rm_msisdn", "msisdn"),
+        ("rm_msisdn_holding", "msisdn, customer_id, held_from"),
         ("rm_order", "order_id"),
         ("rm_contact", "position"),
         ("rm_channel_count", "customer_id, channel"),
@@ -156,6 +186,8 @@ class CustomerView(ReadModel[UnitOfWork]):
     handlers = {
         Customer.Registered: _registered,
         Customer.TierChanged: _tier_changed,
+        Customer.MsisdnAdded: _msisdn_added,
+        Customer.MsisdnReleased: _msisdn_released,
         Customer.ContactLogged: _contact_logged,
         Customer.OrderPlaced: _order_placed,
         Customer.ServiceActivated: _service_activated,
@@ -169,7 +201,7 @@ class CustomerView(ReadModel[UnitOfWork]):
         new_customers = {e.customer_id for _, e in relevant if isinstance(e, Customer.Registered)}
         new_orders = {e.order_id for _, e in relevant if isinstance(e, Customer.OrderPlaced)}
         _load(sql, uow.customers, "rm_customer", "customer_id",
-              {e.originator_id for _, e in relevant if isinstance(e, (Customer.TierChanged, Customer.Erased))}
+              {e.originator_id for _, e in relevant if isinstance(e, _CUSTOMER_STEPS)}
               - new_customers)
         _load(sql, uow.orders, "rm_order", "order_id",
               {e.order_id for _, e in relevant if isinstance(e, _ORDER_STEPS)} - new_orders)
@@ -179,16 +211,22 @@ class CustomerView(ReadModel[UnitOfWork]):
         sql.upsert_rows("rm_customer", CUSTOMER_COLUMNS, row_tuples(CUSTOMER_COLUMNS, uow.customers.values()),
                         "customer_id")
         sql.upsert_rows("rm_order", ORDER_COLUMNS, row_tuples(ORDER_COLUMNS, uow.orders.values()), "order_id")
-        # A number freed by an erasure can be registered again, perhaps by a customer of another
-        # partition whose projector is ahead: only a later registration replaces a row.
-        sql.insert_rows(
-            "rm_msisdn", (("msisdn", T), ("customer_id", T), ("registered_position", N)), _latest(uow.msisdns),
-            "ON CONFLICT (msisdn) DO UPDATE SET customer_id = excluded.customer_id, "
-            "registered_position = excluded.registered_position "
-            "WHERE excluded.registered_position > rm_msisdn.registered_position",
-        )
+        # Holdings stored by earlier batches first: the open one a release ends is never one
+        # this batch started (those are ended in uow.holdings).
+        for number, customer_id, released_at in uow.releases:
+            sql.execute(
+                "UPDATE rm_msisdn_holding SET released_at = ? WHERE msisdn = ? AND customer_id = ? AND released_at IS NULL",
+                (released_at, number, customer_id),
+            )
         for customer_id in uow.erased:  # rows stored by earlier batches
-            sql.execute("DELETE FROM rm_msisdn WHERE customer_id = ?", (customer_id,))
+            sql.execute("DELETE FROM rm_msisdn_holding WHERE customer_id = ?", (customer_id,))
+        # A holding released at the instant it started and taken again then is the same row.
+        sql.insert_rows(
+            "rm_msisdn_holding", HOLDING_COLUMNS, [(*key, *state) for key, state in uow.holdings.items()],
+            "ON CONFLICT (msisdn, customer_id, held_from) DO UPDATE SET released_at = excluded.released_at, "
+            "position = excluded.position",
+        )
+        for customer_id in uow.erased:
             sql.execute("UPDATE rm_order SET cancel_reason = ? WHERE customer_id = ? AND cancel_reason IS NOT NULL",
                         (ERASED, customer_id))
         sql.insert_rows("rm_contact", CONTACT_COLUMNS, uow.contacts)
@@ -198,15 +236,6 @@ class CustomerView(ReadModel[UnitOfWork]):
             [(c, ch, n) for (c, ch), n in uow.channel_counts.items()],
             "ON CONFLICT (customer_id, channel) DO UPDATE SET contacts = rm_channel_count.contacts + excluded.contacts",
         )
-
-
-def _latest(rows: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
-    """One row per number (a statement may not touch a row twice): its latest registration in the batch."""
-    latest: dict[str, tuple[str, str, int]] = {}
-    for row in rows:
-        if row[0] not in latest or row[2] > latest[row[0]][2]:
-            latest[row[0]] = row
-    return list(latest.values())
 
 
 def _load(sql: Sql, into: dict[str, Row], table: str, key: str, ids: set[str]) -> None:

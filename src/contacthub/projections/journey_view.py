@@ -3,8 +3,8 @@
 Consumes (JourneyView.handlers): order.placed, service.activated, order.cancelled, order.jeopardy,
 contact.logged (its customer's orders are recounted), customer.registered and customer.tier_changed
 (the tier its customer's orders were placed at is looked up again).
-Ignores (JourneyView.ignores): customer.erased (a journey holds no personal data), complaint.opened
-and every complaint step.
+Ignores (JourneyView.ignores): customer.erased (a journey holds no personal data), customer.msisdn_added
+and customer.msisdn_released (a number changes no journey), complaint.opened and every complaint step.
 Owns: rm_order_journey (migrations/0004_order_journey.sql, 0005_order_jeopardy.sql, 0006_metrics_view.sql).
 Reads: rm_contact, the customer view's timeline, and rm_tier_history, the metrics view's tier
 history: the projector applies a batch here only once those read models have applied it
@@ -147,7 +147,10 @@ class JourneyView(ReadModel[UnitOfWork]):
         Customer.Registered: _retiered,
         Customer.TierChanged: _retiered,
     }
-    ignores = frozenset({Customer.Erased, Customer.ComplaintOpened, *family(Customer.ComplaintStep)})
+    ignores = frozenset({
+        Customer.Erased, Customer.MsisdnAdded, Customer.MsisdnReleased, Customer.ComplaintOpened,
+        *family(Customer.ComplaintStep),
+    })
 
     def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:
         uow = UnitOfWork()

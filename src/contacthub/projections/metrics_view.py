@@ -1,7 +1,8 @@
 """Contact quality and customer value: the facts the metrics endpoints add up.
 
 Consumes (MetricsView.handlers): customer.registered, customer.tier_changed, contact.logged.
-Ignores (MetricsView.ignores): customer.erased (the facts hold no personal data), order.placed,
+Ignores (MetricsView.ignores): customer.erased (the facts hold no personal data), customer.msisdn_added,
+customer.msisdn_released, order.placed,
 service.activated, order.cancelled, order.jeopardy, complaint.opened and every complaint step.
 Owns: rm_tier_history, rm_customer_value, rm_contact_fact, rm_contact_daily
 (migrations/0006_metrics_view.sql, 0007_value_as_of.sql).
@@ -140,7 +141,7 @@ class MetricsView(ReadModel[UnitOfWork]):
         Customer.ContactLogged: _contact_logged,
     }
     ignores = frozenset({
-        Customer.Erased, Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled,
+        Customer.Erased, Customer.MsisdnAdded, Customer.MsisdnReleased, Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled,
         Customer.OrderJeopardy, Customer.ComplaintOpened, *family(Customer.ComplaintStep),
     })
 

@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -29,12 +29,15 @@ from contacthub.contract import (
     EventSchema,
     FieldError,
     InternalEvent,
+    MsisdnAdded,
+    MsisdnReleased,
     content_digest,
     validate_event,
 )
 from contacthub.domain.complaint import SlaPolicy
 from contacthub.domain.customer import SYSTEM, Customer, attribute
 from contacthub.domain.errors import RuleViolation
+from contacthub.domain.numbers import Holding, holder_at, last_release
 from contacthub.domain.roles import OPERATOR, UNSCOPED_SOURCES, stored_event_id
 from contacthub.services.ports import ERASED_DIGEST, Claim, EventLog, IngestKey, WritersBusy
 
@@ -58,12 +61,14 @@ class IngestOutcome:
 
 class IngestRejected(Exception):
     """Nothing of the batch was stored. 422: the input is malformed; 409: it conflicts with what is stored;
-    503: other writers kept the log busy past the lock timeout (retry)."""
+    503: other writers kept the log busy past the lock timeout (retry). `owners`: the customer each
+    event (by index) was resolved to, as far as the batch got."""
 
-    def __init__(self, status_code: int, errors: list[FieldError]) -> None:
+    def __init__(self, status_code: int, errors: list[FieldError], owners: dict[int, str] | None = None) -> None:
         super().__init__(f"{len(errors)} error(s)")
         self.status_code = status_code
         self.errors = errors
+        self.owners = owners or {}
 
 
 _collector_lock = threading.Lock()
@@ -156,9 +161,6 @@ class IngestService:
         self.future_tolerance = future_tolerance
         self.clock = clock
         self.on_recorded = on_recorded
-        # An msisdn's owner never changes once claimed (catalogue v1 has no number release),
-        # so a resolved number can be remembered for good.
-        self._msisdn_owner: dict[str, str] = {}
         self._has_legacy: bool | None = None  # keys from before ids were scoped; asked once
         # One batch at a time per process: the cache is shared, and the database
         # serialises writers anyway (PostgreSQL's table lock, SQLite's single writer).
@@ -289,7 +291,7 @@ class IngestService:
         # 2. Which customer each new event belongs to.
         owners = self._resolve_customers(events, new, errors, careful)
         if errors:
-            raise IngestRejected(409, errors)
+            raise IngestRejected(409, errors, owners)
 
         # 3. Decide: run each event through its customer's rules, in batch order.
         # Customers are taken out of the cache while the batch is decided: whatever goes
@@ -299,6 +301,7 @@ class IngestService:
         touched: dict[str, Customer] = {}
         keys: list[IngestKey] = []
         claims: list[tuple[int, Claim]] = []
+        releases: list[tuple[int, Claim]] = []
         for i in new:
             event, customer_id = events[i], owners[i]
             try:
@@ -312,11 +315,16 @@ class IngestService:
             keys.append(IngestKey(ids[i], digests[i], customer_id, customer.version, source))
             if event.type in CLAIMED_BY or isinstance(event, CustomerRegistered):  # type: ignore[attr-defined]
                 claims.extend((i, claim) for claim in _claims_of(event, customer_id))
+            elif isinstance(event, MsisdnReleased):
+                releases.append((i, Claim("msisdn", event.msisdn, customer_id)))
         if errors:
-            raise IngestRejected(409, errors)
-        errors.extend(self._check_claims(events, claims))
+            raise IngestRejected(409, errors, owners)
+        errors.extend(self._check_claims(events, claims, releases))
         if errors:
-            raise IngestRejected(409, errors)
+            raise IngestRejected(409, errors, owners)
+        # A number taken and released again within the batch is not claimed at all: the
+        # recorders free released claims before they write the batch's own.
+        claims = [(i, c) for i, c in claims if not any(j > i and released == c for j, released in releases)]
 
         # 4. Store everything at once.
         positions: dict[tuple[str, int], int] = {}
@@ -328,7 +336,6 @@ class IngestService:
                 # claim was taken meanwhile. Decide again on fresh state.
                 raise _Retry from None
         self.cache.put_all(customers.values())  # decided and stored: safe to keep
-        self._remember_owners({c.claim: c.customer_id for _, c in claims if c.kind == "msisdn"})
 
         # 5. Answer with each event's position in the log.
         new_positions = {k.event_id: positions[(k.customer_id, k.customer_version)] for k in keys}
@@ -348,37 +355,82 @@ class IngestService:
         return IngestOutcome(results=results, position=batch_position)
 
     def _resolve_customers(
-        self, events: list[EventSchema], new: list[int], errors: list[FieldError], careful: bool = False
+        self, events: list[EventSchema], new: list[int], errors: list[FieldError], careful: bool
     ) -> dict[int, str]:
-        registered_here: dict[str, str] = {}
+        """Which customer each new event belongs to: the one it names, or the holder of the number it
+        names at its occurred_at (domain/numbers.py, holder_at).
+
+        The holdings are read afresh for every batch (a number changes hands in other processes
+        too) and then changed by the batch's own registrations, additions and releases, all of
+        them, before any event is resolved: where an event sits in the batch does not change whose
+        it is. A new holding may not start before the number's last release.
+
+        A batch that releases a number, or gives one that was ever held before, is decided on the
+        careful path, which holds the writers' lock alone (_store): no other batch is deciding
+        on the holdings it changes meanwhile. So a batch on the fast path never routes an event
+        by holdings another writer is ending, and two writers never both give one number away.
+        (A brand-new number taken by two writers at once is refused by the claims' unique key.)
+        """
+        numbers: set[str] = set()
+        for i in new:
+            event = events[i]
+            if (number := event.addressed_by()) is not None:
+                numbers.add(number)
+            if isinstance(event, CustomerRegistered):
+                numbers.update(event.msisdns)
+            elif isinstance(event, (MsisdnAdded, MsisdnReleased)):
+                numbers.add(event.msisdn)
+        holdings = self.log.lookup_holdings(sorted(numbers)) if numbers else {}
+        if not careful and any(
+            isinstance(e, MsisdnReleased)
+            or (isinstance(e, MsisdnAdded) and e.msisdn in holdings)
+            or (isinstance(e, CustomerRegistered) and any(m in holdings for m in e.msisdns))
+            for e in (events[i] for i in new)
+        ):
+            raise _Retry  # numbers change hands: decide alone (see above)
         for i in new:
             event = events[i]
             if isinstance(event, CustomerRegistered):
-                for msisdn in event.msisdns:
-                    registered_here.setdefault(msisdn, event.customer_id)
-        wanted = {number for i in new if (number := events[i].msisdn) is not None}
-        # The careful path asks the claims table: a number may have been freed meanwhile
-        # (an erasure in another process), and a stale owner must not be named in a refusal.
-        known = {} if careful else {m: self._msisdn_owner[m] for m in wanted if m in self._msisdn_owner}
-        missing = sorted(m for m in wanted if m not in known)
-        if missing:
-            found = self.log.lookup_claims("msisdn", missing)
-            for freed in set(missing) - found.keys():
-                self._msisdn_owner.pop(freed, None)
-            self._remember_owners(found)
-            known.update(found)
+                for number in event.msisdns:
+                    self._start_holding(holdings, i, event, "msisdns", number, event.customer_id, errors)
+            elif isinstance(event, MsisdnAdded):
+                self._start_holding(holdings, i, event, "msisdn", event.msisdn, event.customer_id, errors)
+            elif isinstance(event, MsisdnReleased):
+                holdings[event.msisdn] = [
+                    replace(h, released_at=event.occurred_at)
+                    if h.customer_id == event.customer_id and h.released_at is None else h
+                    for h in holdings.get(event.msisdn, [])
+                ]
         owners: dict[int, str] = {}
         for i in new:
             event = events[i]
-            if event.customer_id is not None:
-                owners[i] = event.customer_id
+            number = event.addressed_by()
+            if number is None:
+                owners[i] = event.customer_id  # type: ignore[assignment]
+                continue
+            held = holdings.get(number, [])
+            owner = holder_at(held, event.occurred_at)
+            if owner is not None:
+                owners[i] = owner
+            elif not held:
+                errors.append(_error(i, event, "msisdn", f"no customer has registered msisdn {number}"))
             else:
-                owner = known.get(event.msisdn) or registered_here.get(event.msisdn)  # type: ignore[arg-type]
-                if owner is None:
-                    errors.append(_error(i, event, "msisdn", f"no customer has registered msisdn {event.msisdn}"))
-                else:
-                    owners[i] = owner
+                errors.append(_error(i, event, "msisdn",
+                                     f"no customer held msisdn {number} at {event.occurred_at.isoformat()}"))
         return owners
+
+    @staticmethod
+    def _start_holding(holdings: dict[str, list[Holding]], index: int, event: EventSchema, field: str, number: str,
+                       customer_id: str, errors: list[FieldError]) -> None:
+        held = holdings.setdefault(number, [])
+        if any(h.released_at is None for h in held):
+            return  # someone holds it now: refused by the claims check (or the domain, if it is this customer)
+        released = last_release(held)
+        if released is not None and event.occurred_at < released:
+            shown = released.astimezone(event.occurred_at.tzinfo).isoformat()  # in the poster's offset, whatever the store
+            errors.append(_error(index, event, field, f"msisdn {number} was released at {shown}; "
+                                                     "a new holder cannot have it before that"))
+        held.append(Holding(number, customer_id, event.occurred_at))
 
     def erase(self, customer_id: str, *, by: str, reason: str) -> tuple[str, int]:
         """Record the erasure of a customer's personal data; their key is destroyed in the same
@@ -395,7 +447,6 @@ class IngestService:
                     self.cache.put(customer)
                     stored = self.log.lookup_keys([event_id]).get(event_id)
                     return "already_erased", stored.position if stored else 0
-                msisdns = customer.msisdns
                 recorded_at = self.clock()
                 customer.erase(by=by, reason=reason, event_id=event_id, occurred_at=recorded_at, timestamp=recorded_at)
                 key = IngestKey(event_id, ERASED_DIGEST, customer_id, customer.version, SYSTEM)
@@ -404,8 +455,6 @@ class IngestService:
                 except IntegrityError:
                     continue  # the customer moved on meanwhile: decide again on fresh state
                 self.cache.put(customer)
-                for msisdn in msisdns:
-                    self._msisdn_owner.pop(msisdn, None)
                 position = positions[(customer_id, customer.version)]
                 log.info("customer_erased", customer_id=customer_id, by=by, position=position)
                 if self.on_recorded is not None:
@@ -425,12 +474,6 @@ class IngestService:
                 index=None, event_id=None, field="events",
                 message="the event log is busy with other writers; nothing was stored, retry the batch",
             )]) from None
-
-    def _remember_owners(self, owners: dict[str, str]) -> None:
-        if len(self._msisdn_owner) + len(owners) > self.cache.maxsize:
-            self._msisdn_owner.clear()  # cheap and rare: a miss costs one lookup query
-        if self.cache.maxsize > 0:
-            self._msisdn_owner.update(owners)
 
     def _load(self, customer_ids: list[str], fresh: bool) -> dict[str, Customer]:
         """The batch's customers, taken out of the cache (or all from the log when `fresh`)."""
@@ -490,30 +533,38 @@ class IngestService:
             if error.index is None or not 0 <= error.index < len(events):
                 continue
             event = events[error.index]
-            owner = self._msisdn_owner.get(event.msisdn) if event.msisdn is not None else None
-            if owner is not None and owner != event.customer_id:
+            owner = rejected.owners.get(error.index) if event.addressed_by() is not None else None
+            if owner is not None:
                 error.message = re.sub(rf"\b{re.escape(owner)}\b", "(the customer with this msisdn)", error.message)
 
-    def _check_claims(self, events: list[EventSchema], claims: list[tuple[int, Claim]]) -> list[FieldError]:
+    def _check_claims(self, events: list[EventSchema], claims: list[tuple[int, Claim]],
+                      releases: list[tuple[int, Claim]]) -> list[FieldError]:
         """Refuse, with a clear message, an msisdn/order/complaint id that already belongs to a customer.
 
         The unique key on customer_claims enforces this under concurrency; checking first
-        gives the channel a message that names the field.
+        gives the channel a message that names the field. A number released earlier in the
+        batch is free from there on.
         """
         errors: list[FieldError] = []
-        field_of = {"msisdn": "msisdns", "order": "order_id", "complaint": "complaint_id"}
         taken: dict[tuple[str, str], str] = {}
         for kind in {claim.kind for _, claim in claims}:
             values = sorted({claim.claim for _, claim in claims if claim.kind == kind})
             taken.update({(kind, v): owner for v, owner in self.log.lookup_claims(kind, values).items()})
-        for index, claim in claims:
+        steps = sorted([(index, True, claim) for index, claim in claims] + [(index, False, claim) for index, claim in releases],
+                       key=lambda step: step[0])
+        for index, claiming, claim in steps:
             key = (claim.kind, claim.claim)
+            if not claiming:
+                if taken.get(key) == claim.customer_id:
+                    del taken[key]
+                continue
             owner = taken.get(key)
             if owner is None:
                 taken[key] = claim.customer_id  # claimed by this batch from here on
                 continue
+            field = "msisdns" if isinstance(events[index], CustomerRegistered) else CLAIMED_BY[events[index].type][1]  # type: ignore[attr-defined]
             errors.append(
-                _error(index, events[index], field_of[claim.kind], f"{claim.kind} {claim.claim} already belongs to customer {owner}")
+                _error(index, events[index], field, f"{claim.kind} {claim.claim} already belongs to customer {owner}")
             )
         return errors
 

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from contacthub.domain.customer import Customer
 from contacthub.domain.event_chain import CustomerChain
+from contacthub.domain.numbers import Holding
 from contacthub.projections.base import PositionedEvent
 from contacthub.projections.sql import ReadStore
 
@@ -75,6 +76,10 @@ class EventLog(Protocol):
         """Which customer owns each of these identifiers (those owned by nobody are left out)."""
         ...
 
+    def lookup_holdings(self, msisdns: Sequence[str]) -> dict[str, list[Holding]]:
+        """Every holding of these numbers, past and present (numbers nobody ever held are left out)."""
+        ...
+
     def load_customers(self, customer_ids: Iterable[str]) -> dict[str, Customer]:
         """These customers rebuilt from their events (unknown ones are left out)."""
         ...
@@ -87,6 +92,10 @@ class EventLog(Protocol):
         self, customers: Sequence[Customer], ingest_keys: Sequence[IngestKey], claims: Sequence[Claim]
     ) -> dict[tuple[str, int], int]:
         """Store every pending event of these customers with their keys and claims, all or nothing.
+
+        The holdings of numbers follow from the events (domain/numbers.py, holding_changes): a
+        release ends its holding and frees its claim before the batch's claims are taken; an
+        erasure frees the customer's claims and forgets their holdings.
 
         Returns each stored event's log position by (customer_id, version); raises
         eventsourcing's IntegrityError when another writer got there first."""

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from contacthub.adapters.api.schemas import ContactOut, Customer360Out
 from contacthub.adapters.http.dependencies import Hub, MinPosition, hub_of, run_read, wait_for_read_models
 from contacthub.adapters.http.errors import ERROR_RESPONSES, ApiError, JsonResponse
-from contacthub.adapters.http.parameters import CustomerId
+from contacthub.adapters.http.parameters import CustomerId, QueryMoment
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import normalise_msisdn
 from contacthub.projections.customer_queries import BadCursor
@@ -59,6 +59,8 @@ async def get_customer(request: Request, customer_id: CustomerId, min_position: 
 async def find_customer(
     request: Request,
     msisdn: Annotated[str, Query(min_length=1, max_length=16, description="Phone number, e.g. 13800138000 or +8613800138000")],
+    at: Annotated[QueryMoment | None, Query(description="Whose the number was at this moment (RFC 3339 with offset); default now. "
+                                            "Numbers are released and given to other customers.")] = None,
     min_position: MinPosition = None,
 ) -> Any:
     try:
@@ -68,9 +70,10 @@ async def find_customer(
     hub = hub_of(request)
 
     def lookup() -> JsonResponse:
-        customer_id = hub.customers.customer_id_for_msisdn(number)
+        customer_id = hub.customers.customer_id_for_msisdn(number, at)
         if customer_id is None:
-            raise ApiError(404, "msisdn", f"no customer has msisdn {number}")
+            message = f"no customer has msisdn {number}" if at is None else f"no customer held msisdn {number} at {at.isoformat()}"
+            raise ApiError(404, "msisdn", message)
         return _view(hub, customer_id, min_position)
 
     await _reached(hub, min_position)

@@ -108,6 +108,12 @@ class ChurnRiskOut(BaseModel):
     flags: list[RiskFlagOut]
 
 
+class FormerMsisdnOut(BaseModel):
+    msisdn: str
+    held_from: str
+    released_at: str
+
+
 class Customer360Out(BaseModel):
     customer_id: str
     name: str
@@ -115,6 +121,8 @@ class Customer360Out(BaseModel):
     tier: str
     arpu: float | None
     msisdns: list[str]
+    former_msisdns: list[FormerMsisdnOut] = []
+    """Numbers the customer held and released (customer.msisdn_released), oldest release first."""
     registered_at: str
     erased_at: str | None = None
     """When the customer's personal data was erased (name and free text then read `[erased]`); null if never."""

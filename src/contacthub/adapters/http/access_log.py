@@ -41,13 +41,17 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import TypeAdapter
 
 from contacthub.adapters.http.errors import ApiError, error_response, unexpected_error_response
+from contacthub.adapters.http.parameters import QueryMoment
 from contacthub.adapters.store.api_keys import AccessEntry, ApiKeys
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import normalise_msisdn
 from contacthub.domain.roles import Principal
 from contacthub.projections.sql import ReadStore
+
+_MOMENT: TypeAdapter[Any] = TypeAdapter(QueryMoment)  # `at` as the API reads it (lowercase t and z included)
 
 MASKED_QUERY_FIELDS = frozenset({"msisdn", "q"})
 """Query parameters recorded as `*` whatever they hold: what was typed to find a customer."""
@@ -194,8 +198,9 @@ def _lookup_customer(hub: ContactHub, request: Request) -> tuple[str | None, str
     if customer_id is None and path.get("order_id"):
         customer_id = hub.journeys.customer_of(path["order_id"])
     if customer_id is None and query.get("msisdn"):
-        with suppress(ValueError):  # not a phone number: no customer to record
-            customer_id = hub.customers.customer_id_for_msisdn(normalise_msisdn(query["msisdn"]))
+        with suppress(ValueError):  # not a phone number or not a moment: no customer to record (the answer is 422)
+            at = _MOMENT.validate_python(query["at"]) if query.get("at") else None
+            customer_id = hub.customers.customer_id_for_msisdn(normalise_msisdn(query["msisdn"]), at)
     return (customer_id[:200] if customer_id else None), (complaint_id[:200] if complaint_id else None)
 
 

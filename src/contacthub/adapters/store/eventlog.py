@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
@@ -37,6 +37,8 @@ from contacthub.adapters.store.sqlite import (
     keep_connections,
 )
 from contacthub.domain.customer import Customer
+from contacthub.domain.numbers import Holding, holding_changes
+from contacthub.projections.base import holdings_of
 from contacthub.projections.sql import POSTGRESQL, SQLITE, ReadStore
 from contacthub.services.ports import Claim, IngestKey, StoredKey
 
@@ -164,6 +166,18 @@ class CustomerLog(Application[str]):
                 ).all()
         return {r["claim"]: r["customer_id"] for r in rows}
 
+    def lookup_holdings(self, msisdns: Sequence[str]) -> dict[str, list[Holding]]:
+        if not msisdns:
+            return {}
+        rows = []
+        with self.read_store.transaction(commit=False) as sql:
+            for chunk in self._chunks(msisdns):
+                match, params = self._any("msisdn", chunk)
+                rows += sql.execute(
+                    f"SELECT msisdn, customer_id, held_from, released_at FROM msisdn_holdings WHERE {match}", params
+                ).all()
+        return holdings_of(rows)
+
     def deciding(self, *, exclusive: bool) -> AbstractContextManager[None]:
         """Hold the writers' lock while a batch is decided and stored.
 
@@ -201,7 +215,8 @@ class CustomerLog(Application[str]):
             new_keys = self.keys.take_pending()
         erased = [e.originator_id for e in ordered if isinstance(e, Customer.Erased)]
         positions = self.recorder.insert_events(
-            stored, ingest_keys=ingest_keys, claims=claims, customer_keys=new_keys, erased=erased
+            stored, ingest_keys=ingest_keys, claims=claims, customer_keys=new_keys, erased=erased,
+            holding_changes=holding_changes(cast("list[Customer.Event]", ordered)),
         ) or []
         return {(e.originator_id, e.originator_version): p for e, p in zip(stored, positions, strict=True)}  # type: ignore[misc]
 

@@ -9,9 +9,10 @@ SQLite and PostgreSQL, checked side by side in tests/integration/test_event_log_
   (kind, claim) already belongs to a customer (the primary keys of the real tables, also
   within the batch itself). Events without an ingest key are refused with ValueError.
 - Positions are 1, 2, 3... in the order of the ingest keys (the real log's may have gaps).
-- A `Customer.Erased` event frees the customer's msisdn claims and sets the digests of
-  their stored ingest keys to ERASED_DIGEST, before the batch's own claims and keys are
-  written (the recorders' order).
+- The holdings of numbers follow the events (domain/numbers.py): a release ends its holding
+  and frees its claim; a `Customer.Erased` event frees the customer's msisdn claims, forgets
+  their holdings and sets the digests of their stored ingest keys to ERASED_DIGEST; all of
+  it before the batch's own claims and keys are written (the recorders' order).
 - `load_customers()` rebuilds customers from the stored events on every call: never the
   instances the caller then mutates.
 
@@ -33,6 +34,7 @@ from typing import cast
 from eventsourcing.persistence import IntegrityError
 
 from contacthub.domain.customer import Customer
+from contacthub.domain.numbers import Holding, holding_changes
 from contacthub.projections.base import PositionedEvent
 from contacthub.services.ports import ERASED_DIGEST, Claim, IngestKey, StoredKey, WritersBusy
 
@@ -49,6 +51,7 @@ class InMemoryEventLog:
         self._streams: dict[str, list[tuple[int, int]]] = {}  # customer_id -> [(version, position)]
         self._keys: dict[str, IngestKey] = {}  # event_id -> its key
         self._claims: dict[tuple[str, str], str] = {}  # (kind, claim) -> customer_id
+        self._holdings: list[Holding] = []  # every holding of every number, in the order they started
         self._data = threading.Lock()  # held briefly by every read and by each record()
         self._writers = threading.RLock()  # the writers' lock (deciding)
 
@@ -79,6 +82,15 @@ class InMemoryEventLog:
     def lookup_claims(self, kind: str, claims: Sequence[str]) -> dict[str, str]:
         with self._data:
             return {claim: self._claims[(kind, claim)] for claim in claims if (kind, claim) in self._claims}
+
+    def lookup_holdings(self, msisdns: Sequence[str]) -> dict[str, list[Holding]]:
+        wanted = set(msisdns)
+        found: dict[str, list[Holding]] = {}
+        with self._data:
+            for holding in self._holdings:
+                if holding.msisdn in wanted:
+                    found.setdefault(holding.msisdn, []).append(holding)
+        return found
 
     def load_customers(self, customer_ids: Iterable[str]) -> dict[str, Customer]:
         with self._data:
@@ -120,9 +132,25 @@ class InMemoryEventLog:
         if pending:
             raise ValueError(f"events without an ingest key: {sorted(pending)}")
         erased = {e.originator_id for e in ordered if isinstance(e, Customer.Erased)}
+        changes = holding_changes(ordered)
+        released = {(c.msisdn, c.customer_id) for c in changes if not c.started}
         with self._data:
-            self._check(ordered, ingest_keys, claims, erased)
+            self._check(ordered, ingest_keys, claims, erased, released)
             # Nothing below can fail: the batch is stored whole.
+            for change in changes:
+                if change.started:
+                    taken_again = (change.msisdn, change.customer_id, change.at)  # a zero-length holding, taken again
+                    self._holdings = [h for h in self._holdings if (h.msisdn, h.customer_id, h.held_from) != taken_again]
+                    self._holdings.append(Holding(change.msisdn, change.customer_id, change.at))
+                    continue
+                self._holdings = [
+                    dataclasses.replace(h, released_at=change.at)
+                    if (h.msisdn, h.customer_id, h.released_at) == (change.msisdn, change.customer_id, None) else h
+                    for h in self._holdings
+                ]
+                if self._claims.get(("msisdn", change.msisdn)) == change.customer_id:
+                    del self._claims[("msisdn", change.msisdn)]
+            self._holdings = [h for h in self._holdings if h.customer_id not in erased]
             for (kind, claim), owner in list(self._claims.items()):
                 if kind == "msisdn" and owner in erased:
                     del self._claims[(kind, claim)]
@@ -143,10 +171,11 @@ class InMemoryEventLog:
         return positions
 
     def _check(
-        self, ordered: Sequence[Customer.Event], keys: Sequence[IngestKey], claims: Sequence[Claim], erased: set[str]
+        self, ordered: Sequence[Customer.Event], keys: Sequence[IngestKey], claims: Sequence[Claim], erased: set[str],
+        released: set[tuple[str, str]],
     ) -> None:
         """The unique keys of the real tables: events (customer, version), ingest_keys (event_id),
-        customer_claims (kind, claim), the latter after the erasures have freed their msisdns."""
+        customer_claims (kind, claim), the latter after the releases and erasures have freed their msisdns."""
         versions: set[tuple[str, int]] = set()
         for event in ordered:
             at = (event.originator_id, event.originator_version)
@@ -161,7 +190,7 @@ class InMemoryEventLog:
         claimed: set[tuple[str, str]] = set()
         for c in claims:
             owner = self._claims.get((c.kind, c.claim))
-            freed = owner is not None and c.kind == "msisdn" and owner in erased
+            freed = owner is not None and c.kind == "msisdn" and (owner in erased or (c.claim, owner) in released)
             if (owner is not None and not freed) or (c.kind, c.claim) in claimed:
                 raise IntegrityError(f"{c.kind} {c.claim} already belongs to a customer")
             claimed.add((c.kind, c.claim))

@@ -16,22 +16,59 @@ from eventsourcing.persistence import StoredEvent
 
 from contacthub.adapters.store.chain import ChainHeads
 from contacthub.adapters.store.keyring import destroy_keys, insert_keys
+from contacthub.domain.numbers import HoldingChange
+from contacthub.projections.base import utc_text
 from contacthub.projections.sql import Sql
 from contacthub.services.ports import ERASED_DIGEST
 
+HOLDING_COLUMNS = (("msisdn", "text"), ("customer_id", "text"), ("held_from", "text"))
+
 
 def write_personal_data_changes(sql: Sql, **kwargs: Any) -> None:
-    """New customers' keys, and erasures, in the events' own transaction.
+    """New customers' keys, numbers taken and released, and erasures, in the events' own
+    transaction, before the batch's claims are written (a number released here may be
+    claimed by another customer further on in the same batch).
 
-    An erasure destroys the key, frees the customer's msisdns (the claims that resolve a
-    number to them) and blanks the digests of what their channels posted (a digest over a
-    payload naming an 11-digit msisdn could be matched by trying every number)."""
+    A release ends the customer's holding of the number and frees its claim. An erasure
+    destroys the key, frees the customer's msisdns (the claims that resolve a number to them),
+    forgets every number they ever held (a number is personal data) and blanks the digests
+    of what their channels posted (a digest over a payload naming an 11-digit msisdn could
+    be matched by trying every number)."""
     insert_keys(sql, kwargs.get("customer_keys", ()))
+    write_holding_changes(sql, kwargs.get("holding_changes", ()))
     erased: Sequence[str] = kwargs.get("erased", ())
     destroy_keys(sql, erased)
     for customer_id in erased:
         sql.execute("DELETE FROM customer_claims WHERE kind = 'msisdn' AND customer_id = ?", (customer_id,))
+        sql.execute("DELETE FROM msisdn_holdings WHERE customer_id = ?", (customer_id,))
         sql.execute("UPDATE ingest_keys SET digest = ? WHERE customer_id = ?", (ERASED_DIGEST, customer_id))
+
+
+def write_holding_changes(sql: Sql, changes: Sequence[HoldingChange]) -> None:
+    """Holdings started and ended, in log order: the starts between two releases in one statement."""
+    started: list[tuple[str, str, str]] = []
+
+    def flush() -> None:
+        # A holding released at the instant it started and taken again at that instant
+        # (a zero-length holding covers no moment) is the same row, open again.
+        sql.insert_rows("msisdn_holdings", HOLDING_COLUMNS, started,
+                        "ON CONFLICT (msisdn, customer_id, held_from) DO UPDATE SET released_at = NULL")
+        started.clear()
+
+    for change in changes:
+        if change.started:
+            started.append((change.msisdn, change.customer_id, utc_text(change.at)))
+            continue
+        flush()
+        sql.execute(
+            "UPDATE msisdn_holdings SET released_at = ? WHERE msisdn = ? AND customer_id = ? AND released_at IS NULL",
+            (utc_text(change.at), change.msisdn, change.customer_id),
+        )
+        sql.execute(
+            "DELETE FROM customer_claims WHERE kind = 'msisdn' AND claim = ? AND customer_id = ?",
+            (change.msisdn, change.customer_id),
+        )
+    flush()
 
 
 class ChainedInserts:
