@@ -114,3 +114,14 @@ def test_numbers_typed_where_ids_belong_are_masked_in_the_access_log(served: Tes
         ("/v1/complaints/*", "", None, None),
     ]
     assert rows[3]["query"] == "owner=agent-7&page=1"  # a staff id and a page number are kept as sent
+
+
+def test_a_lookup_by_number_at_a_moment_is_recorded_with_the_customer_it_showed(served: TestClient, hub: ContactHub) -> None:
+    """Issue 18: `?msisdn=&at=` shows whoever held the number then; the entry names that customer,
+    whichever way the moment is written (lowercase `t` and `z` are accepted by the API too)."""
+    clerk = bearer(new_key(hub, Role.CLERK, "store-0571-03"))
+    for moment in ("2026-11-02T09:30:00+08:00", "2026-11-02t01:30:00z"):
+        shown = served.get("/v1/customers", params={"msisdn": NUMBER, "at": moment}, headers=clerk)
+        assert shown.status_code == 200 and shown.json()["customer_id"] == "C1"
+    recorded = entries(hub, path="/v1/customers", key_name="store-0571-03")
+    assert [e["customer_id"] for e in recorded] == ["C1", "C1"]
