@@ -123,7 +123,7 @@ def test_a_key_revoked_through_this_server_is_refused_at_once(cached_hub: Contac
 def test_a_kept_key_is_not_a_pass_for_another_secret(cached_hub: ContactHub, ticks: Ticks) -> None:
     hub = cached_hub
     admin = new_key(hub, Role.ADMIN)
-    key_id, secret = admin.split("_")[1], admin.split("_")[2]
+    _, key_id, secret = admin.split("_", 2)  # the secret may hold underscores too
     forged = f"ch_{key_id}_{'A' * 43 if secret != 'A' * 43 else 'B' * 43}"
     with served(hub, ticks) as client:
         assert client.get("/v1/keys", headers=bearer(admin)).status_code == 200

@@ -84,7 +84,7 @@ def test_the_desk_cookie_is_a_session_that_logging_out_ends(served: TestClient, 
     login = served.post("/desk/login", data={"key": clerk}, follow_redirects=False)
     assert login.status_code == 303
     cookie = served.cookies.get(SESSION_COOKIE)
-    assert cookie and clerk not in login.headers["set-cookie"] and clerk.split("_")[2] not in login.headers["set-cookie"]
+    assert cookie and clerk not in login.headers["set-cookie"] and clerk.split("_", 2)[2] not in login.headers["set-cookie"]
     assert "HttpOnly" in login.headers["set-cookie"] and "SameSite=strict" in login.headers["set-cookie"]
     assert cookie not in str(hub.event_log.read_store.query("SELECT * FROM desk_sessions"))  # only its hash is kept
     assert served.get("/desk/customers/C1").status_code == 200
