@@ -114,6 +114,7 @@ def _assemble(
         clock=clock,
         on_recorded=lambda _position: projector.wake.set(),
         sla_policy=sla_policy,
+        unidentified_look_back=timedelta(days=settings.unidentified_look_back_days),
     )
     # The API's and the pages' reads: from a standby when CONTACTHUB_READ_DATABASE_URL names one
     # (adapters/store/standby.py); the watchers decide from the primary's read models.

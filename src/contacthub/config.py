@@ -64,6 +64,11 @@ class Settings:
     projector_batch_size: int = 2000
     future_tolerance_s: int = 86_400
     """How far in the future an `occurred_at` may lie (channel clocks drift); beyond it: rejected."""
+    unidentified_look_back_days: float = 30.0
+    """Unknown callers: a touchpoint from a number nobody held at its moment joins the customer who
+    takes the number within this many days after it; older ones stay on the number's unidentified
+    party (domain/numbers.py). Decided when the touchpoint or the registration is recorded: set it
+    once, the same for every process."""
     sla_policy: str = ""
     """Path of the complaint SLA policy file (TOML); empty: the packaged default (sla_policy.toml)."""
     sla_watch_interval_s: float = 30.0
@@ -125,6 +130,8 @@ class Settings:
             raise ConfigurationError(
                 f"CONTACTHUB_JEOPARDY_DAYS must be a number of days above 0 and at most {MAX_JEOPARDY_DAYS}"
             )
+        if not (math.isfinite(self.unidentified_look_back_days) and 0 <= self.unidentified_look_back_days <= 366):
+            raise ConfigurationError("CONTACTHUB_UNIDENTIFIED_LOOK_BACK_DAYS must be a number of days from 0 to 366")
         if self.workers < 1:
             raise ConfigurationError("CONTACTHUB_WORKERS must be a whole number of server processes, at least 1")
         if not (math.isfinite(self.key_cache_s) and 0 <= self.key_cache_s <= 3600):

@@ -132,7 +132,7 @@ def test_a_rule_violation_at_the_end_of_a_batch_rejects_the_whole_batch(client: 
     before = what_is_stored(client)
     c2_before = customer(client, "C2")["contact_count"]
     valid = [contact(), contact({"customer_id": "C2"}, channel="store")]
-    bad = contact({"msisdn": "13700000000"})  # a number nobody registered
+    bad = complaint_opened("K9", {"msisdn": "13700000000"})  # a number nobody registered (a touchpoint would be kept)
 
     response = post(client, *valid, bad)
 

@@ -88,6 +88,10 @@ def test_personal_fields_are_never_stored_in_clear_in_the_log(hub: ContactHub) -
 
 
 def test_forget_leaves_no_personal_data_a_verifying_chain_and_the_anonymous_facts(hub: ContactHub) -> None:
+    # She rang the hotline the day before her account was opened: an unknown caller's touchpoint,
+    # kept on her number's unidentified party and joined to her at the registration.
+    hub.ingest.ingest([contact({"msisdn": MSISDN}, occurred_at="2026-11-01T09:00:00+08:00")])
+    party = hub.event_log.lookup_claims("unidentified", [MSISDN])[MSISDN]
     posted = _story(hub)
     before = hub.customers.customer_360("C1")
     assert before["name"] == NAME and before["msisdns"] == [MSISDN]
@@ -104,6 +108,7 @@ def test_forget_leaves_no_personal_data_a_verifying_chain_and_the_anonymous_fact
     after = hub.customers.customer_360("C1")
     assert (after["name"], after["msisdns"], after["erased_at"] is not None) == (ERASED, [], True)
     assert after["contact_counts"] == before["contact_counts"]  # the facts still count
+    assert hub.event_log.load_customers([party])[party].erased_at is not None  # her number's party went with her
     complaint = hub.complaints.complaint("K1")
     assert (complaint["summary"], complaint["resolution"], complaint["status"]) == (ERASED, ERASED, "resolved")
     assert hub.customers.customer_360("C2")["name"] == "李四"
@@ -119,9 +124,11 @@ def test_forget_leaves_no_personal_data_a_verifying_chain_and_the_anonymous_fact
     with pytest.raises(IngestRejected) as refused:
         hub.ingest.ingest([contact({"customer_id": "C1"})])
     assert refused.value.errors[0].field == "customer_id" and "erased" in refused.value.errors[0].message
-    with pytest.raises(IngestRejected) as unknown:
-        hub.ingest.ingest([contact({"msisdn": MSISDN})])
-    assert unknown.value.errors[0].message == f"no customer has registered msisdn {MSISDN}"
+    # A touchpoint from the number now is an unknown caller's, on a new party
+    unknown = hub.ingest.ingest([contact({"msisdn": MSISDN})])
+    assert [r.status for r in unknown.results] == ["recorded"]
+    assert hub.event_log.lookup_claims("unidentified", [MSISDN])[MSISDN] != party
+    assert hub.event_log.customer_history("C1")[-1][1].TOPIC == "customer.erased"
 
     code, out, _ = run_cli(hub.settings.database_url, "forget", "C1", "--by", "admin-li", "--reason", "again")
     assert code == 0 and out.startswith("C1 was already erased")

@@ -75,7 +75,7 @@ def test_the_window_is_placed_to_last_activation_inclusive_and_open_while_in_pro
 
     post(
         client,
-        registered("C1"),
+        registered("C1", occurred_at="2026-09-01T09:00:00+08:00"),  # a customer since before October
         contact(channel="hotline", direction="inbound", occurred_at=at(1)),  # before the order: not counted
         event("order.placed", order_id="O1", services=["broadband", "iptv"], occurred_at=at(2)),
         contact(channel="hotline", direction="inbound", occurred_at=at(2)),  # at the placing moment: counted

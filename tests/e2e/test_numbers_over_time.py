@@ -84,16 +84,14 @@ def test_a_moment_when_nobody_held_the_number_is_404_and_a_bad_moment_422(client
         assert refused.json()["errors"][0]["field"] == "at"
 
 
-def test_a_touchpoint_dated_between_holders_is_refused_naming_the_number(client: TestClient) -> None:
+def test_between_holders_a_touchpoint_goes_to_the_next_one_within_the_look_back(client: TestClient) -> None:
     recycled_number(client)
-    gap = contact({"msisdn": NUMBER}, occurred_at=at(15))
+    gap = contact({"msisdn": NUMBER}, occurred_at=at(15))  # C2 takes the number 5 days later: within 30 days
 
-    response = client.post("/v1/events", json={"events": [gap]})
+    position = posted(client, gap)
 
-    assert response.status_code == 409
-    assert [(e["field"], e["message"]) for e in response.json()["errors"]] == [
-        ("msisdn", f"no customer held msisdn {NUMBER} at 2026-10-15T09:00:00+08:00")
-    ]
+    assert gap["event_id"] in contact_ids(holder(client, position).json())
+    assert gap["event_id"] not in contact_ids(holder(client, position, at=at(5)).json())
 
 
 def test_the_desk_finds_the_holder_now_and_shows_former_numbers(client: TestClient) -> None:

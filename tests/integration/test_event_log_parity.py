@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -24,7 +25,12 @@ from helpers import complaint_opened, contact, event, registered
 
 M1, M2, M5, M6, UNKNOWN = "13800000001", "13800000002", "13800000005", "13800000006", "13800000099"
 C1, C2 = {"customer_id": "C1"}, {"customer_id": "C2"}
-CUSTOMERS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C9")
+PARTY = "(the unknown number's party)"
+"""Its id is random (each log gives its own): observe() shows it as this."""
+CUSTOMERS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9")
+NOW = datetime(2026, 11, 25, tzinfo=timezone(timedelta(hours=8)))
+"""The writers' clock: erasures end their customer's holdings now, so a number is given again after it."""
+LATER = "2026-11-25T10:00:00+08:00"
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ def scenario() -> list[Step]:
                 complaint_opened("K1", C2),
             ],
         ),
-        batch("unknown number", [contact({"msisdn": UNKNOWN})]),
+        batch("unknown number", [complaint_opened("K7", {"msisdn": UNKNOWN})]),  # a touchpoint would be kept; this is not
         batch("rule broken", [contact(C2), event("service.activated", C2, order_id="O9", service="iptv")]),
         batch("warm cache", [contact(C1)]),  # C1 in this writer's cache...
         batch("rival resolves M1", [contact({"msisdn": M1})], by="rival"),  # ...moved on by the rival
@@ -117,11 +123,14 @@ def scenario() -> list[Step]:
         batch("rival's stale owner", [contact({"msisdn": M1})], by="rival"),
         batch("erased customer", [contact(C1)]),
         batch("erased repost", [reg1, call1, resolved]),
-        batch("number reused", [registered("C4", (M1,)), contact({"msisdn": M1})]),
+        batch("number reused", [registered("C4", (M1,), occurred_at=LATER), contact({"msisdn": M1}, occurred_at=LATER)]),
         batch("number released", [event("customer.msisdn_released", C2, msisdn=M2, reason="account_closed")]),
         batch("released number given again", [registered("C7", (M2,)), contact({"msisdn": M2})]),
         batch("old holder's late touchpoint", [contact({"msisdn": M2}, occurred_at="2026-11-01T09:00:00+08:00")]),
         batch("number added", [event("customer.msisdn_added", C2, msisdn=M6), contact({"msisdn": M6})]),
+        batch("unknown caller", [contact({"msisdn": UNKNOWN}, occurred_at="2026-11-20T09:00:00+08:00")]),
+        batch("unknown caller long ago", [contact({"msisdn": UNKNOWN}, occurred_at="2026-09-01T09:00:00+08:00")]),
+        batch("unknown caller registers", [registered("C8", (UNKNOWN,), occurred_at="2026-11-22T09:00:00+08:00")]),
     ]
 
 
@@ -139,13 +148,17 @@ def play(writers: Writers, steps: list[Step]) -> list[Any]:
     return outcomes
 
 
-def ranked(value: Any, ranks: dict[int, int]) -> Any:
+def ranked(value: Any, ranks: dict[int, int], parties: dict[str, str]) -> Any:
+    """Positions as ranks, and the unidentified parties' random ids as their numbers' names."""
     if isinstance(value, At):
         return ("at", ranks.get(value.position, -value.position))
     if isinstance(value, tuple | list):
-        return type(value)(ranked(v, ranks) for v in value)
+        return type(value)(ranked(v, ranks, parties) for v in value)
     if isinstance(value, dict):
-        return {k: ranked(v, ranks) for k, v in value.items()}
+        return {ranked(k, ranks, parties): ranked(v, ranks, parties) for k, v in value.items()}
+    if isinstance(value, str):
+        for party_id, name in parties.items():
+            value = value.replace(party_id, name)
     return value
 
 
@@ -160,7 +173,9 @@ def observe(writers: Writers, steps: list[Step], monkeypatch: pytest.MonkeyPatch
     assert log.head_position() == everything[-1][0]
     assert [p for p, _ in log.read_events(everything[4][0], 3)] == [p for p, _ in everything[5:8]]
     event_ids = sorted({e.event_id for _, e in everything} | {"erasure-C9", "no-such-event"})
-    customers = log.load_customers([*CUSTOMERS, "C1"])
+    numbers = [M1, M2, M5, M6, UNKNOWN]
+    parties = {p: PARTY if m == UNKNOWN else f"(party of {m})" for m, p in log.lookup_claims("unidentified", numbers).items()}
+    customers = log.load_customers([*CUSTOMERS, *parties])
     state = {
         c.id: (
             c.version,
@@ -170,6 +185,7 @@ def observe(writers: Writers, steps: list[Step], monkeypatch: pytest.MonkeyPatch
             sorted(c.orders),
             c.contact_count,
             {k: case.status for k, case in c.complaints.items()},
+            sorted(c.parked),
         )
         for c in customers.values()
     }
@@ -179,7 +195,8 @@ def observe(writers: Writers, steps: list[Step], monkeypatch: pytest.MonkeyPatch
             "outcomes": outcomes,
             "log": [(At(p), type(e).TOPIC, e.originator_id, e.originator_version, e.event_id) for p, e in everything],
             "histories": {
-                c: [(At(p), type(e).TOPIC, e.originator_version) for p, e in log.customer_history(c)] for c in CUSTOMERS
+                c: [(At(p), type(e).TOPIC, e.originator_version) for p, e in log.customer_history(c)]
+                for c in (*CUSTOMERS, *parties)
             },
             "keys": {k: (v.digest, v.customer_id, At(v.position)) for k, v in stored_keys.items()},
             "msisdns": log.lookup_claims("msisdn", [M1, M2, M5, M6, UNKNOWN]),
@@ -188,8 +205,10 @@ def observe(writers: Writers, steps: list[Step], monkeypatch: pytest.MonkeyPatch
             "orders": log.lookup_claims("order", ["O1", "O9"]),
             "complaints": log.lookup_claims("complaint", ["K1", "O1"]),
             "customers": state,
+            "parties": log.lookup_claims("unidentified", numbers),
         },
         ranks,
+        parties,
     )
 
 
@@ -199,7 +218,7 @@ def writers_on(log: EventLog, like: IngestService) -> Writers:
             log,
             cache_size=like.cache.maxsize,
             future_tolerance=like.future_tolerance,
-            clock=like.clock,
+            clock=lambda: NOW,
             sla_policy=like.sla_policy,
         )
 
@@ -236,11 +255,12 @@ def test_the_in_memory_log_answers_the_scenario_like_the_real_one(hub: ContactHu
     ((erased, at),) = outcomes["erase"]
     assert erased == "recorded" and outcomes["erase again"] == (("already_erased", at),)
     assert outcomes["erase unknown"] == ("unknown", "C9")
-    assert refused("erased number") and refused("rival's stale owner") and refused("erased customer")
+    # the erased customer's number is nobody's now: a touchpoint from it is an unknown caller's
+    assert statuses("erased number") == statuses("rival's stale owner") == ["recorded"] and refused("erased customer")
     assert statuses("erased repost") == ["duplicate"] * 3
     assert statuses("number reused") == ["recorded"] * 2
     assert {digest for digest, owner, _ in real["keys"].values() if owner == "C1"} == {"erased"}
-    assert real["msisdns"] == {M1: "C4", M2: "C7", M5: "C5", M6: "C2"}
+    assert real["msisdns"] == {M1: "C4", M2: "C7", M5: "C5", M6: "C2", UNKNOWN: "C8"}
     assert [(c, released is not None) for c, _, released in real["holdings"][M2]] == [("C2", True), ("C7", False)]
     assert "C1" not in {c for held in real["holdings"].values() for c, _, _ in held}  # erased: forgotten
     # Taken keys (reposts on the fast path) and stale customers were refused by the store itself.
@@ -249,4 +269,10 @@ def test_the_in_memory_log_answers_the_scenario_like_the_real_one(hub: ContactHu
     assert refusals["rival's stale owner"] == 0  # numbers are looked up afresh for every batch: no stale owner
     assert statuses("released number given again") == statuses("number added") == ["recorded"] * 2
     assert statuses("old holder's late touchpoint") == ["recorded"]
+    assert statuses("unknown caller") == statuses("unknown caller long ago") == ["recorded"]
+    assert statuses("unknown caller registers") == ["recorded"]
+    assert [t for _, t, _ in real["histories"]["C8"]] == ["customer.registered", "contact.logged"]  # joined
+    assert [t for _, t, _ in real["histories"][PARTY]] == [
+        "caller.unidentified", "contact.logged", "contact.logged", "contact.identified"]
+    assert len(real["customers"][PARTY][-1]) == 1  # the one from long ago stays unidentified
     assert refusals["register"] == refusals["duplicates"] == refusals["erase"] == 0

@@ -45,6 +45,7 @@ class Services:
             future_tolerance=timedelta(seconds=settings.future_tolerance_s),
             clock=clock,
             sla_policy=settings.load_sla_policy(),
+            unidentified_look_back=timedelta(days=settings.unidentified_look_back_days),
         )
         return cls(clock, log, ingest, ComplaintActions(ingest, log, clock))
 
@@ -85,6 +86,10 @@ class Services:
     def complaint(self, complaint_id: str = "K1") -> ComplaintCase:
         owner = self.log.lookup_claims("complaint", [complaint_id])[complaint_id]
         return self.customer(owner).complaints[complaint_id]
+
+    def party_of(self, msisdn: str) -> str:
+        """The id of the number's unidentified party (docs/events.md §3.13); "" when it has none."""
+        return self.log.lookup_claims("unidentified", [msisdn]).get(msisdn, "")
 
     def stored_types(self, customer_id: str = "C1") -> list[str]:
         """The catalogue type of each of the customer's stored events, in order."""

@@ -56,15 +56,36 @@ def test_nothing_new_is_accepted_about_an_erased_customer(erased: Services) -> N
 
 
 def test_an_erased_customers_number_leads_to_nobody_and_can_be_registered_again(erased: Services) -> None:
-    by_number = contact({"msisdn": MSISDN})
-    rejected = erased.refused(by_number)
-    assert errors(rejected) == [(0, by_number["event_id"], "msisdn")]
-    assert rejected.errors[0].message == f"no customer has registered msisdn {MSISDN}"
+    # Erased at the instant of registration (the clock has not moved): the number is free from then on,
+    # so a touchpoint from it is an unknown caller's, not the erased customer's
+    by_number = erased.given(contact({"msisdn": MSISDN}))
+    party = erased.party_of(MSISDN)
+    assert by_number.results[0].status == "recorded"
+    assert erased.stored_types(party) == ["caller.unidentified", "contact.logged"]
 
     erased.given(registered("C3", (MSISDN,)), contact({"msisdn": MSISDN}))
 
-    assert erased.customer("C3").contact_count == 1
+    # ... and the new holder takes it (within the look-back) with their own
+    assert erased.customer("C3").contact_count == 2
+    assert erased.customer(party).parked == {}
     assert erased.log.lookup_claims("msisdn", [MSISDN, "13800000002"]) == {MSISDN: "C3", "13800000002": "C2"}
+
+
+def test_the_unidentified_parties_of_an_erased_customers_numbers_are_erased_with_them(services: Services) -> None:
+    """A party names its number and its marks name the customer its touchpoints joined: it goes too."""
+    services.given(contact({"msisdn": MSISDN}, occurred_at="2026-11-01T09:00:00+08:00"))
+    party = services.party_of(MSISDN)
+    services.given(registered("C1", (MSISDN,)))
+    assert services.customer("C1").contact_count == 1
+
+    services.ingest.erase("C1", by="admin-li", reason="工单 RQ-90")
+
+    assert services.customer(party).erased_at == services.clock()
+    assert services.stored_types(party)[-1] == "customer.erased"
+    assert services.party_of(MSISDN) == ""  # its number is nobody's party now
+    services.clock.advance(days=1)
+    services.given(contact({"msisdn": MSISDN}, occurred_at="2026-11-03T09:00:00+08:00"))  # a new unknown caller
+    assert services.party_of(MSISDN) not in ("", party)
 
 
 def test_an_erased_customers_stored_events_still_answer_duplicate_whatever_their_content(erased: Services) -> None:

@@ -13,11 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contacthub.config import Settings
+from contacthub.domain.customer import Customer
 from contacthub.domain.numbers import Holding, holder_at
-from helpers import contact, event, registered
+from helpers import complaint_opened, contact, event, registered
 from support.services import Services, errors
 
 NUMBER = "13800138000"
+LOOK_BACK = timedelta(days=Settings().unidentified_look_back_days)
 CST = timezone(timedelta(hours=8))
 
 
@@ -43,7 +46,10 @@ def by_number(day: int, number: str = NUMBER, hour: int = 9) -> dict[str, Any]:
 
 
 def contact_ids(services: Services, customer_id: str) -> list[str]:
-    return [e.event_id for _, e in services.log.customer_history(customer_id) if type(e).TOPIC == "contact.logged"]
+    """The touchpoints on a customer's stream; on an unidentified party's, those that joined no customer."""
+    history = [e for _, e in services.log.customer_history(customer_id)]
+    joined = {e.contact_event_id for e in history if isinstance(e, Customer.ContactIdentified)}
+    return [e.event_id for e in history if type(e).TOPIC == "contact.logged" and e.event_id not in joined]
 
 
 @pytest.fixture
@@ -71,11 +77,16 @@ def test_a_holding_covers_its_start_and_not_its_release() -> None:
     assert holder_at(list(reversed(holdings)), moment(28)) == "C3"
 
 
-def test_before_its_first_holding_a_number_is_its_first_holders() -> None:
+def test_a_moment_nobody_held_goes_to_the_next_holding_within_the_look_back() -> None:
     holdings = [Holding(NUMBER, "C1", moment(5), moment(10)), Holding(NUMBER, "C2", moment(12))]
-    assert holder_at(holdings, moment(1)) == "C1"
-    assert holder_at(holdings, moment(11, 10)) is None  # before the second holding, after the first: nobody's
-    assert holder_at([], moment(1)) is None
+    month = timedelta(days=30)
+    assert holder_at(holdings, moment(1), month) == "C1"
+    assert holder_at(holdings, moment(11, 10), month) == "C2"  # after the first holding, within the second's look-back
+    assert holder_at(holdings, moment(1), timedelta(days=4)) == "C1"  # exactly the look-back before: still
+    assert holder_at(holdings, moment(1), timedelta(days=3)) is None  # further back: nobody's
+    assert holder_at(holdings, moment(1)) is None  # a lookup at a moment uses no look-back
+    assert holder_at(holdings, moment(11, 10)) is None
+    assert holder_at([], moment(1), month) is None
 
 
 # --- a recycled number ---------------------------------------------------------------------------
@@ -93,12 +104,28 @@ def test_a_touchpoint_by_a_recycled_number_goes_to_whoever_held_it_when_it_happe
     assert recycled.customer("C2").msisdns == (NUMBER,)
 
 
-def test_a_touchpoint_dated_while_nobody_held_the_number_is_refused(recycled: Services) -> None:
+def test_a_touchpoint_between_two_holders_goes_to_the_next_one_within_the_look_back(recycled: Services) -> None:
+    gap = by_number(15)  # C1 released it on Oct 10, C2 took it on Oct 20
+
+    recycled.given(gap)
+
+    assert contact_ids(recycled, "C2") == [gap["event_id"]]
+
+
+def test_further_back_a_touchpoint_stays_on_the_numbers_unidentified_party(clock: Any) -> None:
+    services = Services.wire(clock, Settings(unidentified_look_back_days=2))
+    services.given(registered("C1", (NUMBER,), occurred_at=at(1)), released("C1", NUMBER, 10),
+                   registered("C2", (NUMBER,), occurred_at=at(20)))
     gap = by_number(15)
 
-    rejected = recycled.refused(gap)
+    services.given(gap)
 
-    assert (rejected.status_code, errors(rejected)) == (409, [(0, gap["event_id"], "msisdn")])
+    assert contact_ids(services, services.party_of(NUMBER)) == [gap["event_id"]]
+    assert contact_ids(services, "C2") == []
+    # anything but a touchpoint is refused
+    complaint = complaint_opened("K1", {"msisdn": NUMBER}, occurred_at=at(15))
+    rejected = services.refused(complaint)
+    assert (rejected.status_code, errors(rejected)) == (409, [(0, complaint["event_id"], "msisdn")])
     assert rejected.errors[0].message == f"no customer held msisdn {NUMBER} at 2026-10-15T09:00:00+08:00"
 
 
@@ -127,10 +154,11 @@ def test_a_release_counts_for_the_whole_batch_it_is_in(services: Services) -> No
     services.given(registered("C1", (NUMBER,), occurred_at=at(1)))
 
     touchpoint = by_number(12)  # first in the batch, yet after the release the batch brings
-    rejected = services.refused(touchpoint, released("C1", NUMBER, 10))
-    assert errors(rejected) == [(0, touchpoint["event_id"], "msisdn")]
+    services.given(touchpoint, released("C1", NUMBER, 10))
+    assert contact_ids(services, "C1") == []
+    assert contact_ids(services, services.party_of(NUMBER)) == [touchpoint["event_id"]]
 
-    services.given(released("C1", NUMBER, 10), registered("C2", (NUMBER,), occurred_at=at(11)), touchpoint)
+    services.given(registered("C2", (NUMBER,), occurred_at=at(11)))  # ... until the number's next holder takes it
     assert contact_ids(services, "C2") == [touchpoint["event_id"]]
 
 
@@ -258,15 +286,42 @@ def test_every_touchpoint_lands_on_the_holder_at_its_moment_whatever_the_order(
     touchpoints = [by_number(day, hour=12) for day in days]
     seed.shuffle(touchpoints)
 
-    expected: dict[str, str | None] = {}
-    for t in touchpoints:
-        expected[t["event_id"]] = holder_at(model, datetime.fromisoformat(t["occurred_at"]))
-    routed = [t for t in touchpoints if expected[t["event_id"]] is not None]
-    for start in range(0, len(routed), batch_size):
-        services.given(*routed[start : start + batch_size])
-    for t in touchpoints:
-        if expected[t["event_id"]] is None:
-            services.refused(t)
+    for start in range(0, len(touchpoints), batch_size):
+        services.given(*touchpoints[start : start + batch_size])
 
-    landed = {event_id: c for c, _, _ in holdings for event_id in contact_ids(services, c)}
-    assert landed == {event_id: owner for event_id, owner in expected.items() if owner is not None}
+    party = services.party_of(NUMBER)
+    expected = {t["event_id"]: holder_at(model, datetime.fromisoformat(t["occurred_at"]), LOOK_BACK) or party
+                for t in touchpoints}
+
+    landed = {event_id: c for c in [*(h[0] for h in holdings), party] for event_id in contact_ids(services, c)}
+    assert landed == expected
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(registrations=st.lists(st.integers(1, 28), min_size=1, max_size=3, unique=True),
+       days=st.lists(st.integers(1, 28), min_size=1, max_size=10), look_back=st.sampled_from([0, 1, 3, 30]),
+       seed=st.randoms(use_true_random=False))
+def test_unknown_callers_land_where_in_order_delivery_puts_them_whatever_the_order(
+    clock: Any, registrations: list[int], days: list[int], look_back: int, seed: Any
+) -> None:
+    """Each number taken once (on one of the registration days); touchpoints from them, before and after,
+    delivered before, between and after the registrations in any order: each ends on the customer
+    whose holding covers it or starts within the look-back after it, or else on its number's party."""
+    numbers = [f"1380000000{n}" for n in range(len(registrations))]
+    boss = [registered(f"C{n}", (number,), occurred_at=at(day)) for n, (number, day) in enumerate(zip(numbers, registrations))]
+    touchpoints = [by_number(day, number=numbers[i % len(numbers)], hour=12) for i, day in enumerate(days)]
+    posts = [*boss, *touchpoints]
+    seed.shuffle(posts)
+    services = Services.wire(clock, Settings(unidentified_look_back_days=look_back))
+    for post in posts:
+        services.given(post)
+
+    expected = {}
+    for t in touchpoints:
+        n = numbers.index(t["msisdn"])
+        holder = holder_at([Holding(t["msisdn"], f"C{n}", moment(registrations[n]))],
+                           datetime.fromisoformat(t["occurred_at"]), timedelta(days=look_back))
+        expected[t["event_id"]] = holder or services.party_of(t["msisdn"])
+    owners = [f"C{n}" for n in range(len(numbers))] + [services.party_of(m) for m in numbers]
+    landed = {event_id: c for c in owners for event_id in contact_ids(services, c)}
+    assert landed == expected

@@ -66,8 +66,10 @@ CATALOGUE: tuple[EventType, ...] = (
               claims=("msisdn", "msisdn")),
     EventType(_C.MsisdnReleased, "channel", s.MsisdnReleased, _C.release_msisdn, personal_fields=("msisdn",)),
     EventType(_C.Erased, "contacthub", decide=_C.erase),
+    EventType(_C.UnidentifiedCaller, "contacthub", decide=_C.open_unidentified, personal_fields=("msisdn",)),
     # --- touchpoints and orders -------------------------------------------------------------
     EventType(_C.ContactLogged, "channel", s.ContactLogged, _C.log_contact),
+    EventType(_C.ContactIdentified, "contacthub", decide=_C.identify_contact),
     EventType(_C.OrderPlaced, "channel", s.OrderPlaced, _C.place_order, claims=("order", "order_id")),
     EventType(_C.ServiceActivated, "channel", s.ServiceActivated, _C.activate_service),
     EventType(_C.OrderCancelled, "channel", s.OrderCancelled, _C.cancel_order, personal_fields=("reason",)),

@@ -24,10 +24,12 @@ from pydantic import (
     Field,
     StrictInt,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
 from contacthub.domain.complaint import MAX_ESCALATION_LEVEL
+from contacthub.domain.numbers import UNIDENTIFIED_PREFIX, is_unidentified_party
 from contacthub.domain.vocabulary import Channel, Direction, NumberReleaseReason, Outcome, Segment, Severity, Tier
 
 MAX_BATCH = 1000
@@ -130,6 +132,14 @@ class EventSchema(BaseModel):
         if (self.customer_id is None) == (self.msisdn is None):
             raise ValueError("give exactly one of customer_id or msisdn")
         return self
+
+    @field_validator("customer_id")
+    @classmethod
+    def _not_an_unidentified_party(cls, value: str | None) -> str | None:
+        if value is not None and is_unidentified_party(value):
+            raise ValueError(f"customer ids starting with '{UNIDENTIFIED_PREFIX}' name a number's unidentified "
+                             "party, which ContactHub keeps itself; post its touchpoints by msisdn")
+        return value
 
     def addressed_by(self) -> str | None:
         """The number this event names its customer by (None when it names the customer by id)."""
@@ -390,8 +400,10 @@ class OrderJeopardy(InternalEvent):
 
 SLA_EVENT_ID_PREFIX = "sla-"
 JEOPARDY_EVENT_ID_PREFIX = "jeopardy-"
-RESERVED_EVENT_ID_PREFIXES = (SLA_EVENT_ID_PREFIX, JEOPARDY_EVENT_ID_PREFIX)
-"""Event ids ContactHub gives its own events (the SLA and jeopardy watchers'); a channel may not use them."""
+IDENTITY_EVENT_ID_PREFIX = "identity-"
+RESERVED_EVENT_ID_PREFIXES = (SLA_EVENT_ID_PREFIX, JEOPARDY_EVENT_ID_PREFIX, IDENTITY_EVENT_ID_PREFIX)
+"""Event ids ContactHub gives its own events (the SLA and jeopardy watchers', the unknown callers'
+parties and their touchpoints joining a customer); a channel may not use them."""
 
 
 class FieldError(BaseModel):

@@ -51,6 +51,36 @@ class Customer(BaseAggregate[str]):
         msisdns: tuple[str, ...]
 
     @dataclass(frozen=True)
+    class UnidentifiedCaller(Event, CanInitAggregate[str]):
+        """A touchpoint came from a number nobody held at its moment: the number's unidentified
+        party is opened (by ContactHub, with that first touchpoint) to keep such touchpoints,
+        not refuse them. Its id is `unidentified-` and a random part: it says nothing of the number."""
+
+        TOPIC = "caller.unidentified"
+        originator_topic: str
+        msisdn: str
+
+        def mutate(self, aggregate: Customer | None) -> Customer:  # type: ignore[override]
+            # Not Customer.__init__ (which is registration's): the same aggregate, opened bare.
+            party = Customer.__new__(Customer)
+            party.__base_init__(self.originator_id, self.originator_version, self.timestamp)
+            party._open(name="", segment="", tier="", msisdns=(self.msisdn,), held_from=None)
+            party.unidentified_msisdn = self.msisdn
+            return party
+
+    @dataclass(frozen=True)
+    class ContactIdentified(Event):
+        """On an unidentified party: one of its touchpoints joined the customer who took the number
+        within the look-back after it (recorded on that customer as the same `contact.logged`)."""
+
+        TOPIC = "contact.identified"
+        contact_event_id: str
+        customer_id: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.parked.pop(self.contact_event_id, None)
+
+    @dataclass(frozen=True)
     class Erased(Event):
         """The customer's personal data was erased (their key destroyed): 个人信息已删除.
 
@@ -65,6 +95,8 @@ class Customer(BaseAggregate[str]):
             customer.name = ERASED
             customer.msisdns = ()
             customer.held_since = {}
+            customer.ever_held = set()
+            customer.parked = {}
             customer.erased_at = self.occurred_at
 
     @dataclass(frozen=True)
@@ -86,6 +118,7 @@ class Customer(BaseAggregate[str]):
 
         def apply(self, customer: Customer) -> None:
             customer.msisdns = (*customer.msisdns, self.msisdn)
+            customer.ever_held.add(self.msisdn)
             customer.held_since[self.msisdn] = self.occurred_at
 
     @dataclass(frozen=True)
@@ -118,6 +151,8 @@ class Customer(BaseAggregate[str]):
 
         def apply(self, customer: Customer) -> None:
             customer.contact_count += 1
+            if customer.unidentified_msisdn is not None:
+                customer.parked[self.event_id] = self
 
     @dataclass(frozen=True)
     class OrderPlaced(Event):
@@ -415,22 +450,44 @@ class Customer(BaseAggregate[str]):
         tier: str,
         msisdns: tuple[str, ...],
     ) -> None:
+        self._open(name=name, segment=segment, tier=tier, msisdns=msisdns, held_from=occurred_at)
+
+    def _open(self, *, name: str, segment: str, tier: str, msisdns: tuple[str, ...], held_from: datetime | None) -> None:
         self.name = name
         self.segment = segment
         self.tier = tier
         self.arpu: float | None = None
         self.msisdns = tuple(msisdns)
-        self.held_since: dict[str, datetime] = dict.fromkeys(self.msisdns, occurred_at)  # number -> held from
+        self.ever_held: set[str] = set(msisdns)
+        """Every number the customer has held, current or released (their unidentified parties are erased with them)."""
+        self.held_since: dict[str, datetime] = (  # number -> held from
+            dict.fromkeys(self.msisdns, held_from) if held_from is not None else {})
         self.orders: dict[str, OrderState] = {}
         self.complaints: dict[str, ComplaintCase] = {}
         self.contact_count = 0
         self.erased_at: datetime | None = None
+        self.unidentified_msisdn: str | None = None
+        """Set on a number's unidentified party (caller.unidentified): the number."""
+        self.parked: dict[str, Customer.ContactLogged] = {}
+        """An unidentified party's touchpoints that joined no customer yet, by event id."""
 
     @classmethod
     def register(cls, *, recorded_at: datetime, **fields: Any) -> Customer:
         """A new customer, its registration stamped with the batch's recorded time like every
         other event (the library's own creation path would stamp its own clock)."""
         return cls._create(cls.Registered, timestamp=recorded_at, **fields)
+
+    @classmethod
+    def open_unidentified(cls, *, party_id: str, msisdn: str, event_id: str, occurred_at: datetime,
+                          recorded_at: datetime) -> Customer:
+        """The unidentified party of a number (its id: domain/numbers.py, UNIDENTIFIED_PREFIX), opened at
+        the moment of its first touchpoint."""
+        return cls._create(cls.UnidentifiedCaller, id=party_id, timestamp=recorded_at, msisdn=msisdn,
+                           event_id=event_id, occurred_at=occurred_at)
+
+    @property
+    def is_unidentified(self) -> bool:
+        return self.unidentified_msisdn is not None
 
     # --- commands: check the rule, then record the fact -------------------------
     # Each takes the event's own fields as keyword arguments (event_id, occurred_at, ...).
@@ -491,6 +548,27 @@ class Customer(BaseAggregate[str]):
         # A touchpoint is a fact that happened: it may name an order or complaint that
         # the log learns of later (channels deliver late), so the reference is not checked.
         self.trigger_event(Customer.ContactLogged, **fields)
+
+    def identify_contact(self, *, contact_event_id: str, customer_id: str, **fields: Any) -> None:
+        """On an unidentified party: its touchpoint `contact_event_id` joined `customer_id`."""
+        if contact_event_id not in self.parked:
+            raise RuleViolation("event_id", f"{contact_event_id} is no unidentified touchpoint of {self.id}")
+        self.trigger_event(Customer.ContactIdentified, contact_event_id=contact_event_id, customer_id=customer_id,
+                           **fields)
+
+    def join_contact(self, contact: Customer.ContactLogged, *, timestamp: datetime) -> None:
+        """Take an unidentified party's touchpoint into this customer's history: the same fact
+        (its id, moment, channel and content), recorded here by ContactHub."""
+        fields = {k: v for k, v in contact.__dict__.items()
+                  if k not in ("originator_id", "originator_version", "timestamp") and not k.startswith("_")}
+        fields.pop(POSTED_BY, None)
+        self.trigger_event(Customer.ContactLogged, timestamp=timestamp, **fields)
+
+    def parked_since(self, since: datetime, until: datetime | None) -> list[Customer.ContactLogged]:
+        """An unidentified party's touchpoints still unidentified, from `since` to before `until`, in time order."""
+        found = [c for c in self.parked.values()
+                 if since <= c.occurred_at and (until is None or c.occurred_at < until)]
+        return sorted(found, key=lambda c: (c.occurred_at, c.event_id))
 
     def place_order(self, *, order_id: str, services: tuple[str, ...], **fields: Any) -> None:
         if order_id in self.orders:

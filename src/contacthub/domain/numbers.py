@@ -7,15 +7,16 @@ number never overlap: a number is given to a new holder only once it is free, an
 holding may not start before the last one ended. Times are event times (`occurred_at`).
 
 Pure: holdings in, a holder out. Ingest resolves a touchpoint posted by number with it (the
-holder at the touchpoint's `occurred_at`), and the lookups by number answer with it
-(`?msisdn=...&at=...`).
+holder at the touchpoint's `occurred_at`, with the unknown callers' look-back), and the lookups
+by number answer with it (`?msisdn=...&at=...`, the holder at that moment, no look-back). A
+touchpoint from a number nobody held then is recorded on the number's unidentified party.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from contacthub.domain.customer import Customer
 
@@ -37,25 +38,39 @@ class Holding:
         return self.held_from <= moment and (self.released_at is None or moment < self.released_at)
 
 
-def holder_at(holdings: Iterable[Holding], moment: datetime) -> str | None:
-    """The customer who held the number at `moment`, or None when nobody did.
+UNIDENTIFIED_PREFIX = "unidentified-"
+"""The start of every unidentified party's id (a number's unknown callers); no customer may be registered under it."""
+
+
+def is_unidentified_party(customer_id: str) -> bool:
+    return customer_id.startswith(UNIDENTIFIED_PREFIX)
+
+
+def holding_at(holdings: Iterable[Holding], moment: datetime, look_back: timedelta = timedelta(0)) -> Holding | None:
+    """The holding a touchpoint of the number at `moment` belongs to, or None: nobody's (yet).
 
     A holding covers its start and not its release (a number released at 12:00 and given to
-    someone else at 12:00 belongs to the new holder from 12:00 on). Between a release and the
-    next holding (and after a last release) nobody held it. Before the number's first known
-    holding its first holder counts: channels deliver touchpoints dated before the moment BOSS
-    gives the registration (a store visit minutes before the account is opened, a late batch),
-    and they have always reached the registered customer. Unknown callers (issue 18, part 2)
-    will bound that with a look-back. An erased customer's holdings are forgotten (a number
-    is personal data), so the holder after them becomes the number's first known holder.
+    someone else at 12:00 belongs to the new holder from 12:00 on). A moment no holding covers
+    belongs to the next holding to start, when that starts within `look_back` after it: a
+    caller who rings the hotline, or walks into a store, days before the account is opened
+    is that account's customer (issue 18: unknown callers). Further back, and between a
+    release and the next holding's look-back, nobody held it. An erased customer's holdings
+    are forgotten (a number is personal data): their moments count as nobody's.
     """
     ordered = sorted(holdings, key=lambda h: (h.held_from, h.position, h.customer_id))
     for holding in reversed(ordered):
         if holding.covers(moment):
-            return holding.customer_id
-    if ordered and moment < ordered[0].held_from:
-        return ordered[0].customer_id
+            return holding
+    following = [h for h in ordered if h.held_from > moment]
+    if following and following[0].held_from - moment <= look_back:
+        return following[0]
     return None
+
+
+def holder_at(holdings: Iterable[Holding], moment: datetime, look_back: timedelta = timedelta(0)) -> str | None:
+    """The customer whose holding `moment` belongs to (holding_at), or None."""
+    holding = holding_at(holdings, moment, look_back)
+    return None if holding is None else holding.customer_id
 
 
 def last_release(holdings: Iterable[Holding]) -> datetime | None:

@@ -56,6 +56,22 @@ class CustomerQueries(ReadQueries):
         rows = self.store.query("SELECT * FROM rm_msisdn_holding WHERE msisdn = ?", (msisdn,))
         return holder_at(holdings_of(rows).get(msisdn, []), self.clock() if at is None else at)
 
+    def unidentified_contacts(self, msisdn: str, limit: int = RECENT_CONTACTS) -> tuple[str | None, int, list[dict[str, Any]]]:
+        """The touchpoints from `msisdn` that joined no customer (its unidentified party's timeline):
+        the party's id (None: the number has none), how many, and the latest `limit`, newest first."""
+        with self.store.transaction(commit=False) as sql:
+            party = sql.execute("SELECT party_id FROM rm_unidentified_party WHERE msisdn = ? "
+                                "ORDER BY position DESC LIMIT 1", (msisdn,)).one()
+            if party is None:
+                return None, 0, []
+            count = sql.execute("SELECT COUNT(*) AS n FROM rm_contact WHERE customer_id = ?",
+                                (party["party_id"],)).one()
+            rows = sql.execute(
+                "SELECT * FROM rm_contact WHERE customer_id = ? ORDER BY occurred_at DESC, position DESC LIMIT ?",
+                (party["party_id"], limit),
+            ).all()
+        return party["party_id"], int(count["n"]) if count else 0, [contact_item(r, self.zone) for r in rows]
+
     def customer_360(self, customer_id: str) -> dict[str, Any] | None:
         now = self.clock()
         with self.store.transaction(commit=False) as sql:  # one snapshot for the whole view

@@ -2,11 +2,16 @@
 
 Consumes (CustomerView.handlers): customer.registered, customer.tier_changed,
 customer.msisdn_added, customer.msisdn_released, contact.logged, order.placed,
-service.activated, order.cancelled, customer.erased.
+service.activated, order.cancelled, customer.erased, caller.unidentified, contact.identified.
 Ignores (CustomerView.ignores): order.jeopardy (journey_view.py), complaint.opened and every
 complaint step (complaint_view.py).
-Owns: rm_customer, rm_msisdn_holding, rm_order, rm_contact, rm_channel_count
-(migrations/0002_customer_view.sql, 0015_numbers_over_time.sql).
+Owns: rm_customer, rm_msisdn_holding, rm_order, rm_contact, rm_channel_count, rm_unidentified_party
+(migrations/0002_customer_view.sql, 0015_numbers_over_time.sql, 0016_unknown_callers.sql).
+
+An unidentified party's touchpoints (a number's unknown callers, docs/events.md §3.13) are
+rm_contact rows under the party's id, counted in no rm_channel_count, until each joins a
+customer (contact.identified): then the row goes, and the same contact.logged on the customer
+writes theirs.
 
 rm_msisdn_holding keeps every holding of every number (domain/numbers.py): a lookup by number
 answers for any moment. Its rows are keyed by customer, so the partitions of a number's
@@ -26,6 +31,7 @@ from typing import Any
 import orjson
 
 from contacthub.domain.customer import Customer
+from contacthub.domain.numbers import is_unidentified_party
 from contacthub.domain.personal_data import ERASED
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
@@ -43,6 +49,7 @@ ORDER_COLUMNS = (
     ("placed_at", T), ("last_activated_at", T), ("cancelled_at", T), ("cancel_reason", T),
 )
 HOLDING_COLUMNS = (("msisdn", T), ("customer_id", T), ("held_from", T), ("released_at", T), ("position", N))
+PARTY_COLUMNS = (("party_id", T), ("msisdn", T), ("opened_at", T), ("position", N))
 CONTACT_COLUMNS = (
     ("position", N), ("customer_id", T), ("event_id", T), ("occurred_at", T), ("recorded_at", T), ("channel", T),
     ("direction", T), ("reason", T), ("handled_by", T), ("site", T), ("duration_s", N), ("outcome", T),
@@ -61,6 +68,10 @@ class UnitOfWork:
     releases: list[tuple[str, str, str]] = field(default_factory=list)
     """Holdings stored by earlier batches that this batch ends: (msisdn, customer, released at)."""
     contacts: list[tuple[Any, ...]] = field(default_factory=list)
+    parties: list[tuple[Any, ...]] = field(default_factory=list)
+    """Unidentified parties opened: (party id, msisdn, opened at, position)."""
+    identified: list[tuple[str, str]] = field(default_factory=list)
+    """Unidentified parties' touchpoints stored by earlier batches that joined a customer: (party, event id)."""
     channel_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     erased: list[str] = field(default_factory=list)
 
@@ -102,6 +113,11 @@ def _msisdn_released(uow: UnitOfWork, position: int, e: Customer.MsisdnReleased)
 
 
 def _erased(uow: UnitOfWork, position: int, e: Customer.Erased) -> None:
+    if is_unidentified_party(e.originator_id):  # a number's unknown callers forgotten: their timeline goes
+        uow.contacts = [c for c in uow.contacts if c[1] != e.originator_id]
+        uow.parties = [p for p in uow.parties if p[0] != e.originator_id]
+        uow.erased.append(e.originator_id)
+        return
     # The rows a rebuild would write once the key is gone: no name, no numbers, held or former.
     row = uow.customers[e.originator_id]
     row["name"] = ERASED
@@ -131,8 +147,22 @@ def _contact_logged(uow: UnitOfWork, position: int, e: Customer.ContactLogged) -
             e.reason, e.handled_by, e.site, e.duration_s, e.outcome, e.order_id, e.complaint_id,
         )
     )
+    if is_unidentified_party(e.originator_id):
+        return  # an unknown caller's touchpoint: on the number's party's timeline, counted by nobody yet
     key = (e.originator_id, e.channel)
     uow.channel_counts[key] = uow.channel_counts.get(key, 0) + 1
+
+
+def _unidentified_caller(uow: UnitOfWork, position: int, e: Customer.UnidentifiedCaller) -> None:
+    uow.parties.append((e.originator_id, e.msisdn, utc_text(e.occurred_at), position))
+
+
+def _contact_identified(uow: UnitOfWork, position: int, e: Customer.ContactIdentified) -> None:
+    # Off the party's timeline: the customer who took the number has it now (the same contact.logged).
+    before = len(uow.contacts)
+    uow.contacts = [c for c in uow.contacts if (c[1], c[2]) != (e.originator_id, e.contact_event_id)]
+    if len(uow.contacts) == before:
+        uow.identified.append((e.originator_id, e.contact_event_id))
 
 
 def _order_placed(uow: UnitOfWork, position: int, e: Customer.OrderPlaced) -> None:
@@ -182,6 +212,7 @@ class CustomerView(ReadModel[UnitOfWork]):
         ("rm_order", "order_id"),
         ("rm_contact", "position"),
         ("rm_channel_count", "customer_id, channel"),
+        ("rm_unidentified_party", "party_id"),
     )
     handlers = {
         Customer.Registered: _registered,
@@ -189,6 +220,8 @@ class CustomerView(ReadModel[UnitOfWork]):
         Customer.MsisdnAdded: _msisdn_added,
         Customer.MsisdnReleased: _msisdn_released,
         Customer.ContactLogged: _contact_logged,
+        Customer.ContactIdentified: _contact_identified,
+        Customer.UnidentifiedCaller: _unidentified_caller,
         Customer.OrderPlaced: _order_placed,
         Customer.ServiceActivated: _service_activated,
         Customer.OrderCancelled: _order_cancelled,
@@ -201,7 +234,8 @@ class CustomerView(ReadModel[UnitOfWork]):
         new_customers = {e.customer_id for _, e in relevant if isinstance(e, Customer.Registered)}
         new_orders = {e.order_id for _, e in relevant if isinstance(e, Customer.OrderPlaced)}
         _load(sql, uow.customers, "rm_customer", "customer_id",
-              {e.originator_id for _, e in relevant if isinstance(e, _CUSTOMER_STEPS)}
+              {e.originator_id for _, e in relevant
+               if isinstance(e, _CUSTOMER_STEPS) and not is_unidentified_party(e.originator_id)}
               - new_customers)
         _load(sql, uow.orders, "rm_order", "order_id",
               {e.order_id for _, e in relevant if isinstance(e, _ORDER_STEPS)} - new_orders)
@@ -229,6 +263,13 @@ class CustomerView(ReadModel[UnitOfWork]):
         for customer_id in uow.erased:
             sql.execute("UPDATE rm_order SET cancel_reason = ? WHERE customer_id = ? AND cancel_reason IS NOT NULL",
                         (ERASED, customer_id))
+        for customer_id in uow.erased:
+            if is_unidentified_party(customer_id):
+                sql.execute("DELETE FROM rm_contact WHERE customer_id = ?", (customer_id,))
+                sql.execute("DELETE FROM rm_unidentified_party WHERE party_id = ?", (customer_id,))
+        sql.insert_rows("rm_unidentified_party", PARTY_COLUMNS, uow.parties)
+        for party_id, event_id in uow.identified:
+            sql.execute("DELETE FROM rm_contact WHERE customer_id = ? AND event_id = ?", (party_id, event_id))
         sql.insert_rows("rm_contact", CONTACT_COLUMNS, uow.contacts)
         sql.insert_rows(
             "rm_channel_count",

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from contacthub.domain.customer import Customer
+from contacthub.domain.numbers import is_unidentified_party
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
 from contacthub.projections.sql import Sql
@@ -126,7 +127,8 @@ def _order_jeopardy(uow: UnitOfWork, position: int, e: Customer.OrderJeopardy) -
 
 
 def _contact_logged(uow: UnitOfWork, position: int, e: Customer.ContactLogged) -> None:
-    uow.contact_customers.add(e.originator_id)
+    if not is_unidentified_party(e.originator_id):  # a party has no orders
+        uow.contact_customers.add(e.originator_id)
 
 
 def _retiered(uow: UnitOfWork, position: int, e: Customer.Registered | Customer.TierChanged) -> None:
@@ -149,7 +151,7 @@ class JourneyView(ReadModel[UnitOfWork]):
     }
     ignores = frozenset({
         Customer.Erased, Customer.MsisdnAdded, Customer.MsisdnReleased, Customer.ComplaintOpened,
-        *family(Customer.ComplaintStep),
+        *family(Customer.ComplaintStep), Customer.UnidentifiedCaller, Customer.ContactIdentified,
     })
 
     def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:

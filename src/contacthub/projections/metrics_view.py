@@ -36,6 +36,7 @@ from contacthub.domain.contact_quality import (
     latest,
 )
 from contacthub.domain.customer import Customer
+from contacthub.domain.numbers import is_unidentified_party
 from contacthub.domain.vocabulary import Outcome
 from contacthub.projections.base import PositionedEvent, ReadModel, family, row_tuples, utc_text
 from contacthub.projections.sql import POSTGRESQL, Sql
@@ -118,6 +119,8 @@ def _tier_changed(uow: UnitOfWork, position: int, e: Customer.TierChanged) -> No
 
 
 def _contact_logged(uow: UnitOfWork, position: int, e: Customer.ContactLogged) -> None:
+    if is_unidentified_party(e.originator_id):
+        return  # nobody's yet: counted once it joins a customer (the same contact, recorded on them)
     uow.new_contacts[e.originator_id].append(
         Touchpoint(
             event_id=e.event_id, occurred_at=e.occurred_at, channel=e.channel, direction=e.direction,
@@ -143,6 +146,7 @@ class MetricsView(ReadModel[UnitOfWork]):
     ignores = frozenset({
         Customer.Erased, Customer.MsisdnAdded, Customer.MsisdnReleased, Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled,
         Customer.OrderJeopardy, Customer.ComplaintOpened, *family(Customer.ComplaintStep),
+        Customer.UnidentifiedCaller, Customer.ContactIdentified,
     })
 
     def __init__(self, zone: tzinfo) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import re
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,8 +24,10 @@ from eventsourcing.persistence import IntegrityError
 from contacthub.contract import (
     CLAIMED_BY,
     COMMANDS,
+    IDENTITY_EVENT_ID_PREFIX,
     MAX_BATCH,
     ComplaintOpened,
+    ContactLogged,
     CustomerRegistered,
     EventSchema,
     FieldError,
@@ -37,7 +40,13 @@ from contacthub.contract import (
 from contacthub.domain.complaint import SlaPolicy
 from contacthub.domain.customer import SYSTEM, Customer, attribute
 from contacthub.domain.errors import RuleViolation
-from contacthub.domain.numbers import Holding, holder_at, last_release
+from contacthub.domain.numbers import (
+    UNIDENTIFIED_PREFIX,
+    Holding,
+    holding_at,
+    is_unidentified_party,
+    last_release,
+)
 from contacthub.domain.roles import OPERATOR, UNSCOPED_SOURCES, stored_event_id
 from contacthub.services.ports import ERASED_DIGEST, Claim, EventLog, IngestKey, WritersBusy
 
@@ -154,8 +163,12 @@ class IngestService:
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         on_recorded: Callable[[int], None] | None = None,
         sla_policy: SlaPolicy | None = None,
+        unidentified_look_back: timedelta = timedelta(days=30),
     ) -> None:
         self.log = event_log
+        self.unidentified_look_back = unidentified_look_back
+        """How long before a number's holding starts a touchpoint from it still joins the holder
+        (domain/numbers.py, holding_at); older ones stay on the number's unidentified party."""
         self.sla_policy = sla_policy  # recorded on every complaint opened from now on
         self.cache = CustomerCache(cache_size)
         self.future_tolerance = future_tolerance
@@ -289,7 +302,9 @@ class IngestService:
         new = [i for i in range(len(events)) if ids[i] not in stored_keys and first_index[ids[i]] == i]
 
         # 2. Which customer each new event belongs to.
-        owners = self._resolve_customers(events, new, errors, careful)
+        starts: list[tuple[Holding, datetime]] = []
+        parties: dict[str, str] = {}  # number -> its unidentified party, for the numbers this batch needs one of
+        owners = self._resolve_customers(events, new, errors, careful, starts, parties)
         if errors:
             raise IngestRejected(409, errors, owners)
 
@@ -304,6 +319,12 @@ class IngestService:
         releases: list[tuple[int, Claim]] = []
         for i in new:
             event, customer_id = events[i], owners[i]
+            if is_unidentified_party(customer_id) and customer_id not in customers:
+                party = self._open_party(customer_id, event, recorded_at)
+                customers[customer_id] = touched[customer_id] = party
+                keys.append(IngestKey(f"{IDENTITY}open-{customer_id}", content_digest({"opened_with": ids[i]}),
+                                      customer_id, party.version, SYSTEM))
+                claims.append((i, Claim(PARTY_CLAIM, event.msisdn, customer_id)))  # type: ignore[arg-type]
             try:
                 customer = self._apply(event, ids[i], customer_id, customers, recorded_at)
             except RuleViolation as violation:
@@ -319,6 +340,8 @@ class IngestService:
                 releases.append((i, Claim("msisdn", event.msisdn, customer_id)))
         if errors:
             raise IngestRejected(409, errors, owners)
+        if starts:
+            self._join_unidentified(starts, parties, customers, touched, keys, recorded_at)
         errors.extend(self._check_claims(events, claims, releases))
         if errors:
             raise IngestRejected(409, errors, owners)
@@ -338,7 +361,8 @@ class IngestService:
         self.cache.put_all(customers.values())  # decided and stored: safe to keep
 
         # 5. Answer with each event's position in the log.
-        new_positions = {k.event_id: positions[(k.customer_id, k.customer_version)] for k in keys}
+        new_positions = {k.event_id: positions[(k.customer_id, k.customer_version)] for k in keys
+                         if k.source != SYSTEM or source == SYSTEM}  # the batch's own, not a party's or a join's
         results = []
         for i, event in enumerate(events):
             position = new_positions.get(ids[i])
@@ -347,7 +371,8 @@ class IngestService:
                 results.append(EventResult(event.event_id, status, position))
             else:
                 results.append(EventResult(event.event_id, "duplicate", stored_keys[ids[i]].position))
-        batch_position = max(r.position for r in results)
+        # Reading at this position shows the whole batch, with what it made ContactHub record (joins).
+        batch_position = max([r.position for r in results] + list(positions.values()))
         if new_positions:
             log.info("events_recorded", recorded=len(new_positions), duplicates=len(events) - len(new_positions), position=batch_position)
             if self.on_recorded is not None:
@@ -355,10 +380,17 @@ class IngestService:
         return IngestOutcome(results=results, position=batch_position)
 
     def _resolve_customers(
-        self, events: list[EventSchema], new: list[int], errors: list[FieldError], careful: bool
+        self, events: list[EventSchema], new: list[int], errors: list[FieldError], careful: bool,
+        starts: list[tuple[Holding, datetime]], parties: dict[str, str],
     ) -> dict[int, str]:
         """Which customer each new event belongs to: the one it names, or the holder of the number it
-        names at its occurred_at (domain/numbers.py, holder_at).
+        names at its occurred_at (domain/numbers.py, holding_at, with the unknown callers' look-back).
+        A touchpoint (contact.logged) from a number nobody held then goes to the number's
+        unidentified party; any other event by such a number is refused. `starts` receives the
+        holdings the batch starts, as they stand after the batch, each with the moment from which
+        the touchpoints of its number's unidentified party join it (_join_unidentified); `parties`
+        the unidentified party of each number that has or gets one in this batch (a new one gets a
+        new random id: a party's id says nothing of its number).
 
         The holdings are read afresh for every batch (a number changes hands in other processes
         too) and then changed by the batch's own registrations, additions and releases, all of
@@ -370,6 +402,9 @@ class IngestService:
         on the holdings it changes meanwhile. So a batch on the fast path never routes an event
         by holdings another writer is ending, and two writers never both give one number away.
         (A brand-new number taken by two writers at once is refused by the claims' unique key.)
+        So is a batch that records a touchpoint on an unidentified party: no registration is
+        decided meanwhile that should have taken it (_join_unidentified), nor stored after this
+        batch read the holdings and found nobody.
         """
         numbers: set[str] = set()
         for i in new:
@@ -401,7 +436,16 @@ class IngestService:
                     if h.customer_id == event.customer_id and h.released_at is None else h
                     for h in holdings.get(event.msisdn, [])
                 ]
+        for held in holdings.values():
+            for h in held:
+                if h.position == _STARTED_HERE:
+                    # Joined from the look-back before it, but never from before an earlier holding's end
+                    # (as holding_at routes: a touchpoint goes to the next holding to start, if any).
+                    ends = [e.released_at for e in held if e is not h and e.released_at is not None
+                            and e.released_at <= h.held_from]
+                    starts.append((h, max([h.held_from - self.unidentified_look_back, *ends])))
         owners: dict[int, str] = {}
+        unknown: list[int] = []
         for i in new:
             event = events[i]
             number = event.addressed_by()
@@ -409,15 +453,73 @@ class IngestService:
                 owners[i] = event.customer_id  # type: ignore[assignment]
                 continue
             held = holdings.get(number, [])
-            owner = holder_at(held, event.occurred_at)
-            if owner is not None:
-                owners[i] = owner
+            holding = holding_at(held, event.occurred_at, self.unidentified_look_back)
+            if holding is not None:
+                owners[i] = holding.customer_id
+            elif isinstance(event, ContactLogged):
+                if not careful:
+                    raise _Retry  # an unknown caller: decide alone (see above)
+                unknown.append(i)
             elif not held:
                 errors.append(_error(i, event, "msisdn", f"no customer has registered msisdn {number}"))
             else:
                 errors.append(_error(i, event, "msisdn",
                                      f"no customer held msisdn {number} at {event.occurred_at.isoformat()}"))
+        wanted = {events[i].msisdn for i in unknown} | {h.msisdn for h, _ in starts}
+        parties.update(self.log.lookup_claims(PARTY_CLAIM, sorted(wanted)) if wanted else {})  # type: ignore[arg-type]
+        for i in unknown:
+            number = events[i].msisdn
+            party_id = parties.get(number)  # type: ignore[arg-type]
+            if party_id is None:
+                party_id = parties[number] = f"{UNIDENTIFIED_PREFIX}{uuid.uuid4().hex[:24]}"  # type: ignore[index]
+            owners[i] = party_id
         return owners
+
+    @staticmethod
+    def _open_party(party_id: str, first: EventSchema, recorded_at: datetime) -> Customer:
+        """The unidentified party of the number `first` (a touchpoint) came from, opened with it."""
+        offset = first.occurred_at.utcoffset()
+        party = Customer.open_unidentified(
+            party_id=party_id, msisdn=first.msisdn, event_id=f"{IDENTITY}open-{party_id}",  # type: ignore[arg-type]
+            occurred_at=first.occurred_at.replace(tzinfo=timezone(offset) if offset else timezone.utc),
+            recorded_at=recorded_at)
+        attribute(party.pending_events[-1], SYSTEM)  # type: ignore[arg-type]
+        return party
+
+    def _join_unidentified(self, starts: list[tuple[Holding, datetime]], party_ids: dict[str, str],
+                           customers: dict[str, Customer], touched: dict[str, Customer], keys: list[IngestKey],
+                           recorded_at: datetime) -> None:
+        """Touchpoints of the numbers this batch gives to customers that came, while nobody held the
+        number, within the look-back before the holding starts: each joins its new holder, as the
+        same `contact.logged` recorded on them by ContactHub, and is marked on the number's
+        unidentified party (`contact.identified`). The same touchpoint posted after the holding
+        started would have gone to the holder directly (_resolve_customers): either way it ends on
+        the same customer.
+
+        The parties are read fresh from the log (never from the cache: another process may have
+        added to them), and only batches on the careful path add to a party (_resolve_customers).
+        """
+        wanted = sorted({party_ids[h.msisdn] for h, _ in starts if h.msisdn in party_ids} - set(customers))
+        parties = {**self.log.load_customers(wanted), **{p: c for p, c in customers.items() if is_unidentified_party(p)}}
+        for holding, since in sorted(starts, key=lambda start: start[0].held_from):
+            party = parties.get(party_ids.get(holding.msisdn, ""))
+            holder = customers.get(holding.customer_id)
+            if party is None or party.erased_at is not None or holder is None or holder.erased_at is not None:
+                continue
+            for contact in party.parked_since(since, holding.released_at):
+                content = content_digest({"contact": contact.event_id, "customer": holder.id})
+                party.identify_contact(contact_event_id=contact.event_id, customer_id=holder.id,
+                                       event_id=f"{IDENTITY}mark-{contact.event_id}", occurred_at=holding.held_from,
+                                       timestamp=recorded_at)
+                attribute(party.pending_events[-1], SYSTEM)  # type: ignore[arg-type]
+                keys.append(IngestKey(f"{IDENTITY}mark-{contact.event_id}", content, party.id, party.version, SYSTEM))
+                holder.join_contact(contact, timestamp=recorded_at)
+                attribute(holder.pending_events[-1], SYSTEM)  # type: ignore[arg-type]
+                keys.append(IngestKey(f"{IDENTITY}join-{contact.event_id}", content, holder.id, holder.version, SYSTEM))
+                customers[party.id] = touched[party.id] = party
+                touched[holder.id] = holder
+                log.info("unidentified_contact_joined", party_id=party.id, customer_id=holder.id,
+                         event_id=contact.event_id)
 
     @staticmethod
     def _start_holding(holdings: dict[str, list[Holding]], index: int, event: EventSchema, field: str, number: str,
@@ -430,11 +532,15 @@ class IngestService:
             shown = released.astimezone(event.occurred_at.tzinfo).isoformat()  # in the poster's offset, whatever the store
             errors.append(_error(index, event, field, f"msisdn {number} was released at {shown}; "
                                                      "a new holder cannot have it before that"))
-        held.append(Holding(number, customer_id, event.occurred_at))
+        held.append(Holding(number, customer_id, event.occurred_at, position=_STARTED_HERE))
 
     def erase(self, customer_id: str, *, by: str, reason: str) -> tuple[str, int]:
         """Record the erasure of a customer's personal data; their key is destroyed in the same
         transaction (CustomerLog.record). Returns ("recorded" or "already_erased", log position).
+
+        The unidentified parties of the numbers the customer ever held are erased with them: a
+        party names its number, and its `contact.identified` marks name the customer its
+        touchpoints joined, so keeping it would tell whose the number was.
 
         Raises LookupError for an unknown customer."""
         event_id = f"erasure-{customer_id}"
@@ -448,14 +554,24 @@ class IngestService:
                     stored = self.log.lookup_keys([event_id]).get(event_id)
                     return "already_erased", stored.position if stored else 0
                 recorded_at = self.clock()
+                numbers = sorted(customer.ever_held) if not customer.is_unidentified else []
+                party_ids = sorted(set(self.log.lookup_claims(PARTY_CLAIM, numbers).values())) if numbers else []
+                parties = [p for p in self.log.load_customers(party_ids).values() if p.erased_at is None]
                 customer.erase(by=by, reason=reason, event_id=event_id, occurred_at=recorded_at, timestamp=recorded_at)
-                key = IngestKey(event_id, ERASED_DIGEST, customer_id, customer.version, SYSTEM)
+                keys = [IngestKey(event_id, ERASED_DIGEST, customer_id, customer.version, SYSTEM)]
+                for party in parties:
+                    party.erase(by=by, reason=reason, event_id=f"erasure-{party.id}", occurred_at=recorded_at,
+                                timestamp=recorded_at)
+                    keys.append(IngestKey(f"erasure-{party.id}", ERASED_DIGEST, party.id, party.version, SYSTEM))
                 try:
-                    positions = self.log.record([customer], [key], [])
+                    positions = self.log.record([customer, *parties], keys, [])
                 except IntegrityError:
                     continue  # the customer moved on meanwhile: decide again on fresh state
                 self.cache.put(customer)
-                position = positions[(customer_id, customer.version)]
+                for party in parties:
+                    self.cache.take(party.id)
+                    log.info("unidentified_party_erased", party_id=party.id, customer_id=customer_id)
+                position = max(positions.values())  # read models at it show every erasure of the transaction
                 log.info("customer_erased", customer_id=customer_id, by=by, position=position)
                 if self.on_recorded is not None:
                     self.on_recorded(position)
@@ -562,7 +678,8 @@ class IngestService:
             if owner is None:
                 taken[key] = claim.customer_id  # claimed by this batch from here on
                 continue
-            field = "msisdns" if isinstance(events[index], CustomerRegistered) else CLAIMED_BY[events[index].type][1]  # type: ignore[attr-defined]
+            field = "msisdns" if isinstance(events[index], CustomerRegistered) else CLAIMED_BY.get(
+                events[index].type, (claim.kind, "msisdn"))[1]  # type: ignore[attr-defined]
             errors.append(
                 _error(index, events[index], field, f"{claim.kind} {claim.claim} already belongs to customer {owner}")
             )
@@ -578,6 +695,12 @@ def _claims_of(event: EventSchema, customer_id: str) -> list[Claim]:
     kind, field = kind_field
     return [Claim(kind, getattr(event, field), customer_id)]
 
+
+_STARTED_HERE = -1
+"""The position of a holding this batch starts (in _resolve_customers' overlay): not stored yet."""
+IDENTITY = IDENTITY_EVENT_ID_PREFIX
+PARTY_CLAIM = "unidentified"
+"""The claim kind that names a number's unidentified party (one at a time: freed by the party's erasure)."""
 
 _NAMED_OWNER = re.compile(r"already belongs to customer \S+$")
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from contacthub.adapters.api.schemas import ContactOut, Customer360Out
 from contacthub.adapters.http.dependencies import Hub, MinPosition, hub_of, run_read, wait_for_read_models
-from contacthub.adapters.http.errors import ERROR_RESPONSES, ApiError, JsonResponse
+from contacthub.adapters.http.errors import ERROR_RESPONSES, ApiError, JsonResponse, UnknownNumberBody
 from contacthub.adapters.http.parameters import CustomerId, QueryMoment
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import normalise_msisdn
@@ -54,7 +54,10 @@ async def get_customer(request: Request, customer_id: CustomerId, min_position: 
     return await run_read(lambda: _view(hub, customer_id, min_position))
 
 
-@router.get("/v1/customers", response_model=Customer360Out, responses=ERROR_RESPONSES,
+@router.get("/v1/customers", response_model=Customer360Out,
+            responses={**ERROR_RESPONSES, 404: {"model": UnknownNumberBody, "description": (
+                "Nobody held the number at that moment; `unidentified_contacts` counts the touchpoints from it "
+                "that joined no customer.")}},
             summary="Look a customer up by phone number (MSISDN)")
 async def find_customer(
     request: Request,
@@ -73,7 +76,10 @@ async def find_customer(
         customer_id = hub.customers.customer_id_for_msisdn(number, at)
         if customer_id is None:
             message = f"no customer has msisdn {number}" if at is None else f"no customer held msisdn {number} at {at.isoformat()}"
-            raise ApiError(404, "msisdn", message)
+            _, unidentified, _ = hub.customers.unidentified_contacts(number, limit=0)
+            if unidentified:
+                message += f"; {unidentified} touchpoint(s) from it joined no customer"
+            raise ApiError(404, "msisdn", message, extra={"unidentified_contacts": unidentified})
         return _view(hub, customer_id, min_position)
 
     await _reached(hub, min_position)

@@ -38,16 +38,25 @@ class ErrorBody(BaseModel):
     errors: list[ErrorItem]
 
 
+class UnknownNumberBody(ErrorBody):
+    """404 of a lookup by a number nobody held: the touchpoints from it that joined no customer."""
+
+    unidentified_contacts: int
+
+
 class ApiError(Exception):
-    def __init__(self, status_code: int, field: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status_code: int, field: str, message: str, headers: dict[str, str] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.items = [{"field": field, "message": message}]
         self.headers = headers
+        self.extra = extra or {}
 
 
-def error_response(status_code: int, items: list[dict[str, Any]], headers: Mapping[str, str] | None = None) -> JsonResponse:
-    return JsonResponse({"errors": items}, status_code=status_code, headers=headers)
+def error_response(status_code: int, items: list[dict[str, Any]], headers: Mapping[str, str] | None = None,
+                   extra: Mapping[str, Any] | None = None) -> JsonResponse:
+    return JsonResponse({"errors": items, **(extra or {})}, status_code=status_code, headers=headers)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -77,7 +86,7 @@ HTTP_ERROR_FIELDS = {400: "body", 404: "path", 405: "method"}
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JsonResponse:
-        return error_response(exc.status_code, exc.items, exc.headers)
+        return error_response(exc.status_code, exc.items, exc.headers, exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JsonResponse:

@@ -152,7 +152,7 @@ class InMemoryEventLog:
                     del self._claims[("msisdn", change.msisdn)]
             self._holdings = [h for h in self._holdings if h.customer_id not in erased]
             for (kind, claim), owner in list(self._claims.items()):
-                if kind == "msisdn" and owner in erased:
+                if kind in ("msisdn", "unidentified") and owner in erased:
                     del self._claims[(kind, claim)]
             for event_id, key in self._keys.items():
                 if key.customer_id in erased:

@@ -39,7 +39,9 @@ def write_personal_data_changes(sql: Sql, **kwargs: Any) -> None:
     erased: Sequence[str] = kwargs.get("erased", ())
     destroy_keys(sql, erased)
     for customer_id in erased:
-        sql.execute("DELETE FROM customer_claims WHERE kind = 'msisdn' AND customer_id = ?", (customer_id,))
+        # 'unidentified': an erased party's number is free for a new one (services/ingest.py, PARTY_CLAIM)
+        sql.execute("DELETE FROM customer_claims WHERE kind IN ('msisdn', 'unidentified') AND customer_id = ?",
+                    (customer_id,))
         sql.execute("DELETE FROM msisdn_holdings WHERE customer_id = ?", (customer_id,))
         sql.execute("UPDATE ingest_keys SET digest = ? WHERE customer_id = ?", (ERASED_DIGEST, customer_id))
 

@@ -197,6 +197,18 @@ def find(hub: ContactHub, text: str) -> tuple[str, str] | None:
     raise NotSearchable(text)
 
 
+def unidentified(hub: ContactHub, text: str) -> tuple[str | None, int, list[dict[str, Any]]]:
+    """A number nobody holds now: its unknown callers' touchpoints (docs/events.md §3.13), newest first."""
+    compact = re.sub(r"[\s\-]", "", text)
+    if not _PHONE_LIKE.match(compact):
+        return None, 0, []
+    try:
+        number = normalise_msisdn(compact)
+    except ValueError:
+        return None, 0, []
+    return hub.customers.unidentified_contacts(number, TIMELINE_SHOWN)
+
+
 Reader = Annotated[Principal, Depends(require_page(Capability.READ_CUSTOMERS))]
 """A clerk or an auditor; the page is recorded in the access log."""
 Searcher = Annotated[Principal, Depends(require_page(Capability.READ_CUSTOMERS, record=False))]
@@ -217,6 +229,14 @@ async def search(request: Request, hub: Hub, who: Searcher, q: str = "") -> Resp
         message = page.t("search.bad_input", q=text)
         return page.render("search.html", 422, q=text, problem=message, hint=page.t("search.bad_input_hint"))
     if target is None:
+        party_id, count, contacts = await run_in_threadpool(unidentified, hub, text)
+        if party_id is not None and count:
+            record_shown(request, [party_id])  # a number's touchpoints are shown: recorded like a customer's
+            days = f"{hub.settings.unidentified_look_back_days:g}"
+            message = page.t("search.unidentified", q=text, n=count)
+            return page.render("search.html", 404, q=text, problem=message,
+                               hint=page.t("search.unidentified_hint", days=days), contacts=contacts,
+                               contact_total=count)
         message = page.t("search.not_found", q=text)
         return page.render("search.html", 404, q=text, problem=message, hint=page.t("search.not_found_hint"))
     url, customer_id = target

@@ -29,6 +29,16 @@ TEXT: dict[str, dict[str, str]] = {
               "complaints and contacts in every channel, and act on them here.",
     },
     "search.not_found": {"zh": "未找到与「{q}」匹配的客户或投诉。", "en": 'No customer or complaint matches "{q}".'},
+    "search.unidentified": {
+        "zh": "号码「{q}」目前没有登记客户；有 {n} 条来自该号码的接触记录尚未归属任何客户。",
+        "en": 'Nobody holds "{q}" now; {n} touchpoint(s) from it belong to no customer yet.',
+    },
+    "search.unidentified_hint": {
+        "zh": "号码登记给客户后，登记前 {days} 天内的记录将自动归入该客户，更早的记录仍为未识别。",
+        "en": "When the number is registered to a customer, those from the {days} days before join that customer; "
+              "older ones stay unidentified.",
+    },
+    "search.unidentified_title": {"zh": "未识别来电方的接触记录", "en": "Unidentified caller's touchpoints"},
     "search.not_found_hint": {
         "zh": "请核对号码或单号；刚在其他渠道登记的记录可能需要几秒钟才能查到。",
         "en": "Check the number or id; something just logged in another channel may take a few seconds to appear.",
@@ -291,6 +301,8 @@ TEXT: dict[str, dict[str, str]] = {
     "event.customer.tier_changed": {"zh": "客户等级变更", "en": "Tier changed"},
     "event.customer.msisdn_added": {"zh": "新增号码", "en": "Number added"},
     "event.customer.msisdn_released": {"zh": "号码释放", "en": "Number released"},
+    "event.caller.unidentified": {"zh": "未识别来电方", "en": "Unidentified caller"},
+    "event.contact.identified": {"zh": "接触已归属客户", "en": "Contact identified"},
     "event.customer.erased": {"zh": "个人信息已删除", "en": "Personal data erased"},
     "event.contact.logged": {"zh": "接触记录", "en": "Contact"},
     "event.order.placed": {"zh": "受理订单", "en": "Order placed"},
