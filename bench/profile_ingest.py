@@ -1,7 +1,7 @@
 """Where domain ingest (IngestService.ingest) spends its time: events/s, seconds per phase, and a cProfile.
 
     .venv/bin/python bench/profile_ingest.py [--backend sqlite|postgresql|both] [--customers 20000]
-        [--events 100000] [--phase-events 50000] [--profile-events 20000] [--top 30]
+        [--events 100000] [--phase-events 50000] [--profile-events 20000] [--top 30] [--unknown-events 0]
 
 Per backend (PostgreSQL is a throwaway local server with bench/run.py's settings, fsync on;
 SQLite a file in a temp dir), through `hub.ingest.ingest` in batches of 1,000 as bench/run.py's
@@ -10,7 +10,8 @@ SQLite a file in a temp dir), through `hub.ingest.ingest` in batches of 1,000 as
 1. registers `--customers` customers;
 2. posts `--events` contact.logged events, plain: the events/s to compare; then, unless
    --no-raw, inserts the same stored rows with plain executemany (bench/run.py's (5)) for
-   the ratio the target names;
+   the ratio the target names; then `--unknown-events` more, 1 in 20 from a number nobody
+   holds (unknown callers: those batches are decided on the careful path);
 3. posts `--profile-events` more under cProfile and prints its top list by own time
    (cProfile slows Python code down about twofold, the database not at all: read it for
    proportions within Python, not against the database);
@@ -259,6 +260,24 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
             print(f"    raw executemany of the same stored rows (bench/run.py's (5)): {raw:,.0f} rows/s; "
                   f"ingest / raw = {rate / raw:.2f}")
 
+        unknown_rate = 0.0
+        if args.unknown_events:
+            # Every 20th contact from a number nobody holds (an unknown caller, docs/events.md §3.13):
+            # such a batch is decided on the careful path (the writers' lock held alone, its
+            # customers loaded fresh), so nearly every batch of this run is.
+            batches = list(contacts("unknown", args.unknown_events, args.customers, 1000, 4))
+            for b, batch in enumerate(batches):
+                for i in range(0, len(batch), 20):
+                    batch[i] = {**{k: v for k, v in batch[i].items() if k not in ("customer_id", "msisdn")},
+                                "msisdn": f"170{b * 1000 + i:08d}"}
+            started = time.perf_counter()
+            for batch in batches:
+                hub.ingest.ingest(batch)
+            unknown_wall = time.perf_counter() - started
+            unknown_rate = args.unknown_events / unknown_wall
+            print(f"=== {backend}: {args.unknown_events} contact events, 1 in 20 from a number nobody holds, in "
+                  f"{unknown_wall:.2f} s = {unknown_rate:,.0f} events/s")
+
         if args.profile_events:
             profile = cProfile.Profile()
             batches = list(contacts("profiled", args.profile_events, args.customers, 1000, 3))
@@ -284,7 +303,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
         hub.close()
         gc.callbacks.remove(gc_timer._callback)
         return {"registration_per_s": args.customers / registration, "ingest_per_s": rate,
-                "cpu_us": cpu / args.events * 1e6, "raw_per_s": raw}
+                "cpu_us": cpu / args.events * 1e6, "raw_per_s": raw, "unknown_callers_per_s": unknown_rate}
     finally:
         if server is not None:
             server.stop()
@@ -298,6 +317,8 @@ def main() -> None:
     parser.add_argument("--phase-events", type=int, default=50_000, help="contact events with phase timers (0: none)")
     parser.add_argument("--profile-events", type=int, default=20_000, help="contact events under cProfile (0: none)")
     parser.add_argument("--top", type=int, default=30, help="profile lines to print")
+    parser.add_argument("--unknown-events", type=int, default=0,
+                        help="contact events of which 1 in 20 come from a number nobody holds (0: none)")
     parser.add_argument("--no-raw", dest="raw", action="store_false", help="skip the raw executemany reference")
     args = parser.parse_args()
     configure_logging("json", "warning")

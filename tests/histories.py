@@ -38,7 +38,8 @@ HANDLERS = ["agent-1", "agent-3", "backoffice-2", "store-88"]
 
 
 @st.composite
-def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, prefix: str = "h") -> list[dict[str, Any]]:
+def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, prefix: str = "h",
+              unknown_callers: bool = True) -> list[dict[str, Any]]:
     customers: list[tuple[str, str]] = []  # (customer_id, msisdn)
     orders: dict[str, tuple[str, list[str], set[str], bool]] = {}  # order -> (customer, services, activated, cancelled)
     # complaint -> (customer, status, owner, time of its latest step, escalation level)
@@ -74,6 +75,8 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
             if complaints:
                 choices += ["complaint_step", "complaint_step"]
             choices.append("add_number")
+            if unknown_callers:
+                choices.append("unknown_contact")
             if any(holder is not None for holder, _ in extra.values()):
                 choices.append("release_number")
         kind = draw(st.sampled_from(choices))
@@ -87,6 +90,15 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
                            "msisdns": [customer[1]]})
             continue
         customer = draw(st.sampled_from(customers))
+        if kind == "unknown_contact":
+            # From a number nobody holds when it is posted: a customer's to come (registered later in
+            # the history, so the contact joins them: the month is within the look-back), or one
+            # nobody ever registers (it stays on the number's unidentified party).
+            later = [f"1390000{m:04d}" for m in range(len(customers), n_customers)]
+            number = draw(st.sampled_from([*later, "13700000000"]))
+            events.append({**stamp("contact.logged"), "msisdn": number, "channel": "hotline", "direction": "inbound",
+                           "reason": "prospect", "handled_by": "agent-1", "duration_s": 60, "outcome": "resolved"})
+            continue
         if kind == "add_number":
             free = sorted(n for n, (holder, _) in extra.items() if holder is None)
             number = draw(st.sampled_from([*free, f"1360000{len(extra):04d}"]))

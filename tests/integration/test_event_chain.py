@@ -253,7 +253,8 @@ def test_links_written_with_each_batch_equal_the_chain_of_the_whole_log(
         chain = EventChain(hub.event_log.read_store)
         report = chain.verify()
         assert report.findings == []
-        assert report.events == len(events)
+        # every stored event: the posted ones and what ContactHub recorded itself (unknown callers' parties, joins)
+        assert report.events == len(hub.event_log.read_notifications(0, 100_000)) >= len(events)
         for customer in chain.customer_ids():
             stored = chain.customer(customer)
             assert [r.version for r in stored.records] == list(range(1, len(stored.records) + 1))

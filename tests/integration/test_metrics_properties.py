@@ -50,7 +50,10 @@ def _prerequisites(events: list[dict[str, Any]]) -> list[set[int]]:
             by_msisdn.update({m: e["customer_id"] for m in e["msisdns"]})
             needs.append(before)
             continue
-        customer = e.get("customer_id") or by_msisdn[e["msisdn"]]
+        customer = e.get("customer_id") or by_msisdn.get(e["msisdn"])
+        if customer is None:  # an unknown caller's (histories.py): before or after the registration, any order
+            needs.append(before)
+            continue
         before.add(registration[customer])
         chain: tuple[str, str] | None = None
         if e["type"] in ("order.placed", "service.activated", "order.cancelled"):

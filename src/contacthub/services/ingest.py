@@ -308,7 +308,10 @@ class IngestService:
         if errors:
             raise IngestRejected(409, errors, owners)
 
-        # 3. Decide: run each event through its customer's rules, in batch order.
+        # 3. Decide: run each event through its customer's rules, in batch order, except that the
+        # batch's registrations come first: a registration starts its customer's stream, and an
+        # event that precedes it in the batch (by customer_id, or by a number the registration gives,
+        # since routing counts the whole batch's holdings) belongs after it.
         # Customers are taken out of the cache while the batch is decided: whatever goes
         # wrong from here on, no half-decided customer can be left behind in the cache.
         customers = self._load([owners[i] for i in new], fresh=careful)
@@ -317,7 +320,8 @@ class IngestService:
         keys: list[IngestKey] = []
         claims: list[tuple[int, Claim]] = []
         releases: list[tuple[int, Claim]] = []
-        for i in new:
+        registrations = [i for i in new if isinstance(events[i], CustomerRegistered)]
+        for i in registrations + [i for i in new if not isinstance(events[i], CustomerRegistered)]:
             event, customer_id = events[i], owners[i]
             if is_unidentified_party(customer_id) and customer_id not in customers:
                 party = self._open_party(customer_id, event, recorded_at)
