@@ -64,6 +64,9 @@ class Settings:
     projector_batch_size: int = 2000
     future_tolerance_s: int = 86_400
     """How far in the future an `occurred_at` may lie (channel clocks drift); beyond it: rejected."""
+    unresolved_horizon_days: float = 7.0
+    """Late references: a step of an order (an activation, a cancellation) recorded this many days
+    ago whose order has still not come is listed by GET /v1/conflicts as unresolved."""
     unidentified_look_back_days: float = 30.0
     """Unknown callers: a touchpoint from a number nobody held at its moment joins the customer who
     takes the number within this many days after it; older ones stay on the number's unidentified
@@ -132,6 +135,8 @@ class Settings:
             )
         if not (math.isfinite(self.unidentified_look_back_days) and 0 <= self.unidentified_look_back_days <= 366):
             raise ConfigurationError("CONTACTHUB_UNIDENTIFIED_LOOK_BACK_DAYS must be a number of days from 0 to 366")
+        if not (math.isfinite(self.unresolved_horizon_days) and 0 <= self.unresolved_horizon_days <= 366):
+            raise ConfigurationError("CONTACTHUB_UNRESOLVED_HORIZON_DAYS must be a number of days from 0 to 366")
         if self.workers < 1:
             raise ConfigurationError("CONTACTHUB_WORKERS must be a whole number of server processes, at least 1")
         if not (math.isfinite(self.key_cache_s) and 0 <= self.key_cache_s <= 3600):

@@ -69,6 +69,43 @@ def test_the_three_week_bundle_counts_21_calls_and_4_visits_even_delivered_out_o
     assert times == sorted(times, key=datetime.fromisoformat)
 
 
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_the_bundle_story_fully_shuffled_across_sources_gives_the_in_order_journey(client: TestClient, seed: int) -> None:
+    """Every event at a random place (issue 18, late references): activations and the cancellation
+    feed before BOSS's order.placed, contacts before and after. Only the registration comes first,
+    and a complaint's steps keep their own order (one desk posts them)."""
+    story = the_bundle_story()
+    placed = next(e for e in story if e["type"] == "order.placed")
+    last = [e for e in story if e["type"] == "service.activated" and e["order_id"] == placed["order_id"]][-1]
+    took = datetime.fromisoformat(last["occurred_at"]) - datetime.fromisoformat(placed["occurred_at"])
+    rng = random.Random(seed)
+    registration, rest = story[0], story[1:]
+    complaint_steps = [e for e in rest if e["type"].startswith("complaint.")]
+    delivery = [e for e in rest if not e["type"].startswith("complaint.")]
+    rng.shuffle(delivery)
+    first_activation = min(i for i, e in enumerate(delivery) if e["type"] == "service.activated")
+    if delivery.index(placed) < first_activation:  # BOSS's order feed is the late one here, whatever the draw
+        delivery.remove(placed)
+        delivery.insert(rng.randint(first_activation, len(delivery)), placed)
+    for step in complaint_steps:  # in their order, each somewhere after the one before
+        after = max((delivery.index(s) for s in complaint_steps if s in delivery), default=-1)
+        delivery.insert(rng.randint(after + 1, len(delivery)), step)
+    assert delivery.index(placed) > min(delivery.index(e) for e in delivery if e["type"] == "service.activated")
+    position = post(client, registration)
+    while delivery:
+        size = rng.randint(1, 7)
+        position = post(client, *delivery[:size])
+        delivery = delivery[size:]
+
+    seen = journey(client, placed["order_id"], position)
+
+    assert (seen["calls_to_activation"], seen["technician_visits_to_activation"]) == (21, 4)
+    assert seen["order_to_activation_s"] == int(took.total_seconds())
+    assert seen["state"] == "activated" and seen["pending"] == []
+    conflicts = client.get("/v1/conflicts").json()
+    assert (conflicts["conflict_total"], conflicts["unresolved_total"]) == (0, 0)
+
+
 def test_the_window_is_placed_to_last_activation_inclusive_and_open_while_in_progress(client: TestClient) -> None:
     def at(day: int, hour: int = 10) -> str:
         return f"2026-10-{day:02d}T{hour:02d}:00:00+08:00"

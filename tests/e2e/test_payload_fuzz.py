@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from contacthub.adapters.http.app import create_app
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
-from contacthub.contract import CHANNEL_EVENTS, MAX_BATCH, PERSONAL_FIELDS, normalise_msisdn
+from contacthub.contract import CHANNEL_EVENTS, MAX_BATCH, PERSONAL_FIELDS, RESERVED_EVENT_ID_PREFIXES, normalise_msisdn
 from contacthub.domain.complaint import MAX_ESCALATION_LEVEL
 from contacthub.domain.vocabulary import Channel, Direction, Outcome, Segment, Severity, Tier
 from helpers import complaint_opened, contact, event, registered
@@ -257,7 +257,7 @@ def _fresh_msisdn(notation: str) -> str:
 
 
 VALID: dict[str, st.SearchStrategy[Any]] = {
-    "event_id": st.from_regex(r"\A[\x21-\x7e]{1,128}\Z").filter(lambda s: not s.startswith(("sla-", "jeopardy-"))),
+    "event_id": st.from_regex(r"\A[\x21-\x7e]{1,128}\Z").filter(lambda s: not s.startswith(RESERVED_EVENT_ID_PREFIXES)),
     "occurred_at": valid_moments,
     "customer_id": _IDENTIFIER,
     "order_id": _IDENTIFIER,

@@ -45,6 +45,7 @@ RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/complaints/{complaint_id}"): "read_customers",
     ("POST", "/v1/complaints/{complaint_id}/actions"): "act_on_complaints",
     ("GET", "/v1/orders"): "read_customers",
+    ("GET", "/v1/conflicts"): "read_customers",
     ("GET", "/v1/orders/{order_id}/journey"): "read_customers",
     ("GET", "/v1/metrics/contacts"): "read_metrics",
     ("GET", "/v1/metrics/channels"): "read_metrics",

@@ -110,7 +110,7 @@ def scenario() -> list[Step]:
             ],
         ),
         batch("unknown number", [complaint_opened("K7", {"msisdn": UNKNOWN})]),  # a touchpoint would be kept; this is not
-        batch("rule broken", [contact(C2), event("service.activated", C2, order_id="O9", service="iptv")]),
+        batch("rule broken", [contact(C2), event("service.activated", C1, order_id="O1", service="landline")]),
         batch("warm cache", [contact(C1)]),  # C1 in this writer's cache...
         batch("rival resolves M1", [contact({"msisdn": M1})], by="rival"),  # ...moved on by the rival
         batch("stale cache", [contact(C1)]),  # refused at the store, decided again on fresh state
@@ -131,6 +131,8 @@ def scenario() -> list[Step]:
         batch("unknown caller", [contact({"msisdn": UNKNOWN}, occurred_at="2026-11-20T09:00:00+08:00")]),
         batch("unknown caller long ago", [contact({"msisdn": UNKNOWN}, occurred_at="2026-09-01T09:00:00+08:00")]),
         batch("unknown caller registers", [registered("C8", (UNKNOWN,), occurred_at="2026-11-22T09:00:00+08:00")]),
+        batch("step before its order", [event("service.activated", C2, order_id="O9", service="iptv")]),
+        batch("its order comes", [event("order.placed", C2, order_id="O9", services=["iptv", "mobile"])]),
     ]
 
 
@@ -275,4 +277,7 @@ def test_the_in_memory_log_answers_the_scenario_like_the_real_one(hub: ContactHu
     assert [t for _, t, _ in real["histories"][PARTY]] == [
         "caller.unidentified", "contact.logged", "contact.logged", "contact.identified"]
     assert len(real["customers"][PARTY][-1]) == 1  # the one from long ago stays unidentified
+    assert statuses("step before its order") == statuses("its order comes") == ["recorded"]
+    assert [t for _, t, _ in real["histories"]["C2"][-3:]] == ["service.activated", "order.placed", "service.activated"]
+    assert real["orders"]["O9"] == "C2"
     assert refusals["register"] == refusals["duplicates"] == refusals["erase"] == 0

@@ -74,6 +74,7 @@ CATALOGUE: tuple[EventType, ...] = (
     EventType(_C.ServiceActivated, "channel", s.ServiceActivated, _C.activate_service),
     EventType(_C.OrderCancelled, "channel", s.OrderCancelled, _C.cancel_order, personal_fields=("reason",)),
     EventType(_C.OrderJeopardy, "contacthub", s.OrderJeopardy, _C.record_order_jeopardy),
+    EventType(_C.OrderStepConflict, "contacthub", decide=_C.place_order),
     # --- complaints (TMF621 trouble ticket) --------------------------------------------------
     EventType(_C.ComplaintOpened, "channel", s.ComplaintOpened, _C.open_complaint,
               personal_fields=("summary",), claims=("complaint", "complaint_id")),

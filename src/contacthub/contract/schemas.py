@@ -401,9 +401,12 @@ class OrderJeopardy(InternalEvent):
 SLA_EVENT_ID_PREFIX = "sla-"
 JEOPARDY_EVENT_ID_PREFIX = "jeopardy-"
 IDENTITY_EVENT_ID_PREFIX = "identity-"
-RESERVED_EVENT_ID_PREFIXES = (SLA_EVENT_ID_PREFIX, JEOPARDY_EVENT_ID_PREFIX, IDENTITY_EVENT_ID_PREFIX)
+LATE_EVENT_ID_PREFIX = "late-"
+RESERVED_EVENT_ID_PREFIXES = (SLA_EVENT_ID_PREFIX, JEOPARDY_EVENT_ID_PREFIX, IDENTITY_EVENT_ID_PREFIX,
+                              LATE_EVENT_ID_PREFIX)
 """Event ids ContactHub gives its own events (the SLA and jeopardy watchers', the unknown callers'
-parties and their touchpoints joining a customer); a channel may not use them."""
+parties and their touchpoints joining a customer, steps linked to an order placed after them);
+a channel may not use them."""
 
 
 class FieldError(BaseModel):

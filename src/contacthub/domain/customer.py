@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, event
 
@@ -162,6 +162,7 @@ class Customer(BaseAggregate[str]):
 
         def apply(self, customer: Customer) -> None:
             customer.orders[self.order_id] = OrderState(services=tuple(self.services), placed_at=self.occurred_at)
+            customer.pending_steps.pop(self.order_id, None)  # linked by the command, recorded right after this
 
     @dataclass(frozen=True)
     class ServiceActivated(Event):
@@ -170,7 +171,10 @@ class Customer(BaseAggregate[str]):
         service: str
 
         def apply(self, customer: Customer) -> None:
-            order = customer.orders[self.order_id]
+            order = customer.orders.get(self.order_id)
+            if order is None:  # the order is not placed yet: linked when it is (Customer.place_order)
+                customer.pending_steps.setdefault(self.order_id, []).append(self)
+                return
             order.activated.add(self.service)
             if order.last_activated_at is None or self.occurred_at > order.last_activated_at:
                 order.last_activated_at = self.occurred_at
@@ -182,9 +186,24 @@ class Customer(BaseAggregate[str]):
         reason: str
 
         def apply(self, customer: Customer) -> None:
-            order = customer.orders[self.order_id]
+            order = customer.orders.get(self.order_id)
+            if order is None:  # the order is not placed yet: linked when it is (Customer.place_order)
+                customer.pending_steps.setdefault(self.order_id, []).append(self)
+                return
             order.cancelled = True
             order.cancelled_at = self.occurred_at
+
+    @dataclass(frozen=True)
+    class OrderStepConflict(Event):
+        """A step that came before its order (service.activated, order.cancelled) contradicts the order
+        once it is placed (a service the order does not contain, a step after the order finished):
+        recorded, listed for operators (GET /v1/conflicts), never applied."""
+
+        TOPIC = "order.conflict"
+        order_id: str
+        step_event_id: str
+        step_type: str
+        reason: str
 
     @dataclass(frozen=True)
     class OrderJeopardy(Event):
@@ -463,6 +482,8 @@ class Customer(BaseAggregate[str]):
         self.held_since: dict[str, datetime] = (  # number -> held from
             dict.fromkeys(self.msisdns, held_from) if held_from is not None else {})
         self.orders: dict[str, OrderState] = {}
+        self.pending_steps: dict[str, list[Customer.ServiceActivated | Customer.OrderCancelled]] = {}
+        """Steps of orders not placed yet (late references), by order id, in the order they came."""
         self.complaints: dict[str, ComplaintCase] = {}
         self.contact_count = 0
         self.erased_at: datetime | None = None
@@ -575,9 +596,49 @@ class Customer(BaseAggregate[str]):
             raise RuleViolation("order_id", f"order {order_id} was already placed", code="duplicate_order")
         if len(set(services)) != len(services):
             raise RuleViolation("services", "an order lists each service once")
+        pending = self.pending_steps.get(order_id, [])
         self.trigger_event(Customer.OrderPlaced, order_id=order_id, services=tuple(services), **fields)
+        self._link_pending_steps(order_id, pending, fields.get("timestamp"))
+
+    def _link_pending_steps(self, order_id: str, pending: list[Customer.ServiceActivated | Customer.OrderCancelled],
+                            timestamp: datetime | None) -> None:
+        """The steps that came before the order, judged now in event time as if they had come after it:
+        each that the order allows is recorded again after the placement (the same fact, by ContactHub),
+        each that contradicts it is recorded as order.conflict."""
+        for step in sorted(pending, key=lambda step: (step.occurred_at, step.event_id)):
+            order = self.orders[order_id]
+            problem = self._step_problem(order_id, order, step)
+            if problem is None:
+                fields = {k: v for k, v in step.__dict__.items()
+                          if k not in ("originator_id", "originator_version", "timestamp") and not k.startswith("_")}
+                fields.pop(POSTED_BY, None)
+                self.trigger_event(type(step), timestamp=timestamp, **fields)
+            else:
+                self.trigger_event(Customer.OrderStepConflict, order_id=order_id, step_event_id=step.event_id,
+                                   step_type=step.TOPIC, reason=problem, event_id=f"late-conflict-{step.event_id}",
+                                   occurred_at=step.occurred_at, timestamp=timestamp)
+            attribute(cast(Customer.Event, self._pending_events[-1]), SYSTEM)
+
+    @staticmethod
+    def _step_problem(order_id: str, order: OrderState, step: Customer.Event) -> str | None:
+        """Why a step contradicts its order, or None when the order allows it."""
+        if order.cancelled:
+            return f"order {order_id} was cancelled"
+        if isinstance(step, Customer.ServiceActivated):
+            if step.service not in order.services:
+                return f"order {order_id} does not contain service '{step.service}' (it contains: {', '.join(order.services)})"
+            if step.service in order.activated:
+                return f"service '{step.service}' of order {order_id} is already active"
+        elif order.finished:
+            return f"order {order_id} is fully activated and cannot be cancelled"
+        return None
 
     def activate_service(self, *, order_id: str, service: str, **fields: Any) -> None:
+        """An activation; of an order not placed yet, kept until it is (a late reference: BOSS's
+        feeds and the field service's deliver in their own order)."""
+        if order_id not in self.orders:
+            self.trigger_event(Customer.ServiceActivated, order_id=order_id, service=service, **fields)
+            return
         order = self._order(order_id)
         if order.cancelled:
             raise RuleViolation("order_id", f"order {order_id} was cancelled", code="order_cancelled")
@@ -591,6 +652,9 @@ class Customer(BaseAggregate[str]):
         self.trigger_event(Customer.ServiceActivated, order_id=order_id, service=service, **fields)
 
     def cancel_order(self, *, order_id: str, **fields: Any) -> None:
+        if order_id not in self.orders:  # a late reference, as for activate_service
+            self.trigger_event(Customer.OrderCancelled, order_id=order_id, **fields)
+            return
         order = self._order(order_id)
         if order.cancelled:
             raise RuleViolation("order_id", f"order {order_id} is already cancelled", code="order_cancelled")

@@ -193,7 +193,7 @@ class ComplaintView(ReadModel[UnitOfWork]):
         Customer.Registered, Customer.TierChanged, Customer.MsisdnAdded, Customer.MsisdnReleased,
         Customer.ContactLogged, Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled,
         Customer.OrderJeopardy,
-        Customer.UnidentifiedCaller, Customer.ContactIdentified,
+        Customer.UnidentifiedCaller, Customer.ContactIdentified, Customer.OrderStepConflict,
     })
 
     def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:

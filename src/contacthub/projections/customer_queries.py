@@ -12,7 +12,7 @@ import orjson
 
 from contacthub.domain.numbers import holder_at
 from contacthub.domain.vocabulary import OrderStatus
-from contacthub.projections.base import ReadQueries, contact_item, holdings_of
+from contacthub.projections.base import ReadQueries, contact_item, holdings_of, local_time, utc_text
 from contacthub.projections.complaint_queries import ComplaintQueries
 from contacthub.projections.risk_queries import RiskQueries
 from contacthub.projections.sql import ReadStore
@@ -71,6 +71,33 @@ class CustomerQueries(ReadQueries):
                 (party["party_id"], limit),
             ).all()
         return party["party_id"], int(count["n"]) if count else 0, [contact_item(r, self.zone) for r in rows]
+
+    def conflicts(self, unresolved_before: datetime, limit: int) -> dict[str, Any]:
+        """What operators must look at (late references, docs/events.md §3.15): steps that came before
+        their order and contradicted it once it was placed, and steps whose order has still not come,
+        recorded before `unresolved_before`. Newest first, `limit` of each, with their totals."""
+        with self.store.transaction(commit=False) as sql:
+            conflicts = sql.execute("SELECT * FROM rm_order_conflict ORDER BY recorded_at DESC, event_id LIMIT ?",
+                                    (limit,)).all()
+            conflict_total = sql.execute("SELECT COUNT(*) AS n FROM rm_order_conflict").one()
+            cutoff = utc_text(unresolved_before)
+            pending = sql.execute("SELECT * FROM rm_pending_step WHERE recorded_at < ? "
+                                  "ORDER BY recorded_at DESC, event_id LIMIT ?", (cutoff, limit)).all()
+            pending_total = sql.execute("SELECT COUNT(*) AS n FROM rm_pending_step WHERE recorded_at < ?",
+                                        (cutoff,)).one()
+
+        def when(row: dict[str, Any], *names: str) -> dict[str, Any]:
+            return {**row, **{n: local_time(row[n], self.zone) for n in names}}
+
+        return {
+            "conflicts": [when({k: r[k] for k in ("event_id", "customer_id", "order_id", "step_event_id", "step_type",
+                                                   "reason", "occurred_at", "recorded_at")}, "occurred_at", "recorded_at")
+                          for r in conflicts],
+            "conflict_total": int(conflict_total["n"]) if conflict_total else 0,
+            "unresolved": [when({k: r[k] for k in ("event_id", "customer_id", "order_id", "step_type", "occurred_at",
+                                                    "recorded_at")}, "occurred_at", "recorded_at") for r in pending],
+            "unresolved_total": int(pending_total["n"]) if pending_total else 0,
+        }
 
     def customer_360(self, customer_id: str) -> dict[str, Any] | None:
         now = self.clock()

@@ -2,7 +2,7 @@
 
 Consumes (CustomerView.handlers): customer.registered, customer.tier_changed,
 customer.msisdn_added, customer.msisdn_released, contact.logged, order.placed,
-service.activated, order.cancelled, customer.erased, caller.unidentified, contact.identified.
+service.activated, order.cancelled, customer.erased, caller.unidentified, contact.identified, order.conflict.
 Ignores (CustomerView.ignores): order.jeopardy (journey_view.py), complaint.opened and every
 complaint step (complaint_view.py).
 Owns: rm_customer, rm_msisdn_holding, rm_order, rm_contact, rm_channel_count, rm_unidentified_party
@@ -49,6 +49,10 @@ ORDER_COLUMNS = (
     ("placed_at", T), ("last_activated_at", T), ("cancelled_at", T), ("cancel_reason", T),
 )
 HOLDING_COLUMNS = (("msisdn", T), ("customer_id", T), ("held_from", T), ("released_at", T), ("position", N))
+PENDING_COLUMNS = (("event_id", T), ("customer_id", T), ("order_id", T), ("step_type", T), ("occurred_at", T),
+                   ("recorded_at", T), ("position", N))
+CONFLICT_COLUMNS = (("event_id", T), ("customer_id", T), ("order_id", T), ("step_event_id", T), ("step_type", T),
+                    ("reason", T), ("occurred_at", T), ("recorded_at", T), ("position", N))
 PARTY_COLUMNS = (("party_id", T), ("msisdn", T), ("opened_at", T), ("position", N))
 CONTACT_COLUMNS = (
     ("position", N), ("customer_id", T), ("event_id", T), ("occurred_at", T), ("recorded_at", T), ("channel", T),
@@ -74,6 +78,11 @@ class UnitOfWork:
     """Unidentified parties' touchpoints stored by earlier batches that joined a customer: (party, event id)."""
     channel_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     erased: list[str] = field(default_factory=list)
+    pending: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    """Steps of orders not placed yet, by event id: the row rm_pending_step gets."""
+    placed: list[tuple[str, str]] = field(default_factory=list)
+    """Orders placed in this batch: (customer, order), whose pending steps stored earlier are linked now."""
+    conflicts: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 # --- what each event does to the view (pure: rows in, rows out) -------------------------
@@ -177,10 +186,29 @@ def _order_placed(uow: UnitOfWork, position: int, e: Customer.OrderPlaced) -> No
         "cancelled_at": None,
         "cancel_reason": None,
     }
+    # Its steps that came before it are linked now (recorded again after it, or as order.conflict).
+    for event_id, step in list(uow.pending.items()):
+        if step[1:3] == (e.originator_id, e.order_id):
+            del uow.pending[event_id]
+    uow.placed.append((e.originator_id, e.order_id))
+
+
+def _pending(uow: UnitOfWork, position: int, e: Customer.ServiceActivated | Customer.OrderCancelled) -> None:
+    # A step before its order (a late reference): nothing to change yet; listed until the order is placed.
+    uow.pending[e.event_id] = (e.event_id, e.originator_id, e.order_id, e.TOPIC, utc_text(e.occurred_at),
+                               utc_text(e.timestamp), position)
+
+
+def _order_conflict(uow: UnitOfWork, position: int, e: Customer.OrderStepConflict) -> None:
+    uow.conflicts.append((e.event_id, e.originator_id, e.order_id, e.step_event_id, e.step_type, e.reason,
+                          utc_text(e.occurred_at), utc_text(e.timestamp), position))
 
 
 def _service_activated(uow: UnitOfWork, position: int, e: Customer.ServiceActivated) -> None:
-    row = uow.orders[e.order_id]
+    row = uow.orders.get(e.order_id)
+    if row is None or row["customer_id"] != e.originator_id:
+        _pending(uow, position, e)
+        return
     activated = orjson.loads(row["activated"]) + [e.service]
     services = orjson.loads(row["services"])
     row["activated"] = orjson.dumps([s for s in services if s in activated]).decode()
@@ -193,7 +221,10 @@ def _service_activated(uow: UnitOfWork, position: int, e: Customer.ServiceActiva
 
 
 def _order_cancelled(uow: UnitOfWork, position: int, e: Customer.OrderCancelled) -> None:
-    row = uow.orders[e.order_id]
+    row = uow.orders.get(e.order_id)
+    if row is None or row["customer_id"] != e.originator_id:
+        _pending(uow, position, e)
+        return
     row["status"] = OrderStatus.CANCELLED.value
     row["cancelled_at"] = utc_text(e.occurred_at)
     row["cancel_reason"] = e.reason
@@ -213,6 +244,8 @@ class CustomerView(ReadModel[UnitOfWork]):
         ("rm_contact", "position"),
         ("rm_channel_count", "customer_id, channel"),
         ("rm_unidentified_party", "party_id"),
+        ("rm_pending_step", "event_id"),
+        ("rm_order_conflict", "event_id"),
     )
     handlers = {
         Customer.Registered: _registered,
@@ -226,6 +259,7 @@ class CustomerView(ReadModel[UnitOfWork]):
         Customer.ServiceActivated: _service_activated,
         Customer.OrderCancelled: _order_cancelled,
         Customer.Erased: _erased,
+        Customer.OrderStepConflict: _order_conflict,
     }
     ignores = frozenset({Customer.OrderJeopardy, Customer.ComplaintOpened, *family(Customer.ComplaintStep)})
 
@@ -271,6 +305,10 @@ class CustomerView(ReadModel[UnitOfWork]):
         for party_id, event_id in uow.identified:
             sql.execute("DELETE FROM rm_contact WHERE customer_id = ? AND event_id = ?", (party_id, event_id))
         sql.insert_rows("rm_contact", CONTACT_COLUMNS, uow.contacts)
+        for customer_id, order_id in uow.placed:
+            sql.execute("DELETE FROM rm_pending_step WHERE customer_id = ? AND order_id = ?", (customer_id, order_id))
+        sql.insert_rows("rm_pending_step", PENDING_COLUMNS, list(uow.pending.values()))
+        sql.insert_rows("rm_order_conflict", CONFLICT_COLUMNS, uow.conflicts)
         sql.insert_rows(
             "rm_channel_count",
             (("customer_id", T), ("channel", T), ("contacts", N)),

@@ -107,7 +107,9 @@ def _order_placed(uow: UnitOfWork, position: int, e: Customer.OrderPlaced) -> No
 
 
 def _service_activated(uow: UnitOfWork, position: int, e: Customer.ServiceActivated) -> None:
-    row = uow.rows[e.order_id]
+    row = uow.rows.get(e.order_id)
+    if row is None:
+        return  # before its order (a late reference): applied when it is linked, after the placement
     activated = orjson.loads(row["activated"]) + [e.service]
     row["activated"] = orjson.dumps(activated).decode()
     at = utc_text(e.occurred_at)
@@ -115,7 +117,9 @@ def _service_activated(uow: UnitOfWork, position: int, e: Customer.ServiceActiva
 
 
 def _order_cancelled(uow: UnitOfWork, position: int, e: Customer.OrderCancelled) -> None:
-    uow.rows[e.order_id]["cancelled_at"] = utc_text(e.occurred_at)
+    row = uow.rows.get(e.order_id)
+    if row is not None:  # else before its order: applied when it is linked
+        row["cancelled_at"] = utc_text(e.occurred_at)
 
 
 def _order_jeopardy(uow: UnitOfWork, position: int, e: Customer.OrderJeopardy) -> None:
@@ -152,6 +156,7 @@ class JourneyView(ReadModel[UnitOfWork]):
     ignores = frozenset({
         Customer.Erased, Customer.MsisdnAdded, Customer.MsisdnReleased, Customer.ComplaintOpened,
         *family(Customer.ComplaintStep), Customer.UnidentifiedCaller, Customer.ContactIdentified,
+        Customer.OrderStepConflict,
     })
 
     def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:

@@ -146,7 +146,7 @@ class MetricsView(ReadModel[UnitOfWork]):
     ignores = frozenset({
         Customer.Erased, Customer.MsisdnAdded, Customer.MsisdnReleased, Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled,
         Customer.OrderJeopardy, Customer.ComplaintOpened, *family(Customer.ComplaintStep),
-        Customer.UnidentifiedCaller, Customer.ContactIdentified,
+        Customer.UnidentifiedCaller, Customer.ContactIdentified, Customer.OrderStepConflict,
     })
 
     def __init__(self, zone: tzinfo) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from eventsourcing.persistence import IntegrityError
@@ -25,6 +25,7 @@ from contacthub.contract import (
     CLAIMED_BY,
     COMMANDS,
     IDENTITY_EVENT_ID_PREFIX,
+    LATE_EVENT_ID_PREFIX,
     MAX_BATCH,
     ComplaintOpened,
     ContactLogged,
@@ -34,6 +35,8 @@ from contacthub.contract import (
     InternalEvent,
     MsisdnAdded,
     MsisdnReleased,
+    OrderCancelled,
+    ServiceActivated,
     content_digest,
     validate_event,
 )
@@ -321,6 +324,10 @@ class IngestService:
         claims: list[tuple[int, Claim]] = []
         releases: list[tuple[int, Claim]] = []
         registrations = [i for i in new if isinstance(events[i], CustomerRegistered)]
+        # A step of an order (activation, cancellation) may come before the order (a late reference,
+        # kept until it is placed), but not name an order that is another customer's.
+        step_orders = sorted({events[i].order_id for i in new if isinstance(events[i], _ORDER_STEPS)})  # type: ignore[attr-defined]
+        order_owners = self.log.lookup_claims("order", step_orders) if step_orders else {}
         for i in registrations + [i for i in new if not isinstance(events[i], CustomerRegistered)]:
             event, customer_id = events[i], owners[i]
             if is_unidentified_party(customer_id) and customer_id not in customers:
@@ -329,15 +336,26 @@ class IngestService:
                 keys.append(IngestKey(f"{IDENTITY}open-{customer_id}", content_digest({"opened_with": ids[i]}),
                                       customer_id, party.version, SYSTEM))
                 claims.append((i, Claim(PARTY_CLAIM, event.msisdn, customer_id)))  # type: ignore[arg-type]
+            owner = order_owners.get(getattr(event, "order_id", None) or "", customer_id)
+            if isinstance(event, _ORDER_STEPS) and owner != customer_id:
+                errors.append(_error(i, event, "order_id", f"order {event.order_id} already belongs to customer {owner}"))
+                continue
+            before = len(customers[customer_id].pending_events) if customer_id in customers else 0
             try:
                 customer = self._apply(event, ids[i], customer_id, customers, recorded_at)
             except RuleViolation as violation:
                 errors.append(_error(i, event, violation.field, violation.message))
                 continue
+            # the event, then what ContactHub recorded with it
+            decided = cast("list[Customer.Event]", customer.pending_events[before:])
             if posted_by is not None:
-                attribute(customer.pending_events[-1], posted_by)  # type: ignore[arg-type]
+                attribute(decided[0], posted_by)
             customers[customer_id] = touched[customer_id] = customer
-            keys.append(IngestKey(ids[i], digests[i], customer_id, customer.version, source))
+            keys.append(IngestKey(ids[i], digests[i], customer_id, decided[0].originator_version, source))
+            for linked in decided[1:]:  # steps that came before their order, linked to it (Customer.place_order)
+                key_id = linked.event_id if linked.event_id.startswith(LATE) else f"{LATE}link-{linked.event_id}"
+                keys.append(IngestKey(key_id, content_digest({"step": linked.event_id, "order": ids[i]}), customer_id,
+                                      linked.originator_version, SYSTEM))
             if event.type in CLAIMED_BY or isinstance(event, CustomerRegistered):  # type: ignore[attr-defined]
                 claims.extend((i, claim) for claim in _claims_of(event, customer_id))
             elif isinstance(event, MsisdnReleased):
@@ -700,9 +718,11 @@ def _claims_of(event: EventSchema, customer_id: str) -> list[Claim]:
     return [Claim(kind, getattr(event, field), customer_id)]
 
 
+_ORDER_STEPS = (ServiceActivated, OrderCancelled)
 _STARTED_HERE = -1
 """The position of a holding this batch starts (in _resolve_customers' overlay): not stored yet."""
 IDENTITY = IDENTITY_EVENT_ID_PREFIX
+LATE = LATE_EVENT_ID_PREFIX
 PARTY_CLAIM = "unidentified"
 """The claim kind that names a number's unidentified party (one at a time: freed by the party's erasure)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -62,6 +63,54 @@ class OrderListOut(BaseModel):
     page_size: int
     total: int
     position: int
+
+
+class ConflictOut(BaseModel):
+    event_id: str
+    customer_id: str
+    order_id: str
+    step_event_id: str
+    step_type: str
+    reason: str
+    occurred_at: str
+    recorded_at: str
+
+
+class UnresolvedOut(BaseModel):
+    event_id: str
+    customer_id: str
+    order_id: str
+    step_type: str
+    occurred_at: str
+    recorded_at: str
+
+
+class ConflictsOut(BaseModel):
+    conflicts: list[ConflictOut]
+    conflict_total: int
+    unresolved: list[UnresolvedOut]
+    unresolved_total: int
+    unresolved_horizon_days: float
+    position: int
+
+
+@router.get("/v1/conflicts", response_model=ConflictsOut, responses=ERROR_RESPONSES,
+            summary="Late facts that contradict what came after them, and references still unresolved past the horizon")
+async def list_conflicts(
+    request: Request,
+    hub: Hub,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    min_position: MinPosition = None,
+) -> Any:
+    horizon = hub.settings.unresolved_horizon_days
+
+    def read() -> dict[str, Any]:
+        position = wait_for_read_models(hub, min_position)
+        found = hub.customers.conflicts(hub.clock() - timedelta(days=horizon), limit)
+        record_shown(request, {r["customer_id"] for r in (*found["conflicts"], *found["unresolved"])})
+        return {**found, "unresolved_horizon_days": horizon, "position": position}
+
+    return await run_in_threadpool(read)
 
 
 @router.get("/v1/orders/{order_id}/journey", response_model=JourneyOut, responses=ERROR_RESPONSES,

@@ -1,0 +1,78 @@
+"""Late references over HTTP (issue 18, part 1, orders; docs/events.md §3.15): steps that come before
+their order are linked when it comes, contradictions are listed by GET /v1/conflicts, and steps whose
+order never comes are listed once past the horizon. Both backends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from contacthub.bootstrap import ContactHub
+from helpers import event, registered
+
+C1 = {"customer_id": "C1"}
+
+
+def at(day: int) -> str:
+    return f"2026-10-{day:02d}T09:00:00+08:00"
+
+
+def posted(client: TestClient, *events: Any) -> int:
+    response = client.post("/v1/events", json={"events": list(events)})
+    assert response.status_code == 200, response.text
+    return int(response.json()["position"])
+
+
+def test_an_activation_before_its_order_counts_in_the_journey_and_a_contradiction_is_listed(
+    client: TestClient, hub: ContactHub
+) -> None:
+    posted(client, registered("C1", occurred_at=at(1)))
+    early = event("service.activated", C1, order_id="O1", service="broadband", occurred_at=at(6))
+    foreign = event("service.activated", C1, order_id="O1", service="landline", occurred_at=at(7))
+    posted(client, early, foreign)
+    pending = client.get("/v1/orders/O1/journey")
+    assert pending.status_code == 404  # no order yet
+
+    position = posted(client, event("order.placed", C1, order_id="O1", services=["broadband", "iptv"],
+                                    occurred_at=at(2)))
+
+    journey = client.get("/v1/orders/O1/journey", params={"min_position": position}).json()
+    assert (journey["state"], journey["activated"], journey["pending"]) == ("partiallyActivated", ["broadband"], ["iptv"])
+    conflicts = client.get("/v1/conflicts", params={"min_position": position}).json()
+    assert conflicts["conflict_total"] == 1 and conflicts["unresolved_total"] == 0
+    [conflict] = conflicts["conflicts"]
+    assert (conflict["customer_id"], conflict["order_id"], conflict["step_event_id"], conflict["step_type"]) == (
+        "C1", "O1", foreign["event_id"], "service.activated")
+    assert conflict["reason"] == "order O1 does not contain service 'landline' (it contains: broadband, iptv)"
+    assert conflict["occurred_at"] == at(7)
+    assert conflicts["unresolved_horizon_days"] == 7.0
+
+
+def test_a_step_whose_order_never_comes_is_listed_past_the_horizon(client: TestClient, hub: ContactHub) -> None:
+    posted(client, registered("C1", occurred_at=at(1)))
+    orphan = event("order.cancelled", C1, order_id="O9", reason="客户取消", occurred_at=at(3))
+    position = posted(client, orphan)
+
+    assert client.get("/v1/conflicts", params={"min_position": position}).json()["unresolved_total"] == 0  # not yet
+    later = hub.customers.conflicts(datetime.now(timezone.utc) + timedelta(days=1), 10)
+    assert [(u["event_id"], u["order_id"], u["step_type"]) for u in later["unresolved"]] == [
+        (orphan["event_id"], "O9", "order.cancelled")]
+
+    def read_models() -> list[Any]:
+        store = hub.event_log.read_store
+        return [store.query(f"SELECT * FROM {t} ORDER BY event_id") for t in ("rm_pending_step", "rm_order_conflict")]
+
+    incremental = read_models()
+    hub.projector.reset()
+    hub.projector.catch_up()
+    assert read_models() == incremental
+
+
+def test_a_channel_may_not_use_the_late_prefix(client: TestClient) -> None:
+    response = client.post("/v1/events", json={"events": [
+        event("service.activated", C1, order_id="O1", service="mobile", event_id="late-link-x")]})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "event_id"
