@@ -65,8 +65,8 @@ class Settings:
     future_tolerance_s: int = 86_400
     """How far in the future an `occurred_at` may lie (channel clocks drift); beyond it: rejected."""
     unresolved_horizon_days: float = 7.0
-    """Late references: a step of an order (an activation, a cancellation) recorded this many days
-    ago whose order has still not come is listed by GET /v1/conflicts as unresolved."""
+    """Late references: a step of an order or a complaint recorded this many days ago whose order or
+    complaint has still not come is listed by GET /v1/conflicts as unresolved."""
     unidentified_look_back_days: float = 30.0
     """Unknown callers: a touchpoint from a number nobody held at its moment joins the customer who
     takes the number within this many days after it; older ones stay on the number's unidentified

@@ -462,7 +462,7 @@ def test_every_event_is_refused_naming_the_field_or_stored_as_sent(served: Serve
 
 def test_an_event_moved_to_another_customer_may_be_refused_for_what_it_refers_to(served: Served) -> None:
     """Found by the fuzz: a complaint step whose customer_id was changed to another registered
-    customer is refused naming complaint_id (that customer has no such complaint), which is right."""
+    customer is refused naming complaint_id (the complaint its batch opens is the first customer's), which is right."""
     other = f"C-other-{serial()}"
     assert post(served, registered(other, (f"139{serial():08d}",))).status_code == 200
     batch = [dict(e) for e in scenario("complaint.noted")]

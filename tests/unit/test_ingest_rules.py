@@ -224,8 +224,8 @@ def history(services: Services) -> Services:
 
 # (what, the violating event, the field its error names, a part of its message)
 RULE_VIOLATIONS = [
-    pytest.param(lambda: event("complaint.resolved", complaint_id="K404", resolution="x", by="a"), "complaint_id",
-                 "complaint K404 is not known for customer C1", id="resolving-an-unknown-complaint"),
+    pytest.param(lambda: event("complaint.escalated", complaint_id="K404", reason="x", by="a"), "complaint_id",
+                 "complaint K404 is not known for customer C1", id="escalating-an-unknown-complaint"),
     pytest.param(lambda: contact({"customer_id": "C404"}), "customer_id", "customer C404 is not registered",
                  id="unknown-customer"),
     pytest.param(lambda: complaint_opened("K9", {"msisdn": "13700000000"}), "msisdn",
@@ -297,10 +297,11 @@ def test_a_resolved_complaint_can_be_reopened_to_in_progress_on_a_new_sla_clock(
 
 def test_after_a_rejected_batch_the_writer_decides_on_the_stored_state_only(c1: Services) -> None:
     # Given a rejected batch whose first event would have opened complaint K2
-    c1.refused(complaint_opened("K2"), event("complaint.resolved", complaint_id="K404", resolution="x", by="a"))
+    c1.refused(complaint_opened("K2"), event("complaint.escalated", complaint_id="K404", reason="x", by="a"))
 
-    # Then K2 does not exist: acknowledging it is refused, and opening it is accepted
-    assert fields(c1.refused(event("complaint.acknowledged", complaint_id="K2"))) == ["complaint_id"]
+    # Then K2 does not exist: handing it over is refused, and opening it is accepted
+    assert fields(c1.refused(event("complaint.handed_over", complaint_id="K2", to="agent-9", reason="x", by="a"))) == [
+        "complaint_id"]
     c1.given(complaint_opened("K2"))
     assert list(c1.customer().complaints) == ["K2"]
 

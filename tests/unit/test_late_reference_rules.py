@@ -12,9 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contacthub.contract import ACTION_EVENT
 from contacthub.domain.customer import SYSTEM, Customer, posted_by
 from contacthub.services.ingest import IngestRejected
-from helpers import event, registered
+from helpers import complaint_opened, event, registered
+from histories import SAMPLE_FIELDS
 from support.clock import ManualClock
 from support.services import Services, errors
 
@@ -148,3 +150,86 @@ def test_any_delivery_order_gives_the_in_order_state(clock: ManualClock, order: 
         outcomes.append(((state.activated, state.last_activated_at), refused + conflicts))
     in_event_time, shuffled = outcomes
     assert shuffled == in_event_time
+
+
+# --- complaint steps before their complaint ------------------------------------------------------
+
+ACTIONS = ["start", "pend", "resume", "resolve", "follow_up", "close"]
+
+
+def step(action: str, day: int, complaint_id: str = "K1") -> dict[str, Any]:
+    return event(ACTION_EVENT[action], C1, complaint_id=complaint_id, by="agent-1", channel="hotline",
+                 occurred_at=at(day), **SAMPLE_FIELDS[action])
+
+
+def opened(day: int = 1, complaint_id: str = "K1") -> dict[str, Any]:
+    return complaint_opened(complaint_id, C1, occurred_at=at(day))
+
+
+def test_complaint_steps_before_the_opening_are_kept_and_linked_in_event_time(customer: Services) -> None:
+    resolve, start = step("resolve", 5), step("start", 3)
+    customer.given(resolve, start)
+    assert [s.event_id for s in customer.customer().pending_complaint_steps["K1"]] == [resolve["event_id"], start["event_id"]]
+
+    customer.given(opened())
+
+    case = customer.customer().complaints["K1"]
+    assert case.status.value == "resolved"
+    assert customer.customer().pending_complaint_steps == {}
+    linked = [(type(e).TOPIC, e.event_id) for _, e in customer.log.customer_history("C1") if posted_by(e) == SYSTEM]
+    assert linked == [("complaint.started", start["event_id"]), ("complaint.resolved", resolve["event_id"])]
+
+
+def test_a_complaint_step_the_table_refuses_is_a_conflict(customer: Services) -> None:
+    reopen = step("reopen", 4)  # reopening a complaint that was never resolved
+    customer.given(reopen)
+
+    customer.given(opened())
+
+    conflicts = [e for _, e in customer.log.customer_history("C1") if isinstance(e, Customer.ComplaintStepConflict)]
+    assert [(c.step_event_id, c.step_type) for c in conflicts] == [(reopen["event_id"], "complaint.reopened")]
+    assert customer.customer().complaints["K1"].reopen_count == 0
+
+
+def test_a_step_of_another_customers_complaint_is_refused(customer: Services) -> None:
+    customer.given(complaint_opened("K2", {"customer_id": "C2"}))
+    wrong = step("start", 3, complaint_id="K2")
+
+    rejected = customer.refused(wrong)
+
+    assert errors(rejected) == [(0, wrong["event_id"], "complaint_id")]
+    assert rejected.errors[0].message == "complaint K2 already belongs to customer C2"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(before=st.permutations(range(len(ACTIONS))), cut=st.integers(0, len(ACTIONS)))
+def test_any_steps_before_the_opening_in_any_order_give_the_in_order_case(
+    clock: ManualClock, before: list[int], cut: int
+) -> None:
+    """Some of the complaint's steps, in any order, before its opening; the rest after it in order: the
+    complaint's status, owner, SLA clock and history read as in-order delivery gives."""
+    steps = [step(action, 2 + n) for n, action in enumerate(ACTIONS)]
+    early = [i for i in before if i < cut]
+    late = [i for i in range(len(ACTIONS)) if i >= cut]
+    cases = []
+    for delivery in ([opened(), *steps], [*(steps[i] for i in early), opened(), *(steps[i] for i in late)]):
+        services = Services.wire(clock)
+        services.given(registered("C1", ("13800138000",)))
+        for e in delivery:
+            services.given(e)
+        cases.append(services.customer().complaints["K1"])
+    in_order, shuffled = cases
+    assert shuffled == in_order
+
+
+@pytest.mark.parametrize("step_first", [True, False])
+def test_a_step_naming_what_the_same_batch_makes_another_customers_is_refused(customer: Services,
+                                                                              step_first: bool) -> None:
+    wrong = step("start", 3, complaint_id="K2")  # by C1
+    opening = complaint_opened("K2", {"customer_id": "C2"})
+    batch = [wrong, opening] if step_first else [opening, wrong]
+
+    rejected = customer.refused(*batch)
+
+    assert errors(rejected) == [(batch.index(wrong), wrong["event_id"], "complaint_id")]
+    assert rejected.errors[0].message == "complaint K2 already belongs to customer C2"

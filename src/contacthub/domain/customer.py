@@ -194,6 +194,18 @@ class Customer(BaseAggregate[str]):
             order.cancelled_at = self.occurred_at
 
     @dataclass(frozen=True)
+    class ComplaintStepConflict(Event):
+        """A complaint step that came before its complaint (complaint.acknowledged, .resolved, ...) that
+        the transition table refuses once the complaint is opened: recorded, listed for operators
+        (GET /v1/conflicts), never applied."""
+
+        TOPIC = "complaint.conflict"
+        complaint_id: str
+        step_event_id: str
+        step_type: str
+        reason: str
+
+    @dataclass(frozen=True)
     class OrderStepConflict(Event):
         """A step that came before its order (service.activated, order.cancelled) contradicts the order
         once it is placed (a service the order does not contain, a step after the order finished):
@@ -260,6 +272,7 @@ class Customer(BaseAggregate[str]):
 
         def apply(self, customer: Customer) -> None:
             customer.complaints[self.complaint_id] = self.case()
+            customer.pending_complaint_steps.pop(self.complaint_id, None)  # linked by the command, right after
 
     @dataclass(frozen=True)
     class ComplaintStep(Event):
@@ -277,7 +290,11 @@ class Customer(BaseAggregate[str]):
             case.step(self.ACTION, self.occurred_at)
 
         def apply(self, customer: Customer) -> None:
-            self.change(customer.complaints[self.complaint_id])
+            case = customer.complaints.get(self.complaint_id)
+            if case is None:  # the complaint is not opened yet: linked when it is (Customer.open_complaint)
+                customer.pending_complaint_steps.setdefault(self.complaint_id, []).append(self)
+                return
+            self.change(case)
 
     @dataclass(frozen=True)
     class ComplaintAcknowledged(ComplaintStep):
@@ -483,6 +500,8 @@ class Customer(BaseAggregate[str]):
             dict.fromkeys(self.msisdns, held_from) if held_from is not None else {})
         self.orders: dict[str, OrderState] = {}
         self.pending_steps: dict[str, list[Customer.ServiceActivated | Customer.OrderCancelled]] = {}
+        self.pending_complaint_steps: dict[str, list[Customer.ComplaintStep]] = {}
+        """Steps of complaints not opened yet (late references), by complaint id, in the order they came."""
         """Steps of orders not placed yet (late references), by order id, in the order they came."""
         self.complaints: dict[str, ComplaintCase] = {}
         self.contact_count = 0
@@ -580,10 +599,7 @@ class Customer(BaseAggregate[str]):
     def join_contact(self, contact: Customer.ContactLogged, *, timestamp: datetime) -> None:
         """Take an unidentified party's touchpoint into this customer's history: the same fact
         (its id, moment, channel and content), recorded here by ContactHub."""
-        fields = {k: v for k, v in contact.__dict__.items()
-                  if k not in ("originator_id", "originator_version", "timestamp") and not k.startswith("_")}
-        fields.pop(POSTED_BY, None)
-        self.trigger_event(Customer.ContactLogged, timestamp=timestamp, **fields)
+        self.trigger_event(Customer.ContactLogged, timestamp=timestamp, **_same_fact(contact))
 
     def parked_since(self, since: datetime, until: datetime | None) -> list[Customer.ContactLogged]:
         """An unidentified party's touchpoints still unidentified, from `since` to before `until`, in time order."""
@@ -609,10 +625,7 @@ class Customer(BaseAggregate[str]):
             order = self.orders[order_id]
             problem = self._step_problem(order_id, order, step)
             if problem is None:
-                fields = {k: v for k, v in step.__dict__.items()
-                          if k not in ("originator_id", "originator_version", "timestamp") and not k.startswith("_")}
-                fields.pop(POSTED_BY, None)
-                self.trigger_event(type(step), timestamp=timestamp, **fields)
+                self.trigger_event(type(step), timestamp=timestamp, **_same_fact(step))
             else:
                 self.trigger_event(Customer.OrderStepConflict, order_id=order_id, step_event_id=step.event_id,
                                    step_type=step.TOPIC, reason=problem, event_id=f"late-conflict-{step.event_id}",
@@ -669,6 +682,7 @@ class Customer(BaseAggregate[str]):
                 "complaint_id", f"complaint {complaint_id} was already opened", code="duplicate_complaint"
             )
         terms = sla_policy.terms(self.tier, severity) if sla_policy is not None else legacy_terms(severity)
+        pending = self.pending_complaint_steps.get(complaint_id, [])
         self.trigger_event(
             Customer.ComplaintOpened,
             complaint_id=complaint_id,
@@ -679,6 +693,24 @@ class Customer(BaseAggregate[str]):
             sla_warning_s=terms.warning_s,
             **fields,
         )
+        self._link_pending_complaint_steps(complaint_id, pending, fields.get("timestamp"))
+
+    def _link_pending_complaint_steps(self, complaint_id: str, pending: list[Customer.ComplaintStep],
+                                      timestamp: datetime | None) -> None:
+        """The steps that came before the complaint, judged now in event time by the transition table,
+        as if they had come after the opening: each it allows is recorded again (the same fact, by
+        ContactHub), each it refuses is recorded as complaint.conflict."""
+        for step in sorted(pending, key=lambda step: (step.occurred_at, step.event_id)):
+            try:
+                self.complaints[complaint_id].check(step.ACTION, step.occurred_at)
+            except RuleViolation as refused:
+                self.trigger_event(Customer.ComplaintStepConflict, complaint_id=complaint_id,
+                                   step_event_id=step.event_id, step_type=step.TOPIC, reason=refused.message,
+                                   event_id=f"late-conflict-{step.event_id}", occurred_at=step.occurred_at,
+                                   timestamp=timestamp)
+            else:
+                self.trigger_event(type(step), timestamp=timestamp, **_same_fact(step))
+            attribute(cast(Customer.Event, self._pending_events[-1]), SYSTEM)
 
     def acknowledge_complaint(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintAcknowledged, fields)
@@ -821,6 +853,9 @@ class Customer(BaseAggregate[str]):
             ) from None
 
     def _complaint_step(self, step: type[Customer.ComplaintStep], fields: dict[str, Any]) -> None:
+        if fields["complaint_id"] not in self.complaints:  # a late reference: kept until the complaint is opened
+            self.trigger_event(step, **fields)
+            return
         case = self._complaint(fields["complaint_id"])
         case.check(step.ACTION, fields["occurred_at"])  # refuses an illegal transition or an impossible time
         self.trigger_event(step, **fields)
@@ -857,6 +892,15 @@ carried it, or `SYSTEM` for what ContactHub records itself (the watchers' SLA an
 events). It is part of the stored event, so the customer's hash chain covers it. Events
 stored before it was recorded (and events loaded in bulk, not posted) have none."""
 SYSTEM = "contacthub"
+
+
+def _same_fact(event: Customer.Event) -> dict[str, Any]:
+    """An event's own fields (its id, moments and content), to record the same fact again elsewhere
+    in the log: an unknown caller's touchpoint on the customer it joins, a step after the order or
+    complaint that came later than it. Not its place in a stream, not who posted it."""
+    fields = {k: v for k, v in event.__dict__.items()
+              if k not in ("originator_id", "originator_version", "timestamp", POSTED_BY) and not k.startswith("_")}
+    return fields
 
 
 def attribute(event: Customer.Event, source: str) -> None:

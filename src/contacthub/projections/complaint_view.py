@@ -1,8 +1,11 @@
 """The complaint read model: every complaint's status, owner and SLA clock, and its history.
 
 Consumes (ComplaintView.handlers): complaint.opened, every complaint step (each subclass of
-Customer.ComplaintStep: complaint.acknowledged ... complaint.sla_breached), and customer.erased
-(what the customer or staff wrote about their complaints then reads as erased).
+Customer.ComplaintStep: complaint.acknowledged ... complaint.sla_breached), customer.erased
+(what the customer or staff wrote about their complaints then reads as erased) and complaint.conflict.
+A step of a complaint not opened yet (a late reference) changes nothing: it is listed in
+rm_complaint_pending_step until the opening, after which the domain records it again (or a
+complaint.conflict, listed in rm_complaint_conflict; migrations/0018).
 Ignores (ComplaintView.ignores): customer.registered, customer.tier_changed, customer.msisdn_added,
 customer.msisdn_released, contact.logged, order.placed, service.activated, order.cancelled, order.jeopardy.
 Owns: rm_complaint (one row a complaint: current state, with the clock's deadline and
@@ -122,6 +125,12 @@ def write_case(row: Row, case: ComplaintCase) -> None:
     )
 
 
+PENDING_COLUMNS = (("event_id", T), ("customer_id", T), ("complaint_id", T), ("step_type", T), ("occurred_at", T),
+                   ("recorded_at", T), ("position", N))
+CONFLICT_COLUMNS = (("event_id", T), ("customer_id", T), ("complaint_id", T), ("step_event_id", T), ("step_type", T),
+                    ("reason", T), ("occurred_at", T), ("recorded_at", T), ("position", N))
+
+
 @dataclass
 class UnitOfWork:
     """The complaints one batch touches: their rows and cases as they will be after the batch."""
@@ -130,12 +139,21 @@ class UnitOfWork:
     cases: dict[str, ComplaintCase] = field(default_factory=dict)
     history: list[tuple[Any, ...]] = field(default_factory=list)
     erased: dict[str, None] = field(default_factory=dict)  # customers, in order, once each
+    pending: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    """Steps of complaints not opened yet (late references), by event id: rm_complaint_pending_step's rows."""
+    opened: list[str] = field(default_factory=list)
+    """Complaints opened in this batch: their pending steps stored earlier are linked now."""
+    conflicts: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 # --- what each event does to the view -------------------------------------------------------
 
 
 def _opened(uow: UnitOfWork, position: int, e: Customer.ComplaintOpened) -> None:
+    for event_id, step in list(uow.pending.items()):  # linked now (recorded again after the opening, or conflicts)
+        if step[2] == e.complaint_id:
+            del uow.pending[event_id]
+    uow.opened.append(e.complaint_id)
     case = uow.cases[e.complaint_id] = e.case()
     uow.rows[e.complaint_id] = _opened_row(e)
     uow.history.append(_history_row(position, e, None, None, case))
@@ -143,7 +161,11 @@ def _opened(uow: UnitOfWork, position: int, e: Customer.ComplaintOpened) -> None
 
 def _step(uow: UnitOfWork, position: int, e: Customer.ComplaintStep) -> None:
     """Any complaint step: the domain's own `change` moves the case on."""
-    case = uow.cases[e.complaint_id]
+    case = uow.cases.get(e.complaint_id)
+    if case is None:  # before its complaint (a late reference): listed until the complaint is opened
+        uow.pending[e.event_id] = (e.event_id, e.originator_id, e.complaint_id, e.TOPIC, utc_text(e.occurred_at),
+                                   utc_text(e.timestamp), position)
+        return
     before_status, before_owner = case.status.value, case.owner
     e.change(case)
     row = uow.rows[e.complaint_id]
@@ -151,19 +173,29 @@ def _step(uow: UnitOfWork, position: int, e: Customer.ComplaintStep) -> None:
     uow.history.append(_history_row(position, e, before_status, before_owner, case))
 
 
+def _conflict(uow: UnitOfWork, position: int, e: Customer.ComplaintStepConflict) -> None:
+    uow.conflicts.append((e.event_id, e.originator_id, e.complaint_id, e.step_event_id, e.step_type, e.reason,
+                          utc_text(e.occurred_at), utc_text(e.timestamp), position))
+
+
 def _resolved(uow: UnitOfWork, position: int, e: Customer.ComplaintResolved) -> None:
     _step(uow, position, e)
+    if e.complaint_id not in uow.cases:
+        return
     row = uow.rows[e.complaint_id]
     row["resolved_at"], row["resolution"] = utc_text(e.occurred_at), e.resolution
 
 
 def _closed(uow: UnitOfWork, position: int, e: Customer.ComplaintClosed) -> None:
     _step(uow, position, e)
-    uow.rows[e.complaint_id]["closed_at"] = utc_text(e.occurred_at)
+    if e.complaint_id in uow.cases:
+        uow.rows[e.complaint_id]["closed_at"] = utc_text(e.occurred_at)
 
 
 def _reopened(uow: UnitOfWork, position: int, e: Customer.ComplaintReopened) -> None:
     _step(uow, position, e)
+    if e.complaint_id not in uow.cases:
+        return
     row = uow.rows[e.complaint_id]
     row["resolved_at"] = row["resolution"] = row["closed_at"] = None
 
@@ -179,7 +211,8 @@ class ComplaintView(ReadModel[UnitOfWork]):
     # Renamed when its tables change shape so the projector rebuilds it from the log (migrations/0006).
     name = "complaint_view.v2"
     reads_from: tuple[str, ...] = ()
-    tables = (("rm_complaint", "complaint_id"), ("rm_complaint_event", "position"))
+    tables = (("rm_complaint", "complaint_id"), ("rm_complaint_event", "position"),
+              ("rm_complaint_pending_step", "event_id"), ("rm_complaint_conflict", "event_id"))
     handlers = {
         Customer.ComplaintOpened: _opened,
         **{step: _step for step in family(Customer.ComplaintStep)},
@@ -188,6 +221,7 @@ class ComplaintView(ReadModel[UnitOfWork]):
         Customer.ComplaintClosed: _closed,
         Customer.ComplaintReopened: _reopened,
         Customer.Erased: _erased,
+        Customer.ComplaintStepConflict: _conflict,
     }
     ignores = frozenset({
         Customer.Registered, Customer.TierChanged, Customer.MsisdnAdded, Customer.MsisdnReleased,
@@ -212,6 +246,10 @@ class ComplaintView(ReadModel[UnitOfWork]):
         sql.upsert_rows("rm_complaint", COMPLAINT_COLUMNS, row_tuples(COMPLAINT_COLUMNS, uow.rows.values()),
                         "complaint_id")
         sql.insert_rows("rm_complaint_event", EVENT_COLUMNS, uow.history)
+        for complaint_id in uow.opened:
+            sql.execute("DELETE FROM rm_complaint_pending_step WHERE complaint_id = ?", (complaint_id,))
+        sql.insert_rows("rm_complaint_pending_step", PENDING_COLUMNS, list(uow.pending.values()))
+        sql.insert_rows("rm_complaint_conflict", CONFLICT_COLUMNS, uow.conflicts)
         for customer_id in uow.erased:
             # What the customer or staff wrote about the case reads as erased, as it does in a
             # rebuild from the log once the customer's key is gone.

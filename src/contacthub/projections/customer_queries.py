@@ -74,28 +74,36 @@ class CustomerQueries(ReadQueries):
 
     def conflicts(self, unresolved_before: datetime, limit: int) -> dict[str, Any]:
         """What operators must look at (late references, docs/events.md §3.15): steps that came before
-        their order and contradicted it once it was placed, and steps whose order has still not come,
-        recorded before `unresolved_before`. Newest first, `limit` of each, with their totals."""
+        their order or complaint and contradicted it once it came, and steps whose order or complaint
+        has still not come, recorded before `unresolved_before`. Newest first, `limit` of each, with
+        their totals; `reference_type` says which (order, complaint), `reference` its id."""
+        cutoff = utc_text(unresolved_before)
+        conflicts = (
+            "SELECT event_id, customer_id, 'order' AS reference_type, order_id AS reference, step_event_id, step_type, "
+            "reason, occurred_at, recorded_at FROM rm_order_conflict UNION ALL "
+            "SELECT event_id, customer_id, 'complaint', complaint_id, step_event_id, step_type, reason, occurred_at, "
+            "recorded_at FROM rm_complaint_conflict")
+        unresolved = (
+            "SELECT event_id, customer_id, 'order' AS reference_type, order_id AS reference, step_type, occurred_at, "
+            "recorded_at FROM rm_pending_step WHERE recorded_at < ? UNION ALL "
+            "SELECT event_id, customer_id, 'complaint', complaint_id, step_type, occurred_at, recorded_at "
+            "FROM rm_complaint_pending_step WHERE recorded_at < ?")
         with self.store.transaction(commit=False) as sql:
-            conflicts = sql.execute("SELECT * FROM rm_order_conflict ORDER BY recorded_at DESC, event_id LIMIT ?",
-                                    (limit,)).all()
-            conflict_total = sql.execute("SELECT COUNT(*) AS n FROM rm_order_conflict").one()
-            cutoff = utc_text(unresolved_before)
-            pending = sql.execute("SELECT * FROM rm_pending_step WHERE recorded_at < ? "
-                                  "ORDER BY recorded_at DESC, event_id LIMIT ?", (cutoff, limit)).all()
-            pending_total = sql.execute("SELECT COUNT(*) AS n FROM rm_pending_step WHERE recorded_at < ?",
-                                        (cutoff,)).one()
+            found = sql.execute(f"SELECT * FROM ({conflicts}) c ORDER BY recorded_at DESC, event_id LIMIT ?",
+                                (limit,)).all()
+            found_total = sql.execute(f"SELECT COUNT(*) AS n FROM ({conflicts}) c").one()
+            pending = sql.execute(f"SELECT * FROM ({unresolved}) u ORDER BY recorded_at DESC, event_id LIMIT ?",
+                                  (cutoff, cutoff, limit)).all()
+            pending_total = sql.execute(f"SELECT COUNT(*) AS n FROM ({unresolved}) u", (cutoff, cutoff)).one()
 
-        def when(row: dict[str, Any], *names: str) -> dict[str, Any]:
-            return {**row, **{n: local_time(row[n], self.zone) for n in names}}
+        def shown(row: dict[str, Any]) -> dict[str, Any]:
+            return {**row, "occurred_at": local_time(row["occurred_at"], self.zone),
+                    "recorded_at": local_time(row["recorded_at"], self.zone)}
 
         return {
-            "conflicts": [when({k: r[k] for k in ("event_id", "customer_id", "order_id", "step_event_id", "step_type",
-                                                   "reason", "occurred_at", "recorded_at")}, "occurred_at", "recorded_at")
-                          for r in conflicts],
-            "conflict_total": int(conflict_total["n"]) if conflict_total else 0,
-            "unresolved": [when({k: r[k] for k in ("event_id", "customer_id", "order_id", "step_type", "occurred_at",
-                                                    "recorded_at")}, "occurred_at", "recorded_at") for r in pending],
+            "conflicts": [shown(r) for r in found],
+            "conflict_total": int(found_total["n"]) if found_total else 0,
+            "unresolved": [shown(r) for r in pending],
             "unresolved_total": int(pending_total["n"]) if pending_total else 0,
         }
 

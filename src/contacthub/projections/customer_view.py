@@ -261,7 +261,8 @@ class CustomerView(ReadModel[UnitOfWork]):
         Customer.Erased: _erased,
         Customer.OrderStepConflict: _order_conflict,
     }
-    ignores = frozenset({Customer.OrderJeopardy, Customer.ComplaintOpened, *family(Customer.ComplaintStep)})
+    ignores = frozenset({Customer.OrderJeopardy, Customer.ComplaintOpened, *family(Customer.ComplaintStep),
+                         Customer.ComplaintStepConflict})
 
     def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:
         uow = UnitOfWork()

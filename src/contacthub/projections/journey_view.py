@@ -156,7 +156,7 @@ class JourneyView(ReadModel[UnitOfWork]):
     ignores = frozenset({
         Customer.Erased, Customer.MsisdnAdded, Customer.MsisdnReleased, Customer.ComplaintOpened,
         *family(Customer.ComplaintStep), Customer.UnidentifiedCaller, Customer.ContactIdentified,
-        Customer.OrderStepConflict,
+        Customer.OrderStepConflict, Customer.ComplaintStepConflict,
     })
 
     def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:

@@ -147,6 +147,7 @@ class MetricsView(ReadModel[UnitOfWork]):
         Customer.Erased, Customer.MsisdnAdded, Customer.MsisdnReleased, Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled,
         Customer.OrderJeopardy, Customer.ComplaintOpened, *family(Customer.ComplaintStep),
         Customer.UnidentifiedCaller, Customer.ContactIdentified, Customer.OrderStepConflict,
+        Customer.ComplaintStepConflict,
     })
 
     def __init__(self, zone: tzinfo) -> None:

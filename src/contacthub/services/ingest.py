@@ -324,10 +324,14 @@ class IngestService:
         claims: list[tuple[int, Claim]] = []
         releases: list[tuple[int, Claim]] = []
         registrations = [i for i in new if isinstance(events[i], CustomerRegistered)]
-        # A step of an order (activation, cancellation) may come before the order (a late reference,
-        # kept until it is placed), but not name an order that is another customer's.
-        step_orders = sorted({events[i].order_id for i in new if isinstance(events[i], _ORDER_STEPS)})  # type: ignore[attr-defined]
-        order_owners = self.log.lookup_claims("order", step_orders) if step_orders else {}
+        # A step of an order or a complaint may come before it (a late reference, kept until it
+        # comes), but not name an order or complaint that is another customer's.
+        referenced: dict[str, set[str]] = {}
+        for i in new:
+            if (reference := _reference(events[i])) is not None:
+                referenced.setdefault(reference[0], set()).add(reference[1])
+        reference_owners = {(kind, ref): owner for kind, refs in referenced.items()
+                            for ref, owner in self.log.lookup_claims(kind, sorted(refs)).items()}
         for i in registrations + [i for i in new if not isinstance(events[i], CustomerRegistered)]:
             event, customer_id = events[i], owners[i]
             if is_unidentified_party(customer_id) and customer_id not in customers:
@@ -336,9 +340,11 @@ class IngestService:
                 keys.append(IngestKey(f"{IDENTITY}open-{customer_id}", content_digest({"opened_with": ids[i]}),
                                       customer_id, party.version, SYSTEM))
                 claims.append((i, Claim(PARTY_CLAIM, event.msisdn, customer_id)))  # type: ignore[arg-type]
-            owner = order_owners.get(getattr(event, "order_id", None) or "", customer_id)
-            if isinstance(event, _ORDER_STEPS) and owner != customer_id:
-                errors.append(_error(i, event, "order_id", f"order {event.order_id} already belongs to customer {owner}"))
+            reference = _reference(event)
+            owner = reference_owners.get(reference, customer_id) if reference is not None else customer_id
+            if reference is not None and owner != customer_id:
+                errors.append(_error(i, event, f"{reference[0]}_id",
+                                     f"{reference[0]} {reference[1]} already belongs to customer {owner}"))
                 continue
             before = len(customers[customer_id].pending_events) if customer_id in customers else 0
             try:
@@ -360,6 +366,14 @@ class IngestService:
                 claims.extend((i, claim) for claim in _claims_of(event, customer_id))
             elif isinstance(event, MsisdnReleased):
                 releases.append((i, Claim("msisdn", event.msisdn, customer_id)))
+        # ... nor one this batch makes another customer's (an opening or a placement earlier or later in it).
+        batch_claims = {(c.kind, c.claim): c.customer_id for _, c in claims}
+        for i in new:
+            reference = _reference(events[i])
+            claimed_by = batch_claims.get(reference) if reference is not None else None
+            if reference is not None and claimed_by is not None and claimed_by != owners[i]:
+                errors.append(_error(i, events[i], f"{reference[0]}_id",
+                                     f"{reference[0]} {reference[1]} already belongs to customer {claimed_by}"))
         if errors:
             raise IngestRejected(409, errors, owners)
         if starts:
@@ -719,6 +733,17 @@ def _claims_of(event: EventSchema, customer_id: str) -> list[Claim]:
 
 
 _ORDER_STEPS = (ServiceActivated, OrderCancelled)
+
+
+def _reference(event: EventSchema) -> tuple[str, str] | None:
+    """The order or complaint a step names, as its claim (kind, id): None for any other event."""
+    if isinstance(event, _ORDER_STEPS):
+        return "order", event.order_id
+    kind = str(getattr(event, "type", ""))
+    if kind.startswith("complaint.") and kind != "complaint.opened":
+        return "complaint", str(event.complaint_id)  # type: ignore[attr-defined]
+    return None
+
 _STARTED_HERE = -1
 """The position of a holding this batch starts (in _resolve_customers' overlay): not stored yet."""
 IDENTITY = IDENTITY_EVENT_ID_PREFIX

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -68,7 +68,8 @@ class OrderListOut(BaseModel):
 class ConflictOut(BaseModel):
     event_id: str
     customer_id: str
-    order_id: str
+    reference_type: Literal["order", "complaint"]
+    reference: str
     step_event_id: str
     step_type: str
     reason: str
@@ -79,7 +80,8 @@ class ConflictOut(BaseModel):
 class UnresolvedOut(BaseModel):
     event_id: str
     customer_id: str
-    order_id: str
+    reference_type: Literal["order", "complaint"]
+    reference: str
     step_type: str
     occurred_at: str
     recorded_at: str

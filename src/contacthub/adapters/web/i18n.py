@@ -310,6 +310,7 @@ TEXT: dict[str, dict[str, str]] = {
     "event.order.cancelled": {"zh": "订单撤销", "en": "Order cancelled"},
     "event.order.jeopardy": {"zh": "订单超时预警", "en": "Order in jeopardy"},
     "event.order.conflict": {"zh": "订单步骤冲突", "en": "Order step conflict"},
+    "event.complaint.conflict": {"zh": "投诉步骤冲突", "en": "Complaint step conflict"},
     "event.complaint.opened": {"zh": "登记投诉", "en": "Opened"},
     "event.complaint.acknowledged": {"zh": "确认受理", "en": "Acknowledged"},
     "event.complaint.started": {"zh": "开始处理", "en": "Started"},
