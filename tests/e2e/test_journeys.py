@@ -32,14 +32,29 @@ def the_bundle_story() -> list[dict[str, Any]]:
     return [e for e in events if e.get("customer_id") == "C000001" or e.get("msisdn") in numbers]
 
 
+def the_order_and_its_time(story: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """The story's order.placed, and the seconds from it to its last activation (in event time)."""
+    placed = next(e for e in story if e["type"] == "order.placed")
+    last = [e for e in story if e["type"] == "service.activated" and e["order_id"] == placed["order_id"]][-1]
+    return placed, int((datetime.fromisoformat(last["occurred_at"]) - datetime.fromisoformat(placed["occurred_at"])).total_seconds())
+
+
+def post_in_random_batches(client: TestClient, rng: random.Random, events: list[dict[str, Any]]) -> int:
+    """Posted in order, in batches of 1 to 7; the last batch's position."""
+    position = 0
+    while events:
+        size = rng.randint(1, 7)
+        position = post(client, *events[:size])
+        events = events[size:]
+    return position
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_three_week_bundle_counts_21_calls_and_4_visits_even_delivered_out_of_order(
     client: TestClient, seed: int
 ) -> None:
     story = the_bundle_story()
-    placed = next(e for e in story if e["type"] == "order.placed")
-    last = [e for e in story if e["type"] == "service.activated" and e["order_id"] == placed["order_id"]][-1]
-    took = datetime.fromisoformat(last["occurred_at"]) - datetime.fromisoformat(placed["occurred_at"])
+    placed, took = the_order_and_its_time(story)
 
     # Delivered out of order: the registration first (the rest names the customer by it), then
     # every touchpoint at a random place among the other events, in batches of random size.
@@ -51,16 +66,13 @@ def test_the_three_week_bundle_counts_21_calls_and_4_visits_even_delivered_out_o
     for c in contacts:
         delivery.insert(rng.randint(0, len(delivery)), c)
     assert delivery != rest  # really out of order
-    position = post(client, registration)
-    while delivery:
-        size = rng.randint(1, 7)
-        position = post(client, *delivery[:size])
-        delivery = delivery[size:]
+    post(client, registration)
+    position = post_in_random_batches(client, rng, delivery)
 
     seen = journey(client, placed["order_id"], position)
 
     assert (seen["calls_to_activation"], seen["technician_visits_to_activation"]) == (21, 4)
-    assert seen["order_to_activation_s"] == int(took.total_seconds())
+    assert seen["order_to_activation_s"] == took
     assert seen["state"] == "activated" and seen["pending"] == []
     assert seen["contacts_to_activation"] == len(seen["touchpoints"]) >= 25
     last_touch = seen["touchpoints"][-1]
@@ -71,13 +83,11 @@ def test_the_three_week_bundle_counts_21_calls_and_4_visits_even_delivered_out_o
 
 @pytest.mark.parametrize("seed", [3, 4, 5])
 def test_the_bundle_story_fully_shuffled_across_sources_gives_the_in_order_journey(client: TestClient, seed: int) -> None:
-    """Every event at a random place (issue 18, late references): activations and the cancellation
-    feed before BOSS's order.placed, contacts before and after. Only the registration comes first,
+    """Every event at a random place (issue 18, late references): activations before BOSS's
+    order.placed, contacts before and after. Only the registration comes first,
     and a complaint's steps keep their own order (one desk posts them)."""
     story = the_bundle_story()
-    placed = next(e for e in story if e["type"] == "order.placed")
-    last = [e for e in story if e["type"] == "service.activated" and e["order_id"] == placed["order_id"]][-1]
-    took = datetime.fromisoformat(last["occurred_at"]) - datetime.fromisoformat(placed["occurred_at"])
+    placed, took = the_order_and_its_time(story)
     rng = random.Random(seed)
     registration, rest = story[0], story[1:]
     complaint_steps = [e for e in rest if e["type"].startswith("complaint.")]
@@ -91,16 +101,13 @@ def test_the_bundle_story_fully_shuffled_across_sources_gives_the_in_order_journ
         after = max((delivery.index(s) for s in complaint_steps if s in delivery), default=-1)
         delivery.insert(rng.randint(after + 1, len(delivery)), step)
     assert delivery.index(placed) > min(delivery.index(e) for e in delivery if e["type"] == "service.activated")
-    position = post(client, registration)
-    while delivery:
-        size = rng.randint(1, 7)
-        position = post(client, *delivery[:size])
-        delivery = delivery[size:]
+    post(client, registration)
+    position = post_in_random_batches(client, rng, delivery)
 
     seen = journey(client, placed["order_id"], position)
 
     assert (seen["calls_to_activation"], seen["technician_visits_to_activation"]) == (21, 4)
-    assert seen["order_to_activation_s"] == int(took.total_seconds())
+    assert seen["order_to_activation_s"] == took
     assert seen["state"] == "activated" and seen["pending"] == []
     conflicts = client.get("/v1/conflicts").json()
     assert (conflicts["conflict_total"], conflicts["unresolved_total"]) == (0, 0)
