@@ -40,3 +40,10 @@ def event(type_: str, who: dict[str, str] | None = None, **fields: Any) -> dict[
     if type_.startswith("complaint.") and type_ != "complaint.opened":
         fields = {"by": "agent-7", "channel": "hotline", **fields}  # every complaint step names who and where
     return {"event_id": eid(type_), "type": type_, "occurred_at": T0, **(who or {"customer_id": "C1"}), **fields}
+
+
+def posted(client: Any, *events: Any) -> int:
+    """Post one batch to POST /v1/events, expect it stored, and answer its log position."""
+    response = client.post("/v1/events", json={"events": list(events)})
+    assert response.status_code == 200, response.text
+    return int(response.json()["position"])

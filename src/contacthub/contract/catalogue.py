@@ -66,6 +66,10 @@ CATALOGUE: tuple[EventType, ...] = (
               claims=("msisdn", "msisdn")),
     EventType(_C.MsisdnReleased, "channel", s.MsisdnReleased, _C.release_msisdn, personal_fields=("msisdn",)),
     EventType(_C.Erased, "contacthub", decide=_C.erase),
+    EventType(_C.Merged, "channel", s.CustomerMerged, _C.merge_into),
+    EventType(_C.Unmerged, "channel", s.CustomerUnmerged, _C.unmerge_from),
+    EventType(_C.DuplicateMerged, "contacthub", decide=_C.merge_into),
+    EventType(_C.DuplicateUnmerged, "contacthub", decide=_C.unmerge_from),
     EventType(_C.UnidentifiedCaller, "contacthub", decide=_C.open_unidentified, personal_fields=("msisdn",)),
     # --- touchpoints and orders -------------------------------------------------------------
     EventType(_C.ContactLogged, "channel", s.ContactLogged, _C.log_contact),

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from contacthub.domain.complaint import MAX_ESCALATION_LEVEL
+from contacthub.domain.customer import IDENTITY
 from contacthub.domain.numbers import UNIDENTIFIED_PREFIX, is_unidentified_party
 from contacthub.domain.vocabulary import Channel, Direction, NumberReleaseReason, Outcome, Segment, Severity, Tier
 
@@ -216,6 +217,29 @@ class MsisdnReleased(_NumberChange):
     reason: ReleaseReasonName = Field(description="Why the number was given up (a closed vocabulary: no free text).")
 
 
+class _IdentityChange(EventSchema):
+    """A merge or its undoing (BOSS or an operator): on the duplicate, named by customer_id."""
+
+    customer_id: Identifier = Field(description="The duplicate record.")
+    survivor_id: Identifier = Field(description="The customer the duplicate is (or was) merged into.")
+
+    @field_validator("survivor_id")
+    @classmethod
+    def _survivor_not_a_party(cls, value: str) -> str:
+        if is_unidentified_party(value):
+            raise ValueError(f"customer ids starting with '{UNIDENTIFIED_PREFIX}' name a number's unidentified "
+                             "party, which is never a survivor")
+        return value
+
+
+class CustomerMerged(_IdentityChange):
+    type: Literal["customer.merged"]
+
+
+class CustomerUnmerged(_IdentityChange):
+    type: Literal["customer.unmerged"]
+
+
 class ContactLogged(EventSchema):
     type: Literal["contact.logged"]
     channel: ChannelName
@@ -400,7 +424,7 @@ class OrderJeopardy(InternalEvent):
 
 SLA_EVENT_ID_PREFIX = "sla-"
 JEOPARDY_EVENT_ID_PREFIX = "jeopardy-"
-IDENTITY_EVENT_ID_PREFIX = "identity-"
+IDENTITY_EVENT_ID_PREFIX = IDENTITY
 LATE_EVENT_ID_PREFIX = "late-"
 RESERVED_EVENT_ID_PREFIXES = (SLA_EVENT_ID_PREFIX, JEOPARDY_EVENT_ID_PREFIX, IDENTITY_EVENT_ID_PREFIX,
                               LATE_EVENT_ID_PREFIX)

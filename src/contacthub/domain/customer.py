@@ -137,6 +137,51 @@ class Customer(BaseAggregate[str]):
             customer.held_since.pop(self.msisdn, None)
 
     @dataclass(frozen=True)
+    class Merged(Event):
+        """This customer is a duplicate record of the person `survivor_id` is (BOSS or an operator).
+
+        Recorded on the duplicate's stream. Nothing moves: each stream keeps its events and its
+        hash chain, and what is posted to the duplicate's id or numbers is still stored on it;
+        reads of either id answer the survivor's unified view (docs/events.md §3.16)."""
+
+        TOPIC = "customer.merged"
+        survivor_id: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.merged_into = self.survivor_id
+
+    @dataclass(frozen=True)
+    class Unmerged(Event):
+        """The merge into `survivor_id` was wrong: this customer is a record of its own again,
+        with every event stored on its stream, including those posted to it while merged."""
+
+        TOPIC = "customer.unmerged"
+        survivor_id: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.merged_into = None
+
+    @dataclass(frozen=True)
+    class DuplicateMerged(Event):
+        """On the survivor, recorded by ContactHub with a `customer.merged`: `duplicate_id` is merged into it."""
+
+        TOPIC = "customer.duplicate_merged"
+        duplicate_id: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.duplicates = (*customer.duplicates, self.duplicate_id)
+
+    @dataclass(frozen=True)
+    class DuplicateUnmerged(Event):
+        """On the survivor, recorded by ContactHub with a `customer.unmerged`: `duplicate_id` left it."""
+
+        TOPIC = "customer.duplicate_unmerged"
+        duplicate_id: str
+
+        def apply(self, customer: Customer) -> None:
+            customer.duplicates = tuple(d for d in customer.duplicates if d != self.duplicate_id)
+
+    @dataclass(frozen=True)
     class ContactLogged(Event):
         TOPIC = "contact.logged"
         channel: str
@@ -506,6 +551,10 @@ class Customer(BaseAggregate[str]):
         self.complaints: dict[str, ComplaintCase] = {}
         self.contact_count = 0
         self.erased_at: datetime | None = None
+        self.merged_into: str | None = None
+        """The survivor this customer is merged into (customer.merged), while it is."""
+        self.duplicates: tuple[str, ...] = ()
+        """The customers merged into this one, in the order they were merged."""
         self.unidentified_msisdn: str | None = None
         """Set on a number's unidentified party (caller.unidentified): the number."""
         self.parked: dict[str, Customer.ContactLogged] = {}
@@ -583,6 +632,50 @@ class Customer(BaseAggregate[str]):
                 f"customer {self.id} has held msisdn {msisdn} since {since.isoformat()}; it cannot be released before that",
             )
         self.trigger_event(Customer.MsisdnReleased, msisdn=msisdn, **fields)
+
+    def merge_into(self, survivor: Customer, *, survivor_id: str, event_id: str, occurred_at: datetime,
+                   timestamp: datetime | None = None) -> None:
+        """Merge this duplicate record into `survivor` (the aggregate of `survivor_id`): recorded on
+        both streams, `customer.merged` here and `customer.duplicate_merged` on the survivor.
+
+        Identities are one level deep: a customer merged into another cannot take duplicates, and
+        one that has duplicates cannot be merged (merge them into the final survivor directly)."""
+        if survivor_id == self.id or survivor.id != survivor_id:
+            raise RuleViolation("survivor_id", f"customer {self.id} cannot be merged into itself", code="merge_into_self")
+        if self.merged_into is not None:
+            raise RuleViolation("customer_id", f"customer {self.id} is already merged into {self.merged_into}",
+                                code="already_merged")
+        if self.duplicates:
+            raise RuleViolation(
+                "customer_id", f"customers {', '.join(self.duplicates)} are merged into customer {self.id}: "
+                f"merge them into {survivor_id} directly, or unmerge them first", code="has_duplicates")
+        if survivor.erased_at is not None:
+            raise RuleViolation("survivor_id", f"customer {survivor_id}'s personal data was erased", code="customer_erased")
+        if survivor.merged_into is not None:
+            raise RuleViolation("survivor_id", f"customer {survivor_id} is itself merged into {survivor.merged_into}: "
+                                f"merge into {survivor.merged_into}", code="survivor_merged")
+        if self.is_unidentified or survivor.is_unidentified:
+            raise RuleViolation("survivor_id", "a number's unidentified party is merged by registering the number")
+        self.trigger_event(Customer.Merged, survivor_id=survivor_id, event_id=event_id, occurred_at=occurred_at,
+                           timestamp=timestamp)
+        survivor.trigger_event(Customer.DuplicateMerged, duplicate_id=self.id, event_id=f"{IDENTITY}merge-{event_id}",
+                               occurred_at=occurred_at, timestamp=timestamp)
+        attribute(cast(Customer.Event, survivor._pending_events[-1]), SYSTEM)
+
+    def unmerge_from(self, survivor: Customer, *, survivor_id: str, event_id: str, occurred_at: datetime,
+                     timestamp: datetime | None = None) -> None:
+        """Undo this customer's merge into `survivor`: `customer.unmerged` here, `customer.duplicate_unmerged`
+        on the survivor. Every event stays on the stream it was stored on, so each record is again
+        exactly what it was, with what was posted to it while merged."""
+        if self.merged_into != survivor_id or survivor.id != survivor_id:
+            now = f"merged into {self.merged_into}" if self.merged_into is not None else "not merged"
+            raise RuleViolation("survivor_id", f"customer {self.id} is not merged into {survivor_id} (it is {now})",
+                                code="not_merged")
+        self.trigger_event(Customer.Unmerged, survivor_id=survivor_id, event_id=event_id, occurred_at=occurred_at,
+                           timestamp=timestamp)
+        survivor.trigger_event(Customer.DuplicateUnmerged, duplicate_id=self.id,
+                               event_id=f"{IDENTITY}unmerge-{event_id}", occurred_at=occurred_at, timestamp=timestamp)
+        attribute(cast(Customer.Event, survivor._pending_events[-1]), SYSTEM)
 
     def log_contact(self, **fields: Any) -> None:
         # A touchpoint is a fact that happened: it may name an order or complaint that
@@ -892,6 +985,9 @@ carried it, or `SYSTEM` for what ContactHub records itself (the watchers' SLA an
 events). It is part of the stored event, so the customer's hash chain covers it. Events
 stored before it was recorded (and events loaded in bulk, not posted) have none."""
 SYSTEM = "contacthub"
+IDENTITY = "identity-"
+"""The prefix of the ids of what ContactHub records about identities: unknown callers' joins and marks,
+the survivor's side of a merge (a channel's ids cannot start with it: contract/schemas.py)."""
 
 
 def _same_fact(event: Customer.Event) -> dict[str, Any]:

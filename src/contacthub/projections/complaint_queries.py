@@ -156,16 +156,19 @@ class ComplaintQueries(ReadQueries):
         with self.store.transaction(commit=False) as sql:
             return [self.summary(r, now) for r in self.customer_rows(sql, customer_id, open_only)]
 
-    def customer_rows(self, sql: Sql, customer_id: str, open_only: bool) -> list[dict[str, Any]]:
+    def customer_rows(self, sql: Sql, customer_id: str, open_only: bool, records: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The customer's complaints, newest first; `records`: every record of a merged person (their union)."""
+        ids = list(records) or [customer_id]
+        who = f"customer_id IN ({sql.in_list(ids)})"
         if open_only:
             statuses = sorted(OPEN_STATUSES)
             return sql.execute(
-                f"SELECT * FROM rm_complaint WHERE customer_id = ? AND status IN ({sql.in_list(statuses)}) "
+                f"SELECT * FROM rm_complaint WHERE {who} AND status IN ({sql.in_list(statuses)}) "
                 "ORDER BY opened_at DESC, complaint_id DESC",
-                (customer_id, *statuses),
+                (*ids, *statuses),
             ).all()
         return sql.execute(
-            "SELECT * FROM rm_complaint WHERE customer_id = ? ORDER BY opened_at DESC, complaint_id DESC", (customer_id,)
+            f"SELECT * FROM rm_complaint WHERE {who} ORDER BY opened_at DESC, complaint_id DESC", ids
         ).all()
 
     # --- work queues ------------------------------------------------------------------

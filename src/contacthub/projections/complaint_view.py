@@ -7,7 +7,9 @@ A step of a complaint not opened yet (a late reference) changes nothing: it is l
 rm_complaint_pending_step until the opening, after which the domain records it again (or a
 complaint.conflict, listed in rm_complaint_conflict; migrations/0018).
 Ignores (ComplaintView.ignores): customer.registered, customer.tier_changed, customer.msisdn_added,
-customer.msisdn_released, contact.logged, order.placed, service.activated, order.cancelled, order.jeopardy.
+customer.msisdn_released, contact.logged, order.placed, service.activated, order.cancelled, order.jeopardy, and the merges (customer.merged, customer.unmerged and
+their survivor's side): a merged person's complaints are the union of its records', put together
+when read (complaint_queries.py, customer_rows).
 Owns: rm_complaint (one row a complaint: current state, with the clock's deadline and
 warning moments as columns so work queues can filter on them) and rm_complaint_event
 (one row per complaint event: the status-change and ownership history).
@@ -228,6 +230,7 @@ class ComplaintView(ReadModel[UnitOfWork]):
         Customer.ContactLogged, Customer.OrderPlaced, Customer.ServiceActivated, Customer.OrderCancelled,
         Customer.OrderJeopardy,
         Customer.UnidentifiedCaller, Customer.ContactIdentified, Customer.OrderStepConflict,
+        Customer.Merged, Customer.Unmerged, Customer.DuplicateMerged, Customer.DuplicateUnmerged,
     })
 
     def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:

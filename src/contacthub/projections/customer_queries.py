@@ -15,7 +15,7 @@ from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import ReadQueries, contact_item, holdings_of, local_time, utc_text
 from contacthub.projections.complaint_queries import ComplaintQueries
 from contacthub.projections.risk_queries import RiskQueries
-from contacthub.projections.sql import ReadStore
+from contacthub.projections.sql import ReadStore, Sql
 
 RECENT_CONTACTS = 10
 _OPEN_ORDER_STATUSES = (OrderStatus.IN_PROGRESS.value, OrderStatus.PARTIALLY_ACTIVATED.value)
@@ -107,28 +107,52 @@ class CustomerQueries(ReadQueries):
             "unresolved_total": int(pending_total["n"]) if pending_total else 0,
         }
 
+    @staticmethod
+    def identity(sql: Sql, customer_id: str) -> tuple[str, list[dict[str, Any]]]:
+        """The person `customer_id` is a record of (rm_merge): its survivor (the record itself unless it is
+        merged into another) and the records merged into the survivor now, oldest merge first."""
+        merged = sql.execute(
+            "SELECT duplicate_id, survivor_id, merged_at FROM rm_merge WHERE survivor_id = "
+            "COALESCE((SELECT survivor_id FROM rm_merge WHERE duplicate_id = ?), ?) ORDER BY position",
+            (customer_id, customer_id),
+        ).all()
+        return (merged[0]["survivor_id"] if merged else customer_id), merged
+
+    def records_of(self, customer_id: str) -> list[str]:
+        """Every record of the person `customer_id` is a record of, its survivor first."""
+        with self.store.transaction(commit=False) as sql:
+            survivor, merged = self.identity(sql, customer_id)
+        return [survivor, *(m["duplicate_id"] for m in merged)]
+
     def customer_360(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer's view; of a merged person (either id), the survivor's view of all its records."""
         now = self.clock()
         with self.store.transaction(commit=False) as sql:  # one snapshot for the whole view
-            customer = sql.execute("SELECT * FROM rm_customer WHERE customer_id = ?", (customer_id,)).one()
+            survivor, merged = self.identity(sql, customer_id)
+            records = [survivor, *(m["duplicate_id"] for m in merged)]
+            who, ids = _who(records)
+            found = sql.execute(f"SELECT * FROM rm_customer WHERE {who}", ids).all()
+            by_id = {row["customer_id"]: row for row in found}
+            customer = by_id.get(survivor)
             if customer is None:
                 return None
             orders = sql.execute(
-                "SELECT * FROM rm_order WHERE customer_id = ? ORDER BY placed_at, order_id", (customer_id,)
+                f"SELECT * FROM rm_order WHERE {who} ORDER BY placed_at, order_id", ids
             ).all()
-            complaints = self.complaints.customer_rows(sql, customer_id, open_only=True)
+            complaints = self.complaints.customer_rows(sql, survivor, True, records)
             contacts = sql.execute(
-                "SELECT * FROM rm_contact WHERE customer_id = ? ORDER BY occurred_at DESC, position DESC LIMIT ?",
-                (customer_id, RECENT_CONTACTS),
+                f"SELECT * FROM rm_contact WHERE {who} ORDER BY occurred_at DESC, position DESC LIMIT ?",
+                (*ids, RECENT_CONTACTS),
             ).all()
             counts = sql.execute(
-                "SELECT channel, contacts FROM rm_channel_count WHERE customer_id = ? ORDER BY channel", (customer_id,)
+                f"SELECT channel, SUM(contacts) AS contacts FROM rm_channel_count WHERE {who} "
+                "GROUP BY channel ORDER BY channel", ids
             ).all()
-            churn_risk = self.risk.for_customer(customer_id, now, sql)
+            churn_risk = self.risk.for_customer(survivor, now, sql, records if merged else ())
             former = sql.execute(
                 "SELECT msisdn, held_from, released_at FROM rm_msisdn_holding "
-                "WHERE customer_id = ? AND released_at IS NOT NULL ORDER BY released_at, msisdn",
-                (customer_id,),
+                f"WHERE {who} AND released_at IS NOT NULL ORDER BY released_at, msisdn",
+                ids,
             ).all()
 
         services = []
@@ -160,13 +184,16 @@ class CustomerQueries(ReadQueries):
             "segment": customer["segment"],
             "tier": customer["tier"],
             "arpu": customer["arpu"],
-            "msisdns": orjson.loads(customer["msisdns"]),
+            "msisdns": list(dict.fromkeys(m for r in records if r in by_id for m in orjson.loads(by_id[r]["msisdns"]))),
             "former_msisdns": [
                 {"msisdn": f["msisdn"], "held_from": self._local(f["held_from"]), "released_at": self._local(f["released_at"])}
                 for f in former
             ],
             "registered_at": self._local(customer["registered_at"]),
             "erased_at": self._local(customer.get("erased_at")),
+            "redirected_from": customer_id if customer_id != survivor else None,
+            "merged_records": [{"customer_id": m["duplicate_id"], "merged_at": self._local(m["merged_at"])}
+                               for m in merged],
             "services": services,
             "open_orders": open_orders,
             "open_complaints": [self.complaints.summary(c, now) for c in complaints],
@@ -184,17 +211,19 @@ class CustomerQueries(ReadQueries):
         return self.store.query_one("SELECT 1 AS one FROM rm_customer WHERE customer_id = ?", (customer_id,)) is not None
 
     def latest_contacts(self, customer_id: str, limit: int) -> list[dict[str, Any]]:
-        """The newest touchpoints first."""
+        """The newest touchpoints first (of every record of a merged person)."""
+        who, ids = _who(self.records_of(customer_id))
         rows = self.store.query(
-            "SELECT * FROM rm_contact WHERE customer_id = ? ORDER BY occurred_at DESC, position DESC LIMIT ?",
-            (customer_id, limit),
+            f"SELECT * FROM rm_contact WHERE {who} ORDER BY occurred_at DESC, position DESC LIMIT ?",
+            (*ids, limit),
         )
         return [self._contact(r) for r in rows]
 
     def timeline(self, customer_id: str, after: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-        """Touchpoints in event-time order, a page at a time (keyset paging: stable while new events arrive)."""
-        params: list[Any] = [customer_id]
-        where = "customer_id = ?"
+        """Touchpoints in event-time order, a page at a time (keyset paging: stable while new events arrive);
+        of a merged person (either id), those of all its records."""
+        where, ids = _who(self.records_of(customer_id))
+        params: list[Any] = list(ids)
         if after is not None:
             occurred_at, position = decode_cursor(after)
             where += " AND (occurred_at > ? OR (occurred_at = ? AND position > ?))"
@@ -205,3 +234,10 @@ class CustomerQueries(ReadQueries):
         page, more = rows[:limit], len(rows) > limit
         next_cursor = encode_cursor(page[-1]["occurred_at"], int(page[-1]["position"])) if more else None
         return [self._contact(r) for r in page], next_cursor
+
+
+def _who(records: list[str]) -> tuple[str, list[str]]:
+    """The condition on customer_id for one record, or for every record of a merged person."""
+    if len(records) == 1:
+        return "customer_id = ?", records
+    return f"customer_id IN ({','.join('?' * len(records))})", records

@@ -2,11 +2,18 @@
 
 Consumes (CustomerView.handlers): customer.registered, customer.tier_changed,
 customer.msisdn_added, customer.msisdn_released, contact.logged, order.placed,
-service.activated, order.cancelled, customer.erased, caller.unidentified, contact.identified, order.conflict.
+service.activated, order.cancelled, customer.erased, caller.unidentified, contact.identified, order.conflict,
+customer.merged, customer.unmerged.
 Ignores (CustomerView.ignores): order.jeopardy (journey_view.py), complaint.opened and every
-complaint step (complaint_view.py).
-Owns: rm_customer, rm_msisdn_holding, rm_order, rm_contact, rm_channel_count, rm_unidentified_party
-(migrations/0002_customer_view.sql, 0015_numbers_over_time.sql, 0016_unknown_callers.sql).
+complaint step (complaint_view.py), customer.duplicate_merged and customer.duplicate_unmerged (the
+survivor's side of what rm_merge keeps from the duplicate's).
+Owns: rm_customer, rm_msisdn_holding, rm_order, rm_contact, rm_channel_count, rm_unidentified_party,
+rm_merge (migrations/0002_customer_view.sql, 0015_numbers_over_time.sql, 0016_unknown_callers.sql,
+0019_merged_customers.sql).
+
+rm_merge holds each duplicate record merged into a survivor now, keyed by the duplicate (whose
+stream records the merge, so one partition writes its row). Every other row stays under the
+record it was stored on: the unified view is put together when it is read.
 
 An unidentified party's touchpoints (a number's unknown callers, docs/events.md §3.13) are
 rm_contact rows under the party's id, counted in no rm_channel_count, until each joins a
@@ -53,6 +60,7 @@ PENDING_COLUMNS = (("event_id", T), ("customer_id", T), ("order_id", T), ("step_
                    ("recorded_at", T), ("position", N))
 CONFLICT_COLUMNS = (("event_id", T), ("customer_id", T), ("order_id", T), ("step_event_id", T), ("step_type", T),
                     ("reason", T), ("occurred_at", T), ("recorded_at", T), ("position", N))
+MERGE_COLUMNS = (("duplicate_id", T), ("survivor_id", T), ("merged_at", T), ("position", N))
 PARTY_COLUMNS = (("party_id", T), ("msisdn", T), ("opened_at", T), ("position", N))
 CONTACT_COLUMNS = (
     ("position", N), ("customer_id", T), ("event_id", T), ("occurred_at", T), ("recorded_at", T), ("channel", T),
@@ -83,6 +91,8 @@ class UnitOfWork:
     placed: list[tuple[str, str]] = field(default_factory=list)
     """Orders placed in this batch: (customer, order), whose pending steps stored earlier are linked now."""
     conflicts: list[tuple[Any, ...]] = field(default_factory=list)
+    merges: dict[str, tuple[Any, ...] | None] = field(default_factory=dict)
+    """Duplicates merged (their rm_merge row) or unmerged (None) by this batch, by duplicate id."""
 
 
 # --- what each event does to the view (pure: rows in, rows out) -------------------------
@@ -230,6 +240,14 @@ def _order_cancelled(uow: UnitOfWork, position: int, e: Customer.OrderCancelled)
     row["cancel_reason"] = e.reason
 
 
+def _merged(uow: UnitOfWork, position: int, e: Customer.Merged) -> None:
+    uow.merges[e.originator_id] = (e.originator_id, e.survivor_id, utc_text(e.occurred_at), position)
+
+
+def _unmerged(uow: UnitOfWork, position: int, e: Customer.Unmerged) -> None:
+    uow.merges[e.originator_id] = None
+
+
 _ORDER_STEPS = (Customer.ServiceActivated, Customer.OrderCancelled)
 _CUSTOMER_STEPS = (Customer.TierChanged, Customer.MsisdnAdded, Customer.MsisdnReleased, Customer.Erased)
 
@@ -246,6 +264,7 @@ class CustomerView(ReadModel[UnitOfWork]):
         ("rm_unidentified_party", "party_id"),
         ("rm_pending_step", "event_id"),
         ("rm_order_conflict", "event_id"),
+        ("rm_merge", "duplicate_id"),
     )
     handlers = {
         Customer.Registered: _registered,
@@ -260,9 +279,11 @@ class CustomerView(ReadModel[UnitOfWork]):
         Customer.OrderCancelled: _order_cancelled,
         Customer.Erased: _erased,
         Customer.OrderStepConflict: _order_conflict,
+        Customer.Merged: _merged,
+        Customer.Unmerged: _unmerged,
     }
     ignores = frozenset({Customer.OrderJeopardy, Customer.ComplaintOpened, *family(Customer.ComplaintStep),
-                         Customer.ComplaintStepConflict})
+                         Customer.ComplaintStepConflict, Customer.DuplicateMerged, Customer.DuplicateUnmerged})
 
     def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:
         uow = UnitOfWork()
@@ -310,6 +331,9 @@ class CustomerView(ReadModel[UnitOfWork]):
             sql.execute("DELETE FROM rm_pending_step WHERE customer_id = ? AND order_id = ?", (customer_id, order_id))
         sql.insert_rows("rm_pending_step", PENDING_COLUMNS, list(uow.pending.values()))
         sql.insert_rows("rm_order_conflict", CONFLICT_COLUMNS, uow.conflicts)
+        for duplicate_id in uow.merges:
+            sql.execute("DELETE FROM rm_merge WHERE duplicate_id = ?", (duplicate_id,))
+        sql.insert_rows("rm_merge", MERGE_COLUMNS, [row for row in uow.merges.values() if row is not None])
         sql.insert_rows(
             "rm_channel_count",
             (("customer_id", T), ("channel", T), ("contacts", N)),

@@ -87,8 +87,9 @@ class JourneyQueries(ReadQueries):
             order = sql.execute("SELECT * FROM rm_order_journey WHERE order_id = ?", (order_id,)).one()
             if order is None:
                 return None
-            window = "customer_id = ? AND occurred_at >= ?"
-            params: list[Any] = [order["customer_id"], order["placed_at"]]
+            records = merged_records(sql, [order["customer_id"]]).get(order["customer_id"], [order["customer_id"]])
+            window = f"customer_id IN ({','.join('?' * len(records))}) AND occurred_at >= ?"
+            params: list[Any] = [*records, order["placed_at"]]
             if order["window_end"] is not None:
                 window += " AND occurred_at <= ?"
                 params.append(order["window_end"])
@@ -103,7 +104,9 @@ class JourneyQueries(ReadQueries):
             touchpoints.append(
                 {**contact_item(c, self.zone), "calls_so_far": calls, "contacts_so_far": n, "technician_visits_so_far": visits}
             )
-        return {**self.summary(order), "touchpoints": touchpoints}
+        # Of a merged person, the touchpoints of all its records count (as recounted here).
+        counts = {"calls": calls, "contacts": len(touchpoints), "visits": visits} if len(records) > 1 else {}
+        return {**self.summary({**order, **counts}), "touchpoints": touchpoints}
 
     def customer_of(self, order_id: str) -> str | None:
         """The customer who placed the order, or None when the read model does not know it."""
@@ -120,16 +123,18 @@ class JourneyQueries(ReadQueries):
             states = sorted(set(f.states))
             where.append(f"state IN ({','.join('?' * len(states))})")
             params += states
-        if f.customer_id is not None:
-            where.append("customer_id = ?")
-            params.append(f.customer_id)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self.store.transaction(commit=False) as sql:
+            if f.customer_id is not None:  # of a merged person (either id): every record's orders
+                records = merged_records(sql, [f.customer_id]).get(f.customer_id, [f.customer_id])
+                where.append(f"customer_id IN ({','.join('?' * len(records))})")
+                params += records
+            clause = f"WHERE {' AND '.join(where)}" if where else ""
             total = int(sql.execute(f"SELECT COUNT(*) AS n FROM rm_order_journey {clause}", params).one()["n"])  # type: ignore[index]
             rows = sql.execute(
                 f"SELECT * FROM rm_order_journey {clause} ORDER BY placed_at DESC, order_id DESC LIMIT ? OFFSET ?",
                 (*params, page_size, (page - 1) * page_size),
             ).all()
+            rows = _recounted_for_merged(sql, rows)
         return [self.summary(r) for r in rows], total
 
     def jeopardy_candidates(self, now: datetime, limits: JeopardyLimits, limit: int = 10_000) -> list[JeopardyCandidate]:
@@ -174,3 +179,48 @@ def _call_times(sql: Sql, customer_id: str, start: str, end: str) -> Sequence[da
         (customer_id, start, end),
     ).all()
     return [datetime.fromisoformat(r["occurred_at"]) for r in rows]
+
+
+def merged_records(sql: Sql, customer_ids: Sequence[str]) -> dict[str, list[str]]:
+    """For each of these customers that is a record of a merged person now (rm_merge): every record of
+    that person, the survivor first. Customers of no merge are left out."""
+    if not customer_ids:
+        return {}
+    wanted = sorted(set(customer_ids))
+    marks = ",".join("?" * len(wanted))
+    survivors = {r["duplicate_id"]: r["survivor_id"] for r in sql.execute(
+        f"SELECT duplicate_id, survivor_id FROM rm_merge WHERE duplicate_id IN ({marks})", wanted).all()}
+    heads = sorted({survivors.get(c, c) for c in wanted})
+    groups: dict[str, list[str]] = {}
+    for r in sql.execute(
+        f"SELECT duplicate_id, survivor_id FROM rm_merge WHERE survivor_id IN ({','.join('?' * len(heads))}) "
+        "ORDER BY position", heads,
+    ).all():
+        groups.setdefault(r["survivor_id"], [r["survivor_id"]]).append(r["duplicate_id"])
+    return {c: groups[survivors.get(c, c)] for c in wanted if survivors.get(c, c) in groups}
+
+
+def _recounted_for_merged(sql: Sql, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Journeys of merged persons' orders with the touchpoints of every record of the person counted
+    (rm_order_journey counts the touchpoints of the order's own record: its partitions stay independent)."""
+    groups = merged_records(sql, [r["customer_id"] for r in rows])
+    if not groups:
+        return rows
+    recounted = []
+    for row in rows:
+        records = groups.get(row["customer_id"])
+        if records is None:
+            recounted.append(row)
+            continue
+        window = f"customer_id IN ({','.join('?' * len(records))}) AND occurred_at >= ?"
+        params: list[Any] = [*records, row["placed_at"]]
+        if row["window_end"] is not None:
+            window += " AND occurred_at <= ?"
+            params.append(row["window_end"])
+        found = sql.execute(f"SELECT channel, direction FROM rm_contact WHERE {window}", params).all()
+        recounted.append({
+            **row, "contacts": len(found),
+            "calls": sum(c["channel"] == "hotline" and c["direction"] == "inbound" for c in found),
+            "visits": sum(c["channel"] == "technician" for c in found),
+        })
+    return recounted

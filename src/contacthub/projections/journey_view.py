@@ -4,7 +4,9 @@ Consumes (JourneyView.handlers): order.placed, service.activated, order.cancelle
 contact.logged (its customer's orders are recounted), customer.registered and customer.tier_changed
 (the tier its customer's orders were placed at is looked up again).
 Ignores (JourneyView.ignores): customer.erased (a journey holds no personal data), customer.msisdn_added
-and customer.msisdn_released (a number changes no journey), complaint.opened and every complaint step.
+and customer.msisdn_released (a number changes no journey), complaint.opened and every complaint step, and the merges (customer.merged, customer.unmerged
+and their survivor's side): a journey counts the touchpoints of its order's record; for a merged
+person's orders journey_queries.py counts every record's when read, so partitions stay independent.
 Owns: rm_order_journey (migrations/0004_order_journey.sql, 0005_order_jeopardy.sql, 0006_metrics_view.sql).
 Reads: rm_contact, the customer view's timeline, and rm_tier_history, the metrics view's tier
 history: the projector applies a batch here only once those read models have applied it
@@ -157,6 +159,7 @@ class JourneyView(ReadModel[UnitOfWork]):
         Customer.Erased, Customer.MsisdnAdded, Customer.MsisdnReleased, Customer.ComplaintOpened,
         *family(Customer.ComplaintStep), Customer.UnidentifiedCaller, Customer.ContactIdentified,
         Customer.OrderStepConflict, Customer.ComplaintStepConflict,
+        Customer.Merged, Customer.Unmerged, Customer.DuplicateMerged, Customer.DuplicateUnmerged,
     })
 
     def start(self, sql: Sql, relevant: Sequence[PositionedEvent]) -> UnitOfWork:

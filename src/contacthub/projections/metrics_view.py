@@ -3,7 +3,8 @@
 Consumes (MetricsView.handlers): customer.registered, customer.tier_changed, contact.logged.
 Ignores (MetricsView.ignores): customer.erased (the facts hold no personal data), customer.msisdn_added,
 customer.msisdn_released, order.placed,
-service.activated, order.cancelled, order.jeopardy, complaint.opened and every complaint step.
+service.activated, order.cancelled, order.jeopardy, complaint.opened and every complaint step, and the merges (customer.merged, customer.unmerged
+and their survivor's side): each touchpoint is judged among its own record's (docs/metrics.md, merged customers).
 Owns: rm_tier_history, rm_customer_value, rm_contact_fact, rm_contact_daily
 (migrations/0006_metrics_view.sql, 0007_value_as_of.sql).
 
@@ -148,6 +149,7 @@ class MetricsView(ReadModel[UnitOfWork]):
         Customer.OrderJeopardy, Customer.ComplaintOpened, *family(Customer.ComplaintStep),
         Customer.UnidentifiedCaller, Customer.ContactIdentified, Customer.OrderStepConflict,
         Customer.ComplaintStepConflict,
+        Customer.Merged, Customer.Unmerged, Customer.DuplicateMerged, Customer.DuplicateUnmerged,
     })
 
     def __init__(self, zone: tzinfo) -> None:

@@ -11,7 +11,7 @@ it is fresh and otherwise counts the window itself. Both judge with the same SQL
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +55,17 @@ _ONE_CUSTOMER = "SELECT " + ", ".join(
     for name, statement in (("complaints", _COMPLAINTS), ("sla_breaches", _BREACHES),
                             ("unresolved_contacts", _UNRESOLVED), ("service_calls", _CALLS))
 ) + ", (SELECT tier FROM rm_customer_value WHERE customer_id = ?) AS tier"
+
+
+
+def _identity_statement(records: int) -> str:
+    """_ONE_CUSTOMER over several records of one person (merged); params: (start, end, *records) x 4, survivor."""
+    who = f"AND customer_id IN ({','.join('?' * records)})"
+    return "SELECT " + ", ".join(
+        f"(SELECT COALESCE(SUM(n), 0) FROM ({statement.format(who=who)}) AS {name}_rows) AS {name}"
+        for name, statement in (("complaints", _COMPLAINTS), ("sla_breaches", _BREACHES),
+                                ("unresolved_contacts", _UNRESOLVED), ("service_calls", _CALLS))
+    ) + ", (SELECT tier FROM rm_customer_value WHERE customer_id = ?) AS tier"
 
 
 ANY = "*"
@@ -107,7 +118,8 @@ class RiskQueries(ReadQueries):
         end = as_of or self.clock()
         return end, utc_text(end - timedelta(days=self.rules.window_days)), utc_text(end)
 
-    def for_customer(self, customer_id: str, as_of: datetime | None = None, sql: Sql | None = None) -> dict[str, Any]:
+    def for_customer(self, customer_id: str, as_of: datetime | None = None, sql: Sql | None = None,
+                     records: Sequence[str] = ()) -> dict[str, Any]:
         """The customer's churn-risk block: the flags that fire now (or at `as_of`).
 
         One statement (each rule's count and the tier as scalar subqueries): the 360-degree
@@ -116,8 +128,11 @@ class RiskQueries(ReadQueries):
         end, start, stop = self._window(as_of)
         if sql is None:
             with self.store.transaction(commit=False) as own:
-                return self.for_customer(customer_id, as_of, own)
-        row = sql.execute(_ONE_CUSTOMER, (start, stop, customer_id) * 4 + (customer_id,)).one() or {}
+                return self.for_customer(customer_id, as_of, own, records)
+        if len(records) > 1:  # a merged person: the evidence of all its records, the survivor's tier
+            row = sql.execute(_identity_statement(len(records)), (start, stop, *records) * 4 + (customer_id,)).one() or {}
+        else:
+            row = sql.execute(_ONE_CUSTOMER, (start, stop, customer_id) * 4 + (customer_id,)).one() or {}
         evidence = RiskEvidence(tier=row.get("tier") or "ordinary", **{name: int(row.get(name) or 0) for name in EVIDENCE_COUNTS})
         flags = risk_flags(evidence, self.rules)
         return {

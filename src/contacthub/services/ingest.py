@@ -29,7 +29,9 @@ from contacthub.contract import (
     MAX_BATCH,
     ComplaintOpened,
     ContactLogged,
+    CustomerMerged,
     CustomerRegistered,
+    CustomerUnmerged,
     EventSchema,
     FieldError,
     InternalEvent,
@@ -317,7 +319,11 @@ class IngestService:
         # since routing counts the whole batch's holdings) belongs after it.
         # Customers are taken out of the cache while the batch is decided: whatever goes
         # wrong from here on, no half-decided customer can be left behind in the cache.
-        customers = self._load([owners[i] for i in new], fresh=careful)
+        identity_changes = [i for i in new if isinstance(events[i], _IDENTITY_CHANGES)]
+        if identity_changes and not careful:
+            raise _Retry  # a merge or unmerge is decided on fresh state, holding the writers' lock alone
+        survivors = [events[i].survivor_id for i in identity_changes]  # type: ignore[attr-defined]
+        customers = self._load([owners[i] for i in new] + survivors, fresh=careful)
         recorded_at = self.clock()  # one moment for the whole batch: it is recorded as one
         touched: dict[str, Customer] = {}
         keys: list[IngestKey] = []
@@ -343,9 +349,13 @@ class IngestService:
             reference = _reference(event)
             owner = reference_owners.get(reference, customer_id) if reference is not None else customer_id
             if reference is not None and owner != customer_id:
-                errors.append(_error(i, event, f"{reference[0]}_id",
-                                     f"{reference[0]} {reference[1]} already belongs to customer {owner}"))
-                continue
+                if not self._one_identity(customer_id, owner, customers, careful):
+                    errors.append(_error(i, event, f"{reference[0]}_id",
+                                         f"{reference[0]} {reference[1]} already belongs to customer {owner}"))
+                    continue
+                # A step of an order or complaint of the same person's other record (merged): it is
+                # recorded where the order or complaint is, and stays there if the records are unmerged.
+                customer_id = owners[i] = owner
             before = len(customers[customer_id].pending_events) if customer_id in customers else 0
             try:
                 customer = self._apply(event, ids[i], customer_id, customers, recorded_at)
@@ -358,6 +368,12 @@ class IngestService:
                 attribute(decided[0], posted_by)
             customers[customer_id] = touched[customer_id] = customer
             keys.append(IngestKey(ids[i], digests[i], customer_id, decided[0].originator_version, source))
+            if isinstance(event, _IDENTITY_CHANGES):  # the survivor's side of a merge or unmerge
+                survivor = customers[event.survivor_id]
+                side = cast("Customer.Event", survivor.pending_events[-1])
+                keys.append(IngestKey(side.event_id, content_digest({"identity": ids[i]}), survivor.id,
+                                      side.originator_version, SYSTEM))
+                touched[survivor.id] = survivor
             for linked in decided[1:]:  # steps that came before their order, linked to it (Customer.place_order)
                 key_id = linked.event_id if linked.event_id.startswith(LATE) else f"{LATE}link-{linked.event_id}"
                 keys.append(IngestKey(key_id, content_digest({"step": linked.event_id, "order": ids[i]}), customer_id,
@@ -576,7 +592,8 @@ class IngestService:
 
         The unidentified parties of the numbers the customer ever held are erased with them: a
         party names its number, and its `contact.identified` marks name the customer its
-        touchpoints joined, so keeping it would tell whose the number was.
+        touchpoints joined, so keeping it would tell whose the number was. So are the other records of
+        a merged person (its survivor and the survivor's duplicates, _identity_of): one person's data.
 
         Raises LookupError for an unknown customer."""
         event_id = f"erasure-{customer_id}"
@@ -590,20 +607,24 @@ class IngestService:
                     stored = self.log.lookup_keys([event_id]).get(event_id)
                     return "already_erased", stored.position if stored else 0
                 recorded_at = self.clock()
-                numbers = sorted(customer.ever_held) if not customer.is_unidentified else []
+                records = self._identity_of(customer)
+                numbers = sorted({n for r in records for n in r.ever_held}) if not customer.is_unidentified else []
                 party_ids = sorted(set(self.log.lookup_claims(PARTY_CLAIM, numbers).values())) if numbers else []
                 parties = [p for p in self.log.load_customers(party_ids).values() if p.erased_at is None]
-                customer.erase(by=by, reason=reason, event_id=event_id, occurred_at=recorded_at, timestamp=recorded_at)
-                keys = [IngestKey(event_id, ERASED_DIGEST, customer_id, customer.version, SYSTEM)]
-                for party in parties:
-                    party.erase(by=by, reason=reason, event_id=f"erasure-{party.id}", occurred_at=recorded_at,
-                                timestamp=recorded_at)
-                    keys.append(IngestKey(f"erasure-{party.id}", ERASED_DIGEST, party.id, party.version, SYSTEM))
+                keys = []
+                for record in [*records, *parties]:
+                    record_event_id = f"erasure-{record.id}"
+                    record.erase(by=by, reason=reason, event_id=record_event_id, occurred_at=recorded_at,
+                                 timestamp=recorded_at)
+                    keys.append(IngestKey(record_event_id, ERASED_DIGEST, record.id, record.version, SYSTEM))
                 try:
-                    positions = self.log.record([customer, *parties], keys, [])
+                    positions = self.log.record([*records, *parties], keys, [])
                 except IntegrityError:
                     continue  # the customer moved on meanwhile: decide again on fresh state
-                self.cache.put(customer)
+                self.cache.put_all(records)
+                for record in records:
+                    if record.id != customer_id:
+                        log.info("merged_record_erased", customer_id=record.id, erased_with=customer_id)
                 for party in parties:
                     self.cache.take(party.id)
                     log.info("unidentified_party_erased", party_id=party.id, customer_id=customer_id)
@@ -614,6 +635,19 @@ class IngestService:
                 return "recorded", position
         raise IngestRejected(409, [FieldError(index=None, event_id=None, field="customer_id",
                                               message="the customer kept changing under concurrent writers; retry")])
+
+    def _identity_of(self, customer: Customer) -> list[Customer]:
+        """The records of the person `customer` is, not erased yet, `customer` first: with its survivor and
+        the survivor's other duplicates when it is merged, with its duplicates when it is a survivor, fresh
+        from the log. Erasing one erases them all: they are one person's personal data."""
+        survivor_id = customer.merged_into or customer.id
+        survivor = customer if survivor_id == customer.id else self.log.load_customers([survivor_id]).get(survivor_id)
+        if survivor is None:
+            return [customer]
+        others = [d for d in survivor.duplicates if d != customer.id]
+        loaded = self.log.load_customers(others)
+        records = [customer, *([survivor] if survivor is not customer else []), *(loaded[d] for d in others if d in loaded)]
+        return [r for r in records if r.erased_at is None]
 
     @contextmanager
     def _writers_lock(self, *, exclusive: bool) -> Iterator[None]:
@@ -672,8 +706,30 @@ class IngestService:
         customer = customers.get(customer_id)
         if customer is None:
             raise RuleViolation("customer_id", f"customer {customer_id} is not registered")
+        if isinstance(event, _IDENTITY_CHANGES):
+            survivor = customers.get(event.survivor_id)
+            if survivor is None:
+                raise RuleViolation("survivor_id", f"customer {event.survivor_id} is not registered")
+            COMMANDS[event.type](customer, survivor, **fields)
+            return customer
         COMMANDS[event.type](customer, **fields)  # type: ignore[attr-defined]
         return customer
+
+    def _one_identity(self, customer_id: str, owner: str, customers: dict[str, Customer], careful: bool) -> bool:
+        """Whether two customers are records of one person now: one merged into the other, or both into a third.
+
+        Decided on fresh state only (a merge may have changed since the cache was filled): on the fast
+        path a positive answer decides the batch again on the careful path."""
+        missing = [c for c in (customer_id, owner) if c not in customers]
+        loaded = self.log.load_customers(missing) if missing else {}
+        found = {**{c: customers[c] for c in (customer_id, owner) if c in customers}, **loaded}
+        if len(found) < 2:
+            return False
+        one = (found[customer_id].merged_into or customer_id) == (found[owner].merged_into or owner)
+        if one and not careful:
+            raise _Retry
+        customers.update(loaded)
+        return one
 
     def _unname_customers(self, rejected: IngestRejected, events: list[EventSchema]) -> None:
         """Refusals as a channel's key sees them: no customer id the event did not name itself.
@@ -733,6 +789,7 @@ def _claims_of(event: EventSchema, customer_id: str) -> list[Claim]:
 
 
 _ORDER_STEPS = (ServiceActivated, OrderCancelled)
+_IDENTITY_CHANGES = (CustomerMerged, CustomerUnmerged)
 
 
 def _reference(event: EventSchema) -> tuple[str, str] | None:

@@ -114,6 +114,11 @@ class FormerMsisdnOut(BaseModel):
     released_at: str
 
 
+class MergedRecordOut(BaseModel):
+    customer_id: str
+    merged_at: str
+
+
 class Customer360Out(BaseModel):
     customer_id: str
     name: str
@@ -126,6 +131,12 @@ class Customer360Out(BaseModel):
     registered_at: str
     erased_at: str | None = None
     """When the customer's personal data was erased (name and free text then read `[erased]`); null if never."""
+    redirected_from: str | None = None
+    """The id asked for when it is a duplicate record merged into `customer_id` (customer.merged): the view
+    answered is the survivor's, of every record of the person; null when the id asked for is `customer_id`."""
+    merged_records: list[MergedRecordOut] = []
+    """The duplicate records merged into this customer now, oldest merge first: their numbers, orders,
+    complaints, touchpoints and counts are part of this view."""
     services: list[ServiceOut]
     open_orders: list[OpenOrderOut]
     open_complaints: list[ComplaintSummaryOut]
