@@ -125,3 +125,16 @@ def test_a_lookup_by_number_at_a_moment_is_recorded_with_the_customer_it_showed(
         assert shown.status_code == 200 and shown.json()["customer_id"] == "C1"
     recorded = entries(hub, path="/v1/customers", key_name="store-0571-03")
     assert [e["customer_id"] for e in recorded] == ["C1", "C1"]
+
+
+def test_a_merged_persons_view_records_every_record_it_shows(served: TestClient, hub: ContactHub) -> None:
+    """A read of either record of a merged person shows both records' data: both are in the access log."""
+    boss = bearer(new_key(hub, Role.CHANNEL, "boss-2", channel=BOSS))
+    merge = {"event_id": "merge-1", "type": "customer.merged", "occurred_at": "2026-11-03T09:00:00+08:00",
+             "customer_id": "C2", "survivor_id": "C1"}
+    position = served.post("/v1/events", json={"events": [merge]}, headers=boss).json()["position"]
+    clerk = bearer(new_key(hub, Role.CLERK, "store-0571-03"))
+    assert served.get("/v1/customers/C2", params={"min_position": position}, headers=clerk).json()["customer_id"] == "C1"
+    assert served.get("/v1/customers/C1/timeline", headers=clerk).status_code == 200
+    for path in ("/v1/customers/C2", "/v1/customers/C1/timeline"):
+        assert sorted(e["customer_id"] for e in entries(hub, path=path)) == ["C1", "C2"]

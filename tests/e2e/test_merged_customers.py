@@ -106,7 +106,7 @@ def test_an_unmerge_gives_back_each_record_as_it_was(client: TestClient) -> None
 
     def timeless(body: dict[str, Any]) -> dict[str, Any]:  # what the passing of time changes is left out
         orders = [{**o, "age_s": None} for o in body["open_orders"]]
-        complaints = [{k: v for k, v in c.items() if not k.endswith("_s")} for c in body["open_complaints"]]
+        complaints = [{**c, "sla": None} for c in body["open_complaints"]]  # its clock runs on
         return {**body, "position": 0, "churn_risk": None, "open_orders": orders, "open_complaints": complaints}
 
     for customer_id in (SURVIVOR, DUPLICATE):
@@ -153,3 +153,41 @@ def test_erasing_a_merged_record_erases_the_whole_person(client: TestClient, hub
         assert history["events"][-1]["type"] == "customer.erased"
     refused = client.post("/v1/events", json={"events": [unmerged(day=21)]})
     assert refused.status_code == 409
+
+
+def test_the_desk_shows_the_merge_on_either_records_page(client: TestClient, hub: ContactHub) -> None:
+    two_records(client)
+    position = posted(client, merged())
+    assert hub.projector.wait_for(position, 5)
+    duplicate_page = client.get(f"/desk/customers/{DUPLICATE}")
+    assert duplicate_page.status_code == 200
+    assert 'data-testid="redirected"' in duplicate_page.text and "已合并至 C1" in duplicate_page.text
+    survivor_page = client.get(f"/desk/customers/{SURVIVOR}").text
+    assert 'data-testid="merged-records"' in survivor_page and "C2（合并于 2026-11-10 09:00" in survivor_page
+    assert 'data-complaint-id="K2"' in survivor_page  # C2's complaint, on the person's page
+    assert 'data-testid="redirected"' not in survivor_page
+    by_number = client.get("/desk", params={"q": B}, follow_redirects=False)
+    assert by_number.headers["location"] == f"/desk/customers/{DUPLICATE}"
+
+
+def test_replay_shows_each_record_and_its_identity_as_they_were_then(client: TestClient) -> None:
+    written = two_records(client)
+    merge_at = posted(client, merged())
+    unmerge_at = posted(client, unmerged())
+
+    def state(customer_id: str, position: int) -> dict[str, Any]:
+        response = client.get(f"/v1/customers/{customer_id}/state", params={"as_of_position": str(position)})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    assert state(DUPLICATE, written)["identity"] == {"merged_into": None, "duplicates": []}
+    while_merged = state(DUPLICATE, merge_at)
+    assert while_merged["identity"] == {"merged_into": SURVIVOR, "duplicates": []}
+    assert while_merged["customer"]["customer_id"] == DUPLICATE  # the record's own events, its own view
+    assert while_merged["customer"]["contact_count"] == 2
+    assert state(SURVIVOR, merge_at)["identity"] == {"merged_into": None, "duplicates": [DUPLICATE]}
+    assert state(SURVIVOR, unmerge_at)["identity"] == {"merged_into": None, "duplicates": []}
+    # Each stream's own hash chain holds: C1's three events and the merge's and unmerge's marks; C2's four and both.
+    for customer_id, events in ((SURVIVOR, 5), (DUPLICATE, 6)):
+        verdict = client.get(f"/v1/customers/{customer_id}/verify").json()
+        assert (verdict["intact"], verdict["events"]) == (True, events)

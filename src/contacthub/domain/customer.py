@@ -11,6 +11,7 @@ so code can move without breaking the log.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, cast
@@ -997,6 +998,23 @@ def _same_fact(event: Customer.Event) -> dict[str, Any]:
     fields = {k: v for k, v in event.__dict__.items()
               if k not in ("originator_id", "originator_version", "timestamp", POSTED_BY) and not k.startswith("_")}
     return fields
+
+
+def identity_in(events: Iterable[Customer.Event]) -> tuple[str | None, tuple[str, ...]]:
+    """Which person a record was part of after these events of its stream (in log order; any subset an
+    audit replays): the survivor it was merged into, if any, and the records merged into it."""
+    merged_into: str | None = None
+    duplicates: tuple[str, ...] = ()
+    for fact in events:
+        if isinstance(fact, Customer.Merged):
+            merged_into = fact.survivor_id
+        elif isinstance(fact, Customer.Unmerged):
+            merged_into = None
+        elif isinstance(fact, Customer.DuplicateMerged):
+            duplicates = (*duplicates, fact.duplicate_id)
+        elif isinstance(fact, Customer.DuplicateUnmerged):
+            duplicates = tuple(d for d in duplicates if d != fact.duplicate_id)
+    return merged_into, duplicates
 
 
 def attribute(event: Customer.Event, source: str) -> None:

@@ -151,10 +151,11 @@ class ComplaintQueries(ReadQueries):
         row = self.store.query_one("SELECT customer_id FROM rm_complaint WHERE complaint_id = ?", (complaint_id,))
         return None if row is None else row["customer_id"]
 
-    def for_customer(self, customer_id: str, open_only: bool = True) -> list[dict[str, Any]]:
+    def for_customer(self, customer_id: str, open_only: bool = True, records: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The customer's complaints (`records`: of every record of a merged person), newest first."""
         now = self.clock()
         with self.store.transaction(commit=False) as sql:
-            return [self.summary(r, now) for r in self.customer_rows(sql, customer_id, open_only)]
+            return [self.summary(r, now) for r in self.customer_rows(sql, customer_id, open_only, records)]
 
     def customer_rows(self, sql: Sql, customer_id: str, open_only: bool, records: Sequence[str] = ()) -> list[dict[str, Any]]:
         """The customer's complaints, newest first; `records`: every record of a merged person (their union)."""

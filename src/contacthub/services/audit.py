@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from contacthub.contract import DOMAIN_EVENTS
-from contacthub.domain.customer import Customer, posted_by
+from contacthub.domain.customer import Customer, identity_in, posted_by
 from contacthub.domain.event_chain import CustomerChain, Finding, verify_chain
 from contacthub.projections.base import PositionedEvent, Projection, tables_digest
 from contacthub.projections.replay import Moment, events_known, replay_state
@@ -121,6 +121,7 @@ class Audit:
             return None
         last = known[-1][0] if known else 0
         basis = "occurred" if moment.occurred_before else "recorded" if moment.bounded else "now"
+        merged_into, duplicates = identity_in(event for _, event in known)
         return {
             "customer_id": customer_id,
             "basis": basis,
@@ -128,6 +129,7 @@ class Audit:
             "as_of_position": moment.as_of_position,
             "events_applied": len(known),
             "last_position": last,
+            "identity": {"merged_into": merged_into, "duplicates": list(duplicates)},
             "customer": {**state["customer"], "position": last},
             "complaints": [{**c, "position": last} for c in state["complaints"]],
             "events": known,

@@ -61,6 +61,13 @@ class HistoryOut(BaseModel):
     """Pass as `after` for the next page; null on the last page."""
 
 
+class IdentityOut(BaseModel):
+    merged_into: str | None
+    """The survivor this record was merged into at the moment; null when it was not merged."""
+    duplicates: list[str]
+    """The records merged into this one at the moment, oldest merge first."""
+
+
 class ReplayedStateOut(BaseModel):
     customer_id: str
     basis: str
@@ -69,7 +76,10 @@ class ReplayedStateOut(BaseModel):
     as_of_position: int | None
     events_applied: int
     last_position: int | None
+    identity: IdentityOut
+    """Which person the record was part of at the moment, from its own stream (docs/events.md §3.16)."""
     customer: Customer360Out
+    """The record's own view, from its own events (a merged person's other records are not replayed with it)."""
     complaints: list[ComplaintOut]
 
 

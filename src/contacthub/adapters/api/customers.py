@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from contacthub.adapters.api.schemas import ContactOut, Customer360Out
+from contacthub.adapters.http.access_log import record_shown
 from contacthub.adapters.http.dependencies import Hub, MinPosition, hub_of, run_read, wait_for_read_models
 from contacthub.adapters.http.errors import ERROR_RESPONSES, ApiError, JsonResponse, UnknownNumberBody
 from contacthub.adapters.http.parameters import CustomerId, QueryMoment
@@ -26,7 +27,7 @@ class TimelineOut(BaseModel):
     position: int
 
 
-def _view(hub: ContactHub, customer_id: str, min_position: int | None) -> JsonResponse:
+def _view(hub: ContactHub, customer_id: str, min_position: int | None, request: Request) -> JsonResponse:
     """The view as JSON, already in Customer360Out's shape: answered as is, without FastAPI validating it again.
 
     `response_model` stays declared (the OpenAPI document shows it); the route returns a
@@ -37,6 +38,10 @@ def _view(hub: ContactHub, customer_id: str, min_position: int | None) -> JsonRe
     view = hub.customers.customer_360(customer_id)
     if view is None:
         raise ApiError(404, "customer_id", f"no customer {customer_id}")
+    # A merged person's view shows every record of it: each is recorded in the access log (the request's
+    # own entry names the record asked for).
+    record_shown(request, [r for r in [view["customer_id"], *(m["customer_id"] for m in view["merged_records"])]
+                           if view["merged_records"] and r != customer_id])
     return JsonResponse({**view, "position": position})
 
 
@@ -51,7 +56,7 @@ async def _reached(hub: ContactHub, min_position: int | None) -> None:
 async def get_customer(request: Request, customer_id: CustomerId, min_position: MinPosition = None) -> Any:
     hub = hub_of(request)  # not the `Hub` dependency: one dependency less on the hottest read (dependencies.require)
     await _reached(hub, min_position)
-    return await run_read(lambda: _view(hub, customer_id, min_position))
+    return await run_read(lambda: _view(hub, customer_id, min_position, request))
 
 
 @router.get("/v1/customers", response_model=Customer360Out,
@@ -80,7 +85,7 @@ async def find_customer(
             if unidentified:
                 message += f"; {unidentified} touchpoint(s) from it joined no customer"
             raise ApiError(404, "msisdn", message, extra={"unidentified_contacts": unidentified})
-        return _view(hub, customer_id, min_position)
+        return _view(hub, customer_id, min_position, request)
 
     await _reached(hub, min_position)
     return await run_read(lookup)
@@ -89,6 +94,7 @@ async def find_customer(
 @router.get("/v1/customers/{customer_id}/timeline", response_model=TimelineOut, responses=ERROR_RESPONSES,
             summary="Every touchpoint of a customer across channels, in event-time order, paged")
 async def get_timeline(
+    request: Request,
     hub: Hub,
     customer_id: CustomerId,
     after: Annotated[str | None, Query(max_length=200, description="The `next` cursor of the previous page")] = None,
@@ -103,6 +109,8 @@ async def get_timeline(
             items, next_cursor = hub.customers.timeline(customer_id, after, limit)
         except BadCursor as exc:
             raise ApiError(422, "after", str(exc)) from None
+        records = hub.customers.records_of(customer_id)  # a merged person's: every record's touchpoints
+        record_shown(request, [r for r in records if len(records) > 1 and r != customer_id])
         return {"customer_id": customer_id, "items": items, "next": next_cursor, "position": position}
 
     return await run_in_threadpool(page)

@@ -252,7 +252,8 @@ def customer_page_data(hub: ContactHub, customer_id: str, all_contacts: bool) ->
     if view is None:
         return None
     active, finished = [], []
-    for summary in hub.complaints.for_customer(customer_id, open_only=False):
+    records = [view["customer_id"], *(m["customer_id"] for m in view["merged_records"])]  # a merged person's, all
+    for summary in hub.complaints.for_customer(view["customer_id"], open_only=False, records=records):
         if summary["status"] in ACTIVE_STATUSES:
             # The card shows ownership changes, which only the full complaint has.
             active.append(hub.complaints.complaint(summary["complaint_id"]) or summary)
@@ -295,6 +296,9 @@ async def customer_page(request: Request, hub: Hub, customer_id: str, who: Reade
         data = await run_in_threadpool(customer_page_data, hub, customer_id, contacts == "all")
     if data is None:
         return page.error(404, page.t("error.no_customer", id=customer_id))
+    shown = data["customer"]
+    record_shown(request, [r for r in [shown["customer_id"], *(m["customer_id"] for m in shown["merged_records"])]
+                           if r != customer_id])  # a merged person's page shows every record of it
     return page.render("customer.html", return_to=url, **data)
 
 
