@@ -39,7 +39,7 @@ HANDLERS = ["agent-1", "agent-3", "backoffice-2", "store-88"]
 
 @st.composite
 def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, prefix: str = "h",
-              unknown_callers: bool = True) -> list[dict[str, Any]]:
+              unknown_callers: bool = True, merges: bool = False) -> list[dict[str, Any]]:
     customers: list[tuple[str, str]] = []  # (customer_id, msisdn)
     orders: dict[str, tuple[str, list[str], set[str], bool]] = {}  # order -> (customer, services, activated, cancelled)
     # complaint -> (customer, status, owner, time of its latest step, escalation level)
@@ -50,6 +50,7 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
     # when it last changed hands).
     extra: dict[str, tuple[str | None, datetime]] = {}
     n_customers = draw(st.integers(1, max_customers))
+    merged_into: dict[str, str] = {}  # duplicate -> survivor, while merged (`merges`: posted in order only)
 
     def stamp(kind: str, after: datetime | None = None) -> dict[str, Any]:
         # Event time is random within a month: delivery order and event order differ freely.
@@ -79,6 +80,10 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
                 choices.append("unknown_contact")
             if any(holder is not None for holder, _ in extra.values()):
                 choices.append("release_number")
+            if merges and len(customers) > 1:
+                choices.append("merge")
+            if merges and merged_into:
+                choices.append("unmerge")
         kind = draw(st.sampled_from(choices))
         if kind == "register":
             n = len(customers)
@@ -90,6 +95,21 @@ def histories(draw: st.DrawFn, max_customers: int = 4, max_events: int = 40, pre
                            "msisdns": [customer[1]]})
             continue
         customer = draw(st.sampled_from(customers))
+        if kind in ("merge", "unmerge"):
+            # One level: a duplicate neither merged nor with duplicates of its own, into a record not merged.
+            ids = [c for c, _ in customers]
+            if kind == "merge":
+                pairs = [(d, s) for d in ids for s in ids if d != s and d not in merged_into
+                         and d not in merged_into.values() and s not in merged_into]
+                if not pairs:
+                    continue
+                duplicate, survivor = draw(st.sampled_from(pairs))
+                merged_into[duplicate] = survivor
+            else:
+                duplicate = draw(st.sampled_from(sorted(merged_into)))
+                survivor = merged_into.pop(duplicate)
+            events.append({**stamp(f"customer.{kind}d"), "customer_id": duplicate, "survivor_id": survivor})
+            continue
         if kind == "unknown_contact":
             # From a number nobody holds when it is posted: a customer's to come (registered later in
             # the history, so the contact joins them: the month is within the look-back), or one

@@ -99,6 +99,15 @@ def scenario(type_: str) -> list[dict[str, Any]]:
             registered(f"C-fuzz-{n}", (f"145{n:08d}",)),
             event("customer.msisdn_released", {"customer_id": f"C-fuzz-{n}"}, msisdn=f"145{n:08d}", reason="ported_out"),
         ],
+        "customer.merged": [  # a duplicate of its own, merged into the seeded customer (which stays a survivor)
+            registered(f"C-fuzz-{n}", (f"144{n:08d}",)),
+            event("customer.merged", {"customer_id": f"C-fuzz-{n}"}, survivor_id=SEED_CUSTOMER),
+        ],
+        "customer.unmerged": [
+            registered(f"C-fuzz-{n}", (f"143{n:08d}",)),
+            event("customer.merged", {"customer_id": f"C-fuzz-{n}"}, survivor_id=SEED_CUSTOMER),
+            event("customer.unmerged", {"customer_id": f"C-fuzz-{n}"}, survivor_id=SEED_CUSTOMER),
+        ],
         "contact.logged": [contact(WHO, site="杭州西湖营业厅", order_id=order, complaint_id=complaint)],
         "order.placed": [placed],
         "service.activated": [placed, event("service.activated", WHO, order_id=order, service="plan_5g")],
@@ -322,13 +331,18 @@ class Posting:
         return isinstance(value, Raw) and not value.json
 
 
+ID_ONLY = ("customer.registered", "customer.msisdn_added", "customer.msisdn_released", "customer.merged",
+           "customer.unmerged")
+"""Types that name their customer by id only (a number in them is the fact's own, or they name none)."""
+
+
 @st.composite
 def postings(draw: st.DrawFn) -> Posting:
     type_ = draw(st.sampled_from(sorted(CHANNEL_EVENTS)))
     batch = [dict(e) for e in scenario(type_)]
     target = batch[-1]
     # Registrations and number changes name their customer by id only (their msisdn is the fact's own).
-    if type_ not in ("customer.registered", "customer.msisdn_added", "customer.msisdn_released") and draw(st.booleans()):
+    if type_ not in ID_ONLY and draw(st.booleans()):
         del target["customer_id"]
         target["msisdn"] = draw(VALID["msisdn"])  # the other way to name the customer
     change = draw(st.sampled_from(["replace", "replace", "drop", "add", "valid", "valid", "valid"]))
