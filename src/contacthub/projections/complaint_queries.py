@@ -160,7 +160,7 @@ class ComplaintQueries(ReadQueries):
     def customer_rows(self, sql: Sql, customer_id: str, open_only: bool, records: Sequence[str] = ()) -> list[dict[str, Any]]:
         """The customer's complaints, newest first; `records`: every record of a merged person (their union)."""
         ids = list(records) or [customer_id]
-        who = f"customer_id IN ({sql.in_list(ids)})"
+        who = f"customer_id IN ({sql.in_list(ids)})" if len(ids) > 1 else "customer_id = ?"
         if open_only:
             statuses = sorted(OPEN_STATUSES)
             return sql.execute(

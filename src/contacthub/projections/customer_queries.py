@@ -166,6 +166,8 @@ class CustomerQueries(ReadQueries):
             counts = sql.execute(
                 f"SELECT channel, SUM(contacts) AS contacts FROM rm_channel_count WHERE {who} "
                 "GROUP BY channel ORDER BY channel", ids
+            ).all() if merged else sql.execute(
+                "SELECT channel, contacts FROM rm_channel_count WHERE customer_id = ? ORDER BY channel", ids
             ).all()
             churn_risk = self.risk.for_customer(survivor, now, sql, records if merged else ())
             former = sql.execute(
