@@ -109,3 +109,20 @@ def test_complaint_steps_before_the_opening_read_as_in_order_and_a_refused_one_i
     hub.projector.reset()
     hub.projector.catch_up()
     assert read_models() == incremental
+
+
+def test_an_activation_delivered_after_the_cancellation_it_precedes_counts_and_the_order_stays_cancelled(
+    client: TestClient, hub: ContactHub
+) -> None:
+    posted(client, registered("C1", occurred_at=at(1)),
+           event("order.placed", C1, order_id="O1", services=["broadband", "iptv"], occurred_at=at(2)))
+    posted(client, event("order.cancelled", C1, order_id="O1", reason="地址无资源", occurred_at=at(10)))
+    position = posted(client, event("service.activated", C1, order_id="O1", service="broadband", occurred_at=at(5)))
+
+    journey = client.get("/v1/orders/O1/journey", params={"min_position": str(position)}).json()
+    assert (journey["state"], journey["activated"], journey["pending"]) == ("cancelled", ["broadband"], [])
+    view = client.get("/v1/customers/C1", params={"min_position": str(position)}).json()
+    assert view["open_orders"] == []  # still cancelled
+    assert [s["service"] for s in view["services"]] == ["broadband"]
+    row = hub.event_log.read_store.query("SELECT status, activated FROM rm_order WHERE order_id = ?", ("O1",))
+    assert row == [{"status": "cancelled", "activated": '["broadband"]'}]

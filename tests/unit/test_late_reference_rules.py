@@ -130,10 +130,7 @@ def test_any_delivery_order_gives_the_in_order_state(clock: ManualClock, order: 
     """The order and its activations (one twice, one of a service it does not contain) delivered one by
     one in any order: the order ends as delivering them in event time gives, and each step the rules
     refuse when its order is known is, when it came before the order, recorded as a conflict.
-
-    Not with cancellations: a step that comes after its order is known is judged on the order as it
-    then stands, as it always was, so an activation dated before a cancellation but delivered after
-    it is refused (docs/architecture.md, known limits)."""
+    With a cancellation: test_an_activation_dated_before_the_cancellation_counts_in_any_delivery_order."""
     story = [*STORY, activated("mobile", 3), activated("landline", 4)]
     outcomes = []
     for delivery in (sorted(range(len(story)), key=lambda i: story[i]["occurred_at"]), order):
@@ -150,6 +147,47 @@ def test_any_delivery_order_gives_the_in_order_state(clock: ManualClock, order: 
         outcomes.append(((state.activated, state.last_activated_at), refused + conflicts))
     in_event_time, shuffled = outcomes
     assert shuffled == in_event_time
+
+
+CANCELLED_STORY = [placed(day=1), activated("mobile", 2), activated("broadband", 9), cancelled(15),
+                   activated("mobile", 3), activated("landline", 4)]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(len(CANCELLED_STORY))))
+def test_an_activation_dated_before_the_cancellation_counts_in_any_delivery_order(
+    clock: ManualClock, order: list[int]
+) -> None:
+    """An order partly activated and then cancelled, its steps delivered one by one in any order (an
+    activation after the cancellation it precedes, or before the order): it ends cancelled with the
+    activations dated before the cancellation, as event time gives; the repeated activation and the
+    service the order does not contain are refused or listed as conflicts, one each."""
+    outcomes = []
+    for delivery in (sorted(range(len(CANCELLED_STORY)), key=lambda i: CANCELLED_STORY[i]["occurred_at"]), order):
+        services = Services.wire(clock)
+        services.given(registered("C1", ("13800138000",)))
+        refused = 0
+        for i in delivery:
+            try:
+                services.ingest.ingest([CANCELLED_STORY[i]])
+            except IngestRejected:
+                refused += 1
+        conflicts = sum(isinstance(e, Customer.OrderStepConflict) for _, e in services.log.customer_history("C1"))
+        state = services.customer().orders["O1"]
+        outcomes.append((state.activated, state.last_activated_at, state.cancelled_at, refused + conflicts))
+    in_event_time, shuffled = outcomes
+    assert shuffled == in_event_time
+    assert in_event_time[0] == {"mobile", "broadband"} and in_event_time[3] == 2
+
+
+def test_an_activation_after_the_cancellation_or_completing_the_order_before_it_is_refused(customer: Services) -> None:
+    customer.given(placed(services=("mobile", "broadband")), activated("mobile", 2), cancelled(15))
+    after = activated("broadband", 16)
+    completing = activated("broadband", 9)
+    assert errors(customer.refused(after)) == [(0, after["event_id"], "order_id")]
+    rejected = customer.refused(completing)
+    assert errors(rejected) == [(0, completing["event_id"], "order_id")]
+    assert "would have fully activated it" in rejected.errors[0].message
 
 
 # --- complaint steps before their complaint ------------------------------------------------------

@@ -729,7 +729,11 @@ class Customer(BaseAggregate[str]):
     @staticmethod
     def _step_problem(order_id: str, order: OrderState, step: Customer.Event) -> str | None:
         """Why a step contradicts its order, or None when the order allows it."""
-        if order.cancelled:
+        if order.cancelled and isinstance(step, Customer.ServiceActivated):
+            late = Customer._activation_problem(order_id, order, step.service, step.occurred_at)
+            if late is not None:
+                return late
+        elif order.cancelled:
             return f"order {order_id} was cancelled"
         if isinstance(step, Customer.ServiceActivated):
             if step.service not in order.services:
@@ -747,8 +751,8 @@ class Customer(BaseAggregate[str]):
             self.trigger_event(Customer.ServiceActivated, order_id=order_id, service=service, **fields)
             return
         order = self._order(order_id)
-        if order.cancelled:
-            raise RuleViolation("order_id", f"order {order_id} was cancelled", code="order_cancelled")
+        if order.cancelled and (late := self._activation_problem(order_id, order, service, fields["occurred_at"])):
+            raise RuleViolation("order_id", late, code="order_cancelled")
         if service not in order.services:
             raise RuleViolation(
                 "service",
@@ -757,6 +761,20 @@ class Customer(BaseAggregate[str]):
         if service in order.activated:
             raise RuleViolation("service", f"service '{service}' of order {order_id} is already active")
         self.trigger_event(Customer.ServiceActivated, order_id=order_id, service=service, **fields)
+
+    @staticmethod
+    def _activation_problem(order_id: str, order: OrderState, service: str, occurred_at: datetime) -> str | None:
+        """Why an activation of a cancelled order is refused, or None when it is a fact delivered late: dated at
+        or before the cancellation, it would have come first in event time and been accepted (the order stays
+        cancelled). Refused when dated after the cancellation, or when it would complete the order before it,
+        which a fully activated order would have refused."""
+        assert order.cancelled_at is not None
+        if occurred_at > order.cancelled_at:
+            return f"order {order_id} was cancelled at {order.cancelled_at.isoformat()}"
+        if service in order.services and order.activated | {service} >= set(order.services):
+            return (f"order {order_id} was cancelled at {order.cancelled_at.isoformat()}; activating '{service}' "
+                    "before that would have fully activated it, and a fully activated order is not cancelled")
+        return None
 
     def cancel_order(self, *, order_id: str, **fields: Any) -> None:
         if order_id not in self.orders:  # a late reference, as for activate_service

@@ -225,6 +225,8 @@ def _service_activated(uow: UnitOfWork, position: int, e: Customer.ServiceActiva
     occurred = utc_text(e.occurred_at)
     if row["last_activated_at"] is None or occurred > row["last_activated_at"]:
         row["last_activated_at"] = occurred
+    if row["cancelled_at"] is not None:
+        return  # dated before the cancellation, delivered after it: the order stays cancelled, as in event time
     row["status"] = (
         OrderStatus.ACTIVATED.value if set(activated) >= set(services) else OrderStatus.PARTIALLY_ACTIVATED.value
     )
