@@ -28,10 +28,11 @@ from eventsourcing.utils import get_topic
 from contacthub.adapters.store.database import DatabaseTarget
 from contacthub.adapters.store.keyring import CustomerKeys, has_personal_fields
 from contacthub.adapters.store.mapping import OrjsonTranscoder, TypedMapper
-from contacthub.adapters.store.postgres import PostgresCustomerRecorder, PostgresWritersLock
+from contacthub.adapters.store.postgres import PostgresCustomerRecorder, PostgresProjectionTracking, PostgresWritersLock
 from contacthub.adapters.store.recording import WritersLock
 from contacthub.adapters.store.sqlite import (
     SQLiteCustomerRecorder,
+    SQLiteProjectionTracking,
     SQLiteWritersLock,
     create_owner_only,
     keep_connections,
@@ -55,6 +56,9 @@ class CustomerLog(Application[str]):
             "ORIGINATOR_ID_TYPE": "text",
             "APPLICATION_RECORDER_TOPIC": get_topic(recorder_cls),
         }
+        # Their tables are created one process at a time (several processes start together: serve --workers).
+        env["TRACKING_RECORDER_TOPIC"] = get_topic(
+            SQLiteProjectionTracking if target.dialect == SQLITE else PostgresProjectionTracking)
         self.dialect = target.dialect
         self.keys = CustomerKeys()
         if target.dialect == SQLITE:

@@ -64,16 +64,27 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in without_comments.split(";") if s.strip()]
 
 
+DDL_LOCK = 4242001
+"""The PostgreSQL advisory lock every process holds while it changes the schema: migrations, and the
+event store's own tables (adapters/store/postgres.py, TablesCreatedOneAtATime)."""
+
+
 def _serialise_migrators(sql: Sql) -> None:
-    # Two processes starting together (server and projector) must not run one migration twice.
+    """Two processes starting together (server and projector, `serve --workers N`) must not run one
+    migration twice, nor fail on each other: the first statement of the transaction takes the lock.
+    On SQLite that is a write (it waits its turn for the write lock; a transaction that read first
+    and then wrote would instead fail at once with "database is locked" once another wrote meanwhile)."""
     if sql.dialect == POSTGRESQL:
-        sql.execute("SELECT pg_advisory_xact_lock(4242001)")
+        sql.execute(f"SELECT pg_advisory_xact_lock({DDL_LOCK})")
+    else:
+        sql.execute("DELETE FROM schema_migrations WHERE 0 = 1")
 
 
 def migrate(store: ReadStore, folder: Path | None = None, *, announce: bool = True) -> list[str]:
     """Apply what is pending; return the names applied now."""
     with store.transaction(commit=True) as sql:
-        _serialise_migrators(sql)
+        if sql.dialect == POSTGRESQL:
+            _serialise_migrators(sql)
         sql.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     applied = {r["name"] for r in store.query("SELECT name FROM schema_migrations")}
     done: list[str] = []

@@ -11,13 +11,20 @@ import orjson
 import psycopg
 import structlog
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import ConnectionPool, PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.postgres import (
+    ConnectionPool,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+    PostgresTrackingRecorder,
+)
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier, Literal
 from psycopg_pool.base import AttemptWithBackoff
 
 from contacthub.adapters.store.chain import CHAIN_COLUMNS, new_links
 from contacthub.adapters.store.database import LIBPQ_OPTIONS_KEY
+from contacthub.adapters.store.migrations import DDL_LOCK
 from contacthub.adapters.store.recording import ChainedInserts, write_personal_data_changes
 from contacthub.projections.sql import POSTGRESQL, Sql
 from contacthub.services.ports import Claim, IngestKey, WritersBusy
@@ -65,7 +72,33 @@ def _insert(curs: Any, table: SQL | Identifier, columns: Sequence[tuple[str, str
     curs.execute(statement, parameters, prepare=True)
 
 
-class PostgresCustomerRecorder(ChainedInserts, PostgresApplicationRecorder):
+class TablesCreatedOneAtATime:
+    """The library creates its tables, types and indexes each time a process opens the log (`IF NOT
+    EXISTS`), in several transactions. Two processes doing so at once on an empty database fail on
+    PostgreSQL's catalog (`tuple concurrently updated`, a duplicate `pg_type` row): `serve --workers N`
+    lost a worker at startup that way. So a process creates them holding the schema lock (DDL_LOCK,
+    the migrations' too), taken on a connection of its own: the pool may have a single connection."""
+
+    datastore: PostgresDatastore
+
+    def create_table(self) -> None:
+        pool = self.datastore.pool
+        conninfo, options = pool.conninfo, pool.kwargs  # the pool's own (psycopg_pool allows callables too)
+        conninfo = conninfo() if callable(conninfo) else conninfo
+        options = options() if callable(options) else dict(options or {})
+        with psycopg.connect(conninfo, **{**options, "autocommit": True}) as lock:
+            lock.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK,))
+            try:
+                super().create_table()  # type: ignore[misc]
+            finally:
+                lock.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK,))
+
+
+class PostgresProjectionTracking(TablesCreatedOneAtATime, PostgresTrackingRecorder):
+    """The library's tracking recorder (the projector's positions), its tables created one process at a time."""
+
+
+class PostgresCustomerRecorder(TablesCreatedOneAtATime, ChainedInserts, PostgresApplicationRecorder):
     """The library's recorder, writing a batch its own way (`insert_linked_events`).
 
     One transaction, in pipeline mode, with two waits for the server instead of three:

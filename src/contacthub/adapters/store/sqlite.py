@@ -11,8 +11,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLITE3_DEFAULT_LOCK_TIMEOUT, SQLiteApplicationRecorder, SQLiteConnection
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.sqlite import (
+    SQLITE3_DEFAULT_LOCK_TIMEOUT,
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteTrackingRecorder,
+)
 
 from contacthub.adapters.store.chain import link_new_events
 from contacthub.adapters.store.recording import ChainedInserts, write_personal_data_changes
@@ -73,6 +78,21 @@ def keep_connections(pool: Any) -> None:
 
 _INSERT_KEY = "INSERT INTO ingest_keys (event_id, digest, customer_id, customer_version, source) VALUES (?, ?, ?, ?, ?)"
 _INSERT_CLAIM = "INSERT INTO customer_claims (kind, claim, customer_id) VALUES (?, ?, ?)"
+
+
+class SQLiteProjectionTracking(SQLiteTrackingRecorder):
+    """The library's tracking recorder (the projector's positions). It looks for its table, then creates
+    it and records the table's version in it; two processes opening an empty database together both find
+    no table, and the second's version row is refused (IntegrityError "Failed to record tracking for
+    __migration__"). Then the table is there, made by the other: look again, as a process starting later would."""
+
+    def create_table(self) -> None:
+        try:
+            super().create_table()
+        except IntegrityError:
+            self.tracking_table_exists = False
+            self.tracking_migration_previous = self.tracking_migration_current = None
+            super().create_table()
 
 
 class SQLiteCustomerRecorder(ChainedInserts, SQLiteApplicationRecorder):
