@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from contacthub.bootstrap import ContactHub
-from helpers import event, registered
+from helpers import event, posted, registered
 
 C1 = {"customer_id": "C1"}
 
@@ -19,11 +19,6 @@ C1 = {"customer_id": "C1"}
 def at(day: int) -> str:
     return f"2026-10-{day:02d}T09:00:00+08:00"
 
-
-def posted(client: TestClient, *events: Any) -> int:
-    response = client.post("/v1/events", json={"events": list(events)})
-    assert response.status_code == 200, response.text
-    return int(response.json()["position"])
 
 
 def test_an_activation_before_its_order_counts_in_the_journey_and_a_contradiction_is_listed(

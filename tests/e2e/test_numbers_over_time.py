@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from contacthub.bootstrap import ContactHub
-from helpers import contact, event, registered
+from helpers import contact, event, posted, registered
 
 NUMBER = "13800138000"
 
@@ -19,11 +19,6 @@ NUMBER = "13800138000"
 def at(day: int) -> str:
     return f"2026-10-{day:02d}T09:00:00+08:00"
 
-
-def posted(client: TestClient, *events: Any) -> int:
-    response = client.post("/v1/events", json={"events": list(events)})
-    assert response.status_code == 200, response.text
-    return int(response.json()["position"])
 
 
 def holder(client: TestClient, position: int, **params: str) -> Any:

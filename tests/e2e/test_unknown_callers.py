@@ -12,7 +12,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from contacthub.bootstrap import ContactHub
-from helpers import complaint_opened, contact, registered
+from helpers import complaint_opened, contact, posted, registered
 
 NUMBER = "13800138000"
 
@@ -20,11 +20,6 @@ NUMBER = "13800138000"
 def at(day: int) -> str:
     return f"2026-11-{day:02d}T09:00:00+08:00"
 
-
-def posted(client: TestClient, *events: Any) -> int:
-    response = client.post("/v1/events", json={"events": list(events)})
-    assert response.status_code == 200, response.text
-    return int(response.json()["position"])
 
 
 def lookup(client: TestClient, position: int, **params: str) -> Any:
