@@ -138,3 +138,15 @@ def test_a_merged_persons_view_records_every_record_it_shows(served: TestClient,
     assert served.get("/v1/customers/C1/timeline", headers=clerk).status_code == 200
     for path in ("/v1/customers/C2", "/v1/customers/C1/timeline"):
         assert sorted(e["customer_id"] for e in entries(hub, path=path)) == ["C1", "C2"]
+
+    # Found by review: a duplicate's complaint page shows the survivor's profile, and an order's journey
+    # every record's touchpoints.
+    order = {"event_id": "o-1", "type": "order.placed", "occurred_at": "2026-11-02T10:00:00+08:00",
+             "customer_id": "C1", "order_id": "O1", "services": ["broadband"]}
+    assert hub.projector.wait_for(served.post("/v1/events", json={"events": [order]}, headers=boss).json()["position"], 5)
+    assert served.get("/v1/orders/O1/journey", headers=clerk).status_code == 200
+    assert sorted((e["customer_id"] for e in entries(hub, path="/v1/orders/O1/journey")), key=str) == ["C1", "C2"]
+    desk = new_key(hub, Role.CLERK, "store-0571-04")
+    assert served.post("/desk/login", data={"key": desk}, follow_redirects=False).status_code == 303
+    assert served.get("/desk/complaints/K2").status_code == 200  # K2 is C2's; the page shows C1's name
+    assert sorted((e["customer_id"] for e in entries(hub, path="/desk/complaints/K2")), key=str) == ["C1", "C2"]

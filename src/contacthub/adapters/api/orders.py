@@ -117,12 +117,15 @@ async def list_conflicts(
 
 @router.get("/v1/orders/{order_id}/journey", response_model=JourneyOut, responses=ERROR_RESPONSES,
             summary="An order's journey: calls, contacts and technician visits to activation, touchpoint by touchpoint")
-async def get_journey(hub: Hub, order_id: OrderId, min_position: MinPosition = None) -> Any:
+async def get_journey(request: Request, hub: Hub, order_id: OrderId, min_position: MinPosition = None) -> Any:
     def read() -> dict[str, Any]:
         position = wait_for_read_models(hub, min_position)
         journey = hub.journeys.order_journey(order_id)
         if journey is None:
             raise ApiError(404, "order_id", f"no order {order_id}")
+        # A merged person's order counts (and lists) the touchpoints of every record: each is recorded.
+        records = hub.customers.records_of(journey["customer_id"])
+        record_shown(request, [r for r in records if len(records) > 1 and r != journey["customer_id"]])
         return {**journey, "position": position}
 
     return await run_in_threadpool(read)

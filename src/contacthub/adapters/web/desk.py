@@ -296,9 +296,7 @@ async def customer_page(request: Request, hub: Hub, customer_id: str, who: Reade
         data = await run_in_threadpool(customer_page_data, hub, customer_id, contacts == "all")
     if data is None:
         return page.error(404, page.t("error.no_customer", id=customer_id))
-    shown = data["customer"]
-    record_shown(request, [r for r in [shown["customer_id"], *(m["customer_id"] for m in shown["merged_records"])]
-                           if r != customer_id])  # a merged person's page shows every record of it
+    _record_person_shown(request, data["customer"], customer_id)
     return page.render("customer.html", return_to=url, **data)
 
 
@@ -312,7 +310,16 @@ async def complaint_page(request: Request, hub: Hub, complaint_id: str, who: Rea
         data = await run_in_threadpool(complaint_page_data, hub, complaint_id)
     if data is None:
         return page.error(404, page.t("error.no_complaint", id=complaint_id))
+    _record_person_shown(request, data["customer"], data["complaint"]["customer_id"])
     return page.render("complaint.html", return_to=url, **data)
+
+
+def _record_person_shown(request: Request, view: dict[str, Any] | None, recorded: str | None) -> None:
+    """A merged person's page shows every record of it (the 360° view is the survivor's, of all of them):
+    each record besides `recorded` (the one the request's own access-log entry names) is recorded too."""
+    if view is not None:
+        records = [view["customer_id"], *(m["customer_id"] for m in view["merged_records"])]
+        record_shown(request, [r for r in records if r != recorded])
 
 
 # --- acting on a complaint -----------------------------------------------------------------
@@ -407,6 +414,7 @@ def rerender(hub: ContactHub, page: Page, complaint_id: str, form: dict[str, str
         template = "complaint.html"
     if data is None:  # the read model has not seen the complaint yet
         return page.error(rejected.status_code, "; ".join(f"{e.field}: {e.message}" for e in rejected.errors))
+    _record_person_shown(page.request, data["customer"], customer_id)
     complaints = data["complaints"] if on_customer_page else [data["complaint"]]
     complaint = next((c for c in complaints if c["complaint_id"] == complaint_id), None)
     action = form.get("action", "")
