@@ -1020,19 +1020,24 @@ def _same_fact(event: Customer.Event) -> dict[str, Any]:
 
 def identity_in(events: Iterable[Customer.Event]) -> tuple[str | None, tuple[str, ...]]:
     """Which person a record was part of after these events of its stream (in log order; any subset an
-    audit replays): the survivor it was merged into, if any, and the records merged into it."""
+    audit replays, which the aggregate itself cannot be folded from): the survivor it was merged into, if
+    any, and the records merged into it. The merge events' own `apply` decides it."""
+    record = _Identity()
+    for fact in events:
+        if isinstance(fact, _IDENTITY_EVENTS):
+            fact.apply(cast(Customer, record))
+    return record.merged_into, record.duplicates
+
+
+@dataclass
+class _Identity:
+    """The part of a customer the merge events change."""
+
     merged_into: str | None = None
     duplicates: tuple[str, ...] = ()
-    for fact in events:
-        if isinstance(fact, Customer.Merged):
-            merged_into = fact.survivor_id
-        elif isinstance(fact, Customer.Unmerged):
-            merged_into = None
-        elif isinstance(fact, Customer.DuplicateMerged):
-            duplicates = (*duplicates, fact.duplicate_id)
-        elif isinstance(fact, Customer.DuplicateUnmerged):
-            duplicates = tuple(d for d in duplicates if d != fact.duplicate_id)
-    return merged_into, duplicates
+
+
+_IDENTITY_EVENTS = (Customer.Merged, Customer.Unmerged, Customer.DuplicateMerged, Customer.DuplicateUnmerged)
 
 
 def attribute(event: Customer.Event, source: str) -> None:
