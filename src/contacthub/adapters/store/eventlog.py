@@ -36,6 +36,7 @@ from contacthub.adapters.store.sqlite import (
     SQLiteWritersLock,
     create_owner_only,
     keep_connections,
+    use_write_ahead_log,
 )
 from contacthub.domain.customer import Customer
 from contacthub.domain.numbers import Holding, holding_changes
@@ -63,6 +64,7 @@ class CustomerLog(Application[str]):
         self.keys = CustomerKeys()
         if target.dialect == SQLITE:
             create_owner_only(target.es_env["SQLITE_DBNAME"])  # before eventsourcing opens (and so creates) it
+            use_write_ahead_log(target.es_env["SQLITE_DBNAME"], float(target.es_env.get("SQLITE_LOCK_TIMEOUT", 30)))
         try:
             super().__init__(env=env)
         except BaseException:

@@ -52,6 +52,31 @@ def create_owner_only(path: str) -> None:
     os.close(descriptor)
 
 
+def use_write_ahead_log(path: str, timeout_s: float = SQLITE3_DEFAULT_LOCK_TIMEOUT) -> None:
+    """Put the database file in write-ahead-log mode before eventsourcing opens it.
+
+    eventsourcing switches a new file to WAL on its first connection. Switching needs the file's
+    exclusive lock after reading it, and SQLite refuses that at once ("database is locked", no
+    busy wait, to avoid a deadlock) while another process is switching it too: several processes
+    opening one new file together (serve --workers) then failed at startup. Here the switch is
+    tried again until it holds or the lock timeout passes; the mode is kept in the file, so the
+    library's connections then find WAL and change nothing."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    deadline = time.monotonic() + timeout_s
+    while True:
+        connection = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+        try:
+            if connection.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as problem:
+            if "locked" not in str(problem) or time.monotonic() > deadline:
+                raise
+        finally:
+            connection.close()
+        time.sleep(0.01)
+
+
 def keep_connections(pool: Any) -> None:
     """eventsourcing's SQLite connection pool (`SQLiteConnectionPool`) with the two settings above.
 
