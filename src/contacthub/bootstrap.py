@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
+from contacthub.adapters.integration.callbacks import HttpCallbacks
+from contacthub.adapters.integration.notifications import NotificationBodies
 from contacthub.adapters.store.chain import EventChain
 from contacthub.adapters.store.database import compact_sqlite, parse_database_url
 from contacthub.adapters.store.eventlog import CustomerLog
 from contacthub.adapters.store.migrations import migrate
 from contacthub.adapters.store.scratch import scratch_area, scratch_read_store
 from contacthub.adapters.store.standby import ReadSide, open_standby
+from contacthub.adapters.store.subscriptions import SubscriptionTable
 from contacthub.config import Settings
 from contacthub.domain.complaint import SlaPolicy
 from contacthub.domain.order import JeopardyLimits
+from contacthub.domain.subscriptions import parse_allowed_hosts
 from contacthub.projections.base import Projection
 from contacthub.projections.complaint_queries import ComplaintQueries
 from contacthub.projections.complaint_view import ComplaintView
@@ -30,6 +35,7 @@ from contacthub.projections.sql import SQLITE
 from contacthub.services.audit import Audit
 from contacthub.services.complaint_actions import ComplaintActions
 from contacthub.services.erasure import Erasure
+from contacthub.services.hub_delivery import HubDelivery
 from contacthub.services.ingest import IngestService
 from contacthub.services.jeopardy_watch import JeopardyWatcher
 from contacthub.services.risk_watch import RiskWatcher
@@ -57,9 +63,14 @@ class ContactHub:
     chains: EventChain
     audit: Audit
     erasure: Erasure
+    subscriptions: SubscriptionTable
+    """Webhook subscriptions (`/v1/hub`, the TMF APIs' `/hub`) and their delivery positions."""
+    hub_delivery: HubDelivery
+    """Delivers them (services/hub_delivery.py), started with the projector (adapters/http/app.py)."""
     clock: Callable[[], datetime]
 
     def close(self) -> None:
+        self.hub_delivery.callbacks.close()  # type: ignore[attr-defined]
         self.reads.close()
         self.event_log.close()
 
@@ -107,12 +118,18 @@ def _assemble(
         event_log, read_models(settings.zone), batch_size=settings.projector_batch_size, partitions=partitions,
         only=only_partitions,
     )
+    woken: list[threading.Event] = [projector.wake]  # and the webhook deliverers', below
+
+    def recorded(_position: int) -> None:
+        for wake in woken:
+            wake.set()
+
     ingest = IngestService(
         event_log,
         cache_size=settings.customer_cache_size,
         future_tolerance=timedelta(seconds=settings.future_tolerance_s),
         clock=clock,
-        on_recorded=lambda _position: projector.wake.set(),
+        on_recorded=recorded,
         sla_policy=sla_policy,
         unidentified_look_back=timedelta(days=settings.unidentified_look_back_days),
     )
@@ -131,6 +148,14 @@ def _assemble(
             )
     chains = EventChain(event_log.read_store)
     database_url = settings.database_url
+    subscriptions = SubscriptionTable(event_log.read_store)
+    allowed_hosts = parse_allowed_hosts(settings.callback_hosts)
+    hub_delivery = HubDelivery(
+        event_log, subscriptions, HttpCallbacks(settings.webhook_timeout_s),
+        NotificationBodies(watched, watched.complaints, settings.zone, projector.wait_for),
+        lambda: allowed_hosts, first_retry_s=settings.webhook_first_retry_s,
+    )
+    woken.append(hub_delivery.wake)
     return ContactHub(
         settings=settings,
         event_log=event_log,
@@ -179,5 +204,7 @@ def _assemble(
             projector,
             compact=(lambda: compact_sqlite(database_url)) if event_log.dialect == SQLITE else None,
         ),
+        subscriptions=subscriptions,
+        hub_delivery=hub_delivery,
         clock=clock,
     )

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contacthub.domain.complaint import SlaPolicy
+from contacthub.domain.subscriptions import parse_allowed_hosts
 
 MAX_JEOPARDY_DAYS = 3650
 
@@ -96,6 +97,19 @@ class Settings:
     with a key revoked elsewhere (another worker, `contacthub keys revoke`) within this time.
     0: every request looks its key up."""
 
+    callback_hosts: str = ""
+    """Webhook callbacks may go only to these hosts: comma-separated names or addresses, each optionally
+    with `:port` (`hooks.example.cn, 10.1.2.3:8443`). Empty (the default): no callback is allowed,
+    so nothing is called until an operator allows it (domain/subscriptions.py)."""
+    deliver_webhooks: bool = True
+    """Deliver webhook subscriptions from the server process (in the parent with `--workers N`), as the
+    projector runs there; each subscription is delivered by one process at a time (its lease)."""
+    webhook_first_retry_s: float = 1.0
+    """After a failed delivery the same request is tried again after this many seconds, then twice as
+    long each time, up to 10 minutes."""
+    webhook_timeout_s: float = 10.0
+    """How long a webhook request may take (connecting, then answering) before it counts as failed."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -137,6 +151,14 @@ class Settings:
             raise ConfigurationError("CONTACTHUB_UNIDENTIFIED_LOOK_BACK_DAYS must be a number of days from 0 to 366")
         if not (math.isfinite(self.unresolved_horizon_days) and 0 <= self.unresolved_horizon_days <= 366):
             raise ConfigurationError("CONTACTHUB_UNRESOLVED_HORIZON_DAYS must be a number of days from 0 to 366")
+        if not (math.isfinite(self.webhook_first_retry_s) and 0 < self.webhook_first_retry_s <= 600):
+            raise ConfigurationError("CONTACTHUB_WEBHOOK_FIRST_RETRY_S must be a number of seconds above 0, at most 600")
+        if not (math.isfinite(self.webhook_timeout_s) and 0 < self.webhook_timeout_s <= 120):
+            raise ConfigurationError("CONTACTHUB_WEBHOOK_TIMEOUT_S must be a number of seconds above 0, at most 120")
+        for host in parse_allowed_hosts(self.callback_hosts):
+            if not host.replace(".", "").replace("-", "").replace(":", "").replace("[", "").replace("]", "").isalnum():
+                raise ConfigurationError(f"CONTACTHUB_CALLBACK_HOSTS: {host!r} is not a host name or address, "
+                                         "optionally with :port")
         if self.workers < 1:
             raise ConfigurationError("CONTACTHUB_WORKERS must be a whole number of server processes, at least 1")
         if not (math.isfinite(self.key_cache_s) and 0 <= self.key_cache_s <= 3600):

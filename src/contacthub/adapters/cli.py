@@ -138,6 +138,14 @@ def watch(once: bool, interval: float | None) -> None:
         )
 
 
+@main.command()
+def deliver() -> None:
+    """Deliver webhook subscriptions until stopped (a server already does, unless CONTACTHUB_DELIVER_WEBHOOKS=false)."""
+    settings = _settings()
+    with _hub(settings) as hub:
+        hub.hub_delivery.run(_stop_on_signals())
+
+
 @main.command("sla-watch")
 @click.option("--once", is_flag=True, help="One pass, then exit (for cron); default: watch until stopped.")
 @click.option("--interval", default=None, type=click.FloatRange(0.1, 3600), help="Seconds between passes (default: CONTACTHUB_SLA_WATCH_INTERVAL_S, or 30).")

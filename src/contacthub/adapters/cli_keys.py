@@ -113,7 +113,8 @@ def demo_keys(hub: Any, channels: tuple[str, ...] = SOURCES) -> list[tuple[str, 
     for key in store.list_keys(include_revoked=False):
         if key.name.startswith(DEMO_KEY_PREFIX):
             store.revoke(key.key_id, by="contacthub demo")
-    wanted: list[tuple[Role, str | None]] = [(Role.ADMIN, None), (Role.CLERK, None), (Role.AUDITOR, None)]
+    wanted: list[tuple[Role, str | None]] = [(Role.ADMIN, None), (Role.CLERK, None), (Role.AUDITOR, None),
+                                             (Role.INTEGRATION, None)]
     wanted += [(Role.CHANNEL, channel) for channel in channels]
     made = []
     for role, channel in wanted:

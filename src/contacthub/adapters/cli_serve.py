@@ -88,14 +88,15 @@ def _serve_workers(settings: Settings, host: str, port: int, projector: bool | N
         embedded = settings.embedded_projector if projector is None else projector
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        signal.signal(WAKE_SIGNAL, lambda *_: hub.projector.wake.set())
+        signal.signal(WAKE_SIGNAL, lambda *_: (hub.projector.wake.set(), hub.hub_delivery.wake.set()))
 
         def start() -> Any:
             worker = spawn.Process(target=_worker_main, args=(host, port, os.getpid()), name="contacthub-worker")
             worker.start()
             return worker
 
-        with background_work(hub, projector=embedded, watch_interval_s=settings.sla_watch_interval_s):
+        with background_work(hub, projector=embedded, watch_interval_s=settings.sla_watch_interval_s,
+                             deliver=settings.deliver_webhooks):
             workers = [start() for _ in range(count)]
             log.info("serving", url=f"http://{host}:{port}", database=hub.event_log.dialect, workers=count,
                      pids=[w.pid for w in workers], embedded_projector=embedded,

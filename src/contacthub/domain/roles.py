@@ -3,21 +3,24 @@
 Pure rules, no I/O. The HTTP adapter (adapters/http/dependencies.py) maps each endpoint to one
 capability; this module says which roles hold it.
 
-| capability | channel | clerk | auditor | admin |
-|---|---|---|---|---|
-| ingest: `POST /v1/events` (own channel's events only) | yes | | | |
-| read_customers: 360° views, timelines, complaints, orders, at-risk list, the desk | | yes | yes | |
-| act_on_complaints: `POST /v1/complaints/{id}/actions`, the desk's forms | | yes | | |
-| read_metrics: `/v1/metrics/*`, the analytics page | | yes | yes | |
-| read_history: history, state, verify, export (the audit API) | | | yes | |
-| read_access_log: `GET /v1/access-log` | | | yes | |
-| manage_keys: `/v1/keys` (and the `contacthub keys` CLI, which needs the database) | | | | yes |
-| erase: changes through the audit API (erasure) | | | | yes |
-| read_status: `GET /v1/status` | yes | yes | yes | yes |
+| capability | channel | clerk | auditor | admin | integration |
+|---|---|---|---|---|---|
+| ingest: `POST /v1/events`, TMF `POST /troubleTicket`, `POST /partyInteraction` (own channel's events only) | yes | | | | |
+| read_customers: 360° views, timelines, complaints, orders, at-risk list, the desk, TMF `GET`s | | yes | yes | | yes |
+| act_on_complaints: `POST /v1/complaints/{id}/actions`, the desk's forms, TMF `PATCH /troubleTicket/{id}` | | yes | | | |
+| read_metrics: `/v1/metrics/*`, the analytics page | | yes | yes | | |
+| read_history: history, state, verify, export (the audit API) | | | yes | | |
+| read_feed: `GET /v1/feed` (a channel key: its own channel's events only) | yes | | | | yes |
+| subscribe: `/v1/hub` and the TMF APIs' `/hub` (webhook subscriptions) | | | | | yes |
+| read_access_log: `GET /v1/access-log` | | | yes | | |
+| manage_keys: `/v1/keys` (and the `contacthub keys` CLI, which needs the database) | | | | yes | |
+| erase: changes through the audit API (erasure) | | | | yes | |
+| read_status: `GET /v1/status` | yes | yes | yes | yes | yes |
+| use_pages: log in at the desk and the analytics page (with one of the capabilities above) | | yes | yes | | |
 
 The admin holds the keys but reads no customer data; the auditor reads everything and
-changes nothing; every read of customer data by a clerk or an auditor is recorded
-(`records_reads`).
+changes nothing; every read of customer data by a clerk, an auditor or an integration is
+recorded (`records_reads`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class Role(StrEnum):
     """Internal audit, regulators, dispute handling: reads everything, changes nothing."""
     ADMIN = "admin"
     """Manages API keys; reads no customer data."""
+    INTEGRATION = "integration"
+    """Another of the operator's systems (a data warehouse, a trouble-ticket tool, a paging system):
+    reads the change feed and customers' data, subscribes to webhooks; posts nothing."""
 
 
 class Capability(StrEnum):
@@ -47,16 +53,21 @@ class Capability(StrEnum):
     ACT_ON_COMPLAINTS = "act_on_complaints"
     READ_METRICS = "read_metrics"
     READ_HISTORY = "read_history"
+    READ_FEED = "read_feed"
+    SUBSCRIBE = "subscribe"
     READ_ACCESS_LOG = "read_access_log"
     MANAGE_KEYS = "manage_keys"
     ERASE = "erase"
     READ_STATUS = "read_status"
+    USE_PAGES = "use_pages"
+    """Log in at the pages (the desk, the analytics page): people; an integration reads through the API only."""
 
 
 GRANTS: Mapping[Role, frozenset[Capability]] = {
-    Role.CHANNEL: frozenset({Capability.INGEST, Capability.READ_STATUS}),
+    Role.CHANNEL: frozenset({Capability.INGEST, Capability.READ_FEED, Capability.READ_STATUS}),
     Role.CLERK: frozenset(
-        {Capability.READ_CUSTOMERS, Capability.ACT_ON_COMPLAINTS, Capability.READ_METRICS, Capability.READ_STATUS}
+        {Capability.READ_CUSTOMERS, Capability.ACT_ON_COMPLAINTS, Capability.READ_METRICS, Capability.READ_STATUS,
+         Capability.USE_PAGES}
     ),
     Role.AUDITOR: frozenset(
         {
@@ -65,13 +76,17 @@ GRANTS: Mapping[Role, frozenset[Capability]] = {
             Capability.READ_HISTORY,
             Capability.READ_ACCESS_LOG,
             Capability.READ_STATUS,
+            Capability.USE_PAGES,
         }
     ),
     Role.ADMIN: frozenset({Capability.MANAGE_KEYS, Capability.ERASE, Capability.READ_STATUS}),
+    Role.INTEGRATION: frozenset(
+        {Capability.READ_CUSTOMERS, Capability.READ_FEED, Capability.SUBSCRIBE, Capability.READ_STATUS}
+    ),
 }
 
-RECORDED_ROLES = frozenset({Role.CLERK, Role.AUDITOR})
-RECORDED_CAPABILITIES = frozenset({Capability.READ_CUSTOMERS, Capability.READ_HISTORY})
+RECORDED_ROLES = frozenset({Role.CLERK, Role.AUDITOR, Role.INTEGRATION})
+RECORDED_CAPABILITIES = frozenset({Capability.READ_CUSTOMERS, Capability.READ_HISTORY, Capability.READ_FEED})
 """Reads of customer data by these roles are recorded in the access log (who, when, what)."""
 
 BOSS = "boss"

@@ -36,6 +36,8 @@ class QueueFilter:
     customer_id: str | None = None
     sla: str | None = None
     sort: str = "newest"
+    severity: str | None = None
+    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,10 @@ class ComplaintQueries(ReadQueries):
 
     def queue(self, f: QueueFilter, page: int, page_size: int) -> tuple[list[dict[str, Any]], int]:
         """One page of complaints matching the filter, and how many match in all."""
+        return self.queue_slice(f, (page - 1) * page_size, page_size)
+
+    def queue_slice(self, f: QueueFilter, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """`limit` complaints matching the filter from the `offset`-th on, and how many match in all."""
         now = self.clock()
         where, params = self._where(f, utc_text(now))
         clause = f"WHERE {' AND '.join(where)}" if where else ""
@@ -183,7 +189,7 @@ class ComplaintQueries(ReadQueries):
             total = int(sql.execute(f"SELECT COUNT(*) AS n FROM rm_complaint {clause}", params).one()["n"])  # type: ignore[index]
             rows = sql.execute(
                 f"SELECT * FROM rm_complaint {clause} ORDER BY {QUEUE_SORTS[f.sort]} LIMIT ? OFFSET ?",
-                (*params, page_size, (page - 1) * page_size),
+                (*params, limit, offset),
             ).all()
         return [self.summary(r, now) for r in rows], total
 
@@ -197,7 +203,7 @@ class ComplaintQueries(ReadQueries):
         if statuses:
             where.append(f"status IN ({','.join('?' * len(statuses))})")
             params += sorted(statuses)
-        for column in ("owner", "tier", "channel", "customer_id"):
+        for column in ("owner", "tier", "channel", "customer_id", "severity", "category"):
             value = getattr(f, column)
             if value is not None:
                 where.append(f"{column} = ?")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
-from contacthub.domain.numbers import holder_at
+from contacthub.domain.numbers import UNIDENTIFIED_PREFIX, holder_at
 from contacthub.domain.vocabulary import OrderStatus
 from contacthub.projections.base import ReadQueries, contact_item, holdings_of, local_time, utc_text
 from contacthub.projections.complaint_queries import ComplaintQueries
@@ -255,6 +256,36 @@ class CustomerQueries(ReadQueries):
         page, more = rows[:limit], len(rows) > limit
         next_cursor = encode_cursor(page[-1]["occurred_at"], int(page[-1]["position"])) if more else None
         return [self._contact(r) for r in page], next_cursor
+
+
+    # --- touchpoints across customers (TMF683 Party Interaction) ---------------------------------
+
+    def touchpoints(self, equal: Mapping[str, str], offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Customers' touchpoints, newest recorded first, whose columns equal `equal` (TOUCHPOINT_FILTERS),
+        from the `offset`-th on; and how many match in all. An unidentified caller's party's are left out."""
+        where = ["customer_id NOT LIKE ?"]
+        params: list[Any] = [f"{UNIDENTIFIED_PREFIX}%"]
+        for column, value in equal.items():
+            if column not in TOUCHPOINT_FILTERS:
+                raise ValueError(f"not a touchpoint filter: {column}")
+            where.append(f"{column} = ?")
+            params.append(value)
+        clause = " AND ".join(where)
+        with self.store.transaction(commit=False) as sql:
+            total = int(sql.execute(f"SELECT COUNT(*) AS n FROM rm_contact WHERE {clause}", params).one()["n"])  # type: ignore[index]
+            rows = sql.execute(f"SELECT * FROM rm_contact WHERE {clause} ORDER BY position DESC LIMIT ? OFFSET ?",
+                               (*params, limit, offset)).all()
+        return [{"customer_id": r["customer_id"], **self._contact(r)} for r in rows], total
+
+    def touchpoint(self, position: int) -> dict[str, Any] | None:
+        """One customer's touchpoint by its log position (None for an unidentified caller's)."""
+        row = self.store.query_one("SELECT * FROM rm_contact WHERE position = ? AND customer_id NOT LIKE ?",
+                                   (position, f"{UNIDENTIFIED_PREFIX}%"))
+        return {"customer_id": row["customer_id"], **self._contact(row)} if row else None
+
+
+TOUCHPOINT_FILTERS = ("customer_id", "channel", "direction", "reason", "outcome", "handled_by", "site", "order_id",
+                      "complaint_id")
 
 
 def _who(records: list[str]) -> tuple[str, list[str]]:

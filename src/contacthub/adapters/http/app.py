@@ -14,7 +14,22 @@ from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contacthub import __version__
-from contacthub.adapters.api import audit, complaints, customers, events, keys, metrics, orders, status
+from contacthub.adapters.api import (
+    audit,
+    complaints,
+    customers,
+    events,
+    feed,
+    keys,
+    metrics,
+    orders,
+    status,
+    tmf621,
+    tmf683,
+)
+from contacthub.adapters.api import (
+    hub as subscriptions,
+)
 from contacthub.adapters.http.access_log import AnsweredAfterRecorded
 from contacthub.adapters.http.authentication import ServerKeys, refusal_before_body
 from contacthub.adapters.http.dependencies import require
@@ -23,6 +38,7 @@ from contacthub.adapters.http.fair_use import KeyRates, LagGauge
 from contacthub.adapters.http.headers import DOCS_ASSETS, SecurityHeaders
 from contacthub.adapters.http.limits import RequestLimits
 from contacthub.adapters.http.prometheus import CountRefusals, OperatorMetrics
+from contacthub.adapters.http.tmf_errors import TMF_PREFIX, TmfErrorShape
 from contacthub.adapters.store.standby import stop_using_primary, use_primary
 from contacthub.adapters.web import analytics, desk
 from contacthub.bootstrap import ContactHub
@@ -42,9 +58,10 @@ REQUEST_LINE_RESPONSES: dict[str, dict[str, Any]] = {
 
 
 @contextmanager
-def background_work(hub: ContactHub, *, projector: bool, watch_interval_s: float,
+def background_work(hub: ContactHub, *, projector: bool, watch_interval_s: float, deliver: bool = False,
                     on_watcher_pass: Callable[[str, bool], None] | None = None) -> Iterator[None]:
-    """The embedded projector and the SLA and jeopardy watchers, as threads, for the duration of the block.
+    """The embedded projector, the SLA and jeopardy watchers and the webhook deliverers, as threads, for the
+    duration of the block.
 
     In the server's process (`create_app`), or with `contacthub serve --workers N` in the
     parent process only, so they run once whatever the number of workers (adapters/cli_serve.py)."""
@@ -61,6 +78,8 @@ def background_work(hub: ContactHub, *, projector: bool, watch_interval_s: float
                 daemon=True,
             )
         )
+    if deliver:  # one thread per subscription, started by this one (services/hub_delivery.py)
+        threads.append(threading.Thread(target=hub.hub_delivery.run, args=(stop,), name="hub-delivery", daemon=True))
     for thread in threads:
         thread.start()
     try:
@@ -68,6 +87,7 @@ def background_work(hub: ContactHub, *, projector: bool, watch_interval_s: float
     finally:
         stop.set()
         hub.projector.wake.set()
+        hub.hub_delivery.wake.set()
         for thread in threads:
             thread.join(timeout=10)
 
@@ -90,18 +110,19 @@ class PrimaryForWrites:
 
 
 def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_watcher: bool | None = None,
-               close_hub: bool = False) -> FastAPI:
+               run_delivery: bool | None = None, close_hub: bool = False) -> FastAPI:
     """The ASGI app over an already built ContactHub. The projector and SLA watcher threads run for the app's lifetime.
 
     `close_hub`: close the hub when the app stops (a worker process's app owns its hub)."""
     embedded = hub.settings.embedded_projector if run_projector is None else run_projector
     operator_metrics = OperatorMetrics(hub)  # GET /metrics (http/prometheus.py)
     watch_interval = hub.settings.sla_watch_interval_s if run_sla_watcher in (None, True) else 0.0
+    deliver = hub.settings.deliver_webhooks if run_delivery is None else run_delivery
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
-            with background_work(hub, projector=embedded, watch_interval_s=watch_interval,
+            with background_work(hub, projector=embedded, watch_interval_s=watch_interval, deliver=deliver,
                                  on_watcher_pass=operator_metrics.watcher_pass):
                 log.info("server_started", database=hub.event_log.dialect, embedded_projector=embedded,
                          sla_watch_interval_s=watch_interval)
@@ -141,6 +162,8 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     app.add_middleware(SecurityHeaders)
     # With reads from a standby (CONTACTHUB_READ_DATABASE_URL), a request that writes reads what it wrote from the primary.
     app.add_middleware(PrimaryForWrites)
+    # Under /tmf-api/, every error answer in TM Forum's Error shape, 422 as 400 (http/tmf_errors.py).
+    app.add_middleware(TmfErrorShape)
     # Outermost: every 4xx and 5xx, the limits' own answers included, counted for /metrics.
     app.add_middleware(CountRefusals, metrics=operator_metrics)
 
@@ -156,6 +179,10 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
     app.include_router(customers.router, **needs(Capability.READ_CUSTOMERS))
     app.include_router(complaints.router)
     app.include_router(orders.router, **needs(Capability.READ_CUSTOMERS))
+    app.include_router(feed.router, **needs(Capability.READ_FEED))
+    app.include_router(subscriptions.router)  # /v1/hub (integration)
+    app.include_router(tmf621.router)  # TM Forum facades: rules per route (create: a channel, change: a clerk)
+    app.include_router(tmf683.router)
     app.include_router(status.router)  # /health is open (load balancers); /v1/status needs any key
     app.include_router(keys.router)  # /v1/keys (admin), /v1/access-log (auditor)
     app.include_router(desk.router)  # the pages log in with a key (cookie); the login page is open
@@ -171,9 +198,12 @@ def create_app(hub: ContactHub, *, run_projector: bool | None = None, run_sla_wa
             components.update(batch.pop("$defs", {}))
             components["IngestBatch"] = batch
             # RequestLimits answers every route, before it runs: 414 and 422 are possible everywhere.
-            for operations in schema.get("paths", {}).values():
+            for path, operations in schema.get("paths", {}).items():
+                tmf = path.startswith(TMF_PREFIX)  # there: a refusal of the request line is a 400 (http/tmf_errors.py)
                 for operation in operations.values():
                     responses = operation.setdefault("responses", {})
+                    if tmf:
+                        continue
                     for code, answer in REQUEST_LINE_RESPONSES.items():
                         responses.setdefault(code, answer)
             app.openapi_schema = schema

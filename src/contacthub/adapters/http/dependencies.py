@@ -128,8 +128,9 @@ def require_page(capability: Capability, *, record: bool | None = None) -> Calla
     """Like `require`, for the pages: a redirect to the login page instead of 401, a 403 page instead of JSON."""
 
     def dependency(request: Request, principal: PagePrincipal, hub: Hub, keys: Keys) -> Principal:
-        if not principal.may(capability):
-            raise PageForbidden(principal, roles_with(capability))
+        if not principal.may(capability) or not principal.may(Capability.USE_PAGES):
+            people = roles_with(Capability.USE_PAGES)
+            raise PageForbidden(principal, [r for r in roles_with(capability) if r in people])
         if principal.role in RECORDED_ROLES:
             note_reader(request, principal)  # what the page shows is recorded (access_log.record_shown)
         try:

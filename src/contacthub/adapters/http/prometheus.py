@@ -18,6 +18,9 @@ Read from the database when scraped (the same from every process of one database
 - with a standby for reads: `contacthub_reads_on_standby` (0 while the read URL reaches only the
   primary), `contacthub_standby_read_models_position` and `contacthub_standby_lag_events` (the
   standby's copy of the read models behind the primary's);
+- per webhook subscription: `contacthub_webhook_lag_events{subscription,api}` (log positions still
+  to look at), `contacthub_webhook_failures{subscription,api}` (failed attempts in a row) and
+  `contacthub_webhook_delivered{subscription,api}` (requests answered 2xx);
 - on PostgreSQL: `contacthub_replica_replay_lag_seconds{standby}` per standby the primary streams
   to (`pg_stat_replication.replay_lag`; shown only to a role allowed to see it, e.g. pg_monitor).
 
@@ -134,8 +137,24 @@ class _Positions(Collector):
                              "Position the standby's copy of the read models has reached", standby)
                 yield _gauge("contacthub_standby_lag_events",
                              "Events the standby's read models are behind the primary's", max(0, applied - standby))
+        yield from self._subscriptions(head)
         if hub.event_log.dialect == "postgresql":
             yield self._replicas()
+
+    def _subscriptions(self, head: int) -> Iterator[GaugeMetricFamily]:
+        labels = ["subscription", "api"]
+        lag = GaugeMetricFamily("contacthub_webhook_lag_events",
+                                "Log positions a webhook subscription has still to look at", labels=labels)
+        failures = GaugeMetricFamily("contacthub_webhook_failures",
+                                     "Failed delivery attempts in a row (0 after a success)", labels=labels)
+        delivered = GaugeMetricFamily("contacthub_webhook_delivered",
+                                      "Webhook requests a subscription's callback answered 2xx", labels=labels)
+        for subscription in self.hub.subscriptions.active():
+            key = [subscription.subscription_id, subscription.api]
+            lag.add_metric(key, max(0, head - subscription.position))
+            failures.add_metric(key, subscription.failures)
+            delivered.add_metric(key, subscription.delivered)
+        yield from (lag, failures, delivered)
 
     def _age_of_next(self, after: int) -> float:
         notifications = self.hub.event_log.read_notifications(after, 1)

@@ -455,7 +455,8 @@ def _login_url(next_url: str) -> str:
 
 
 def _roles_text(t: Translator, capabilities: tuple[Capability, ...]) -> str:
-    roles = dict.fromkeys(r for c in capabilities for r in roles_with(c))
+    people = roles_with(Capability.USE_PAGES)
+    roles = dict.fromkeys(r for c in capabilities for r in roles_with(c) if r in people)
     joiner = "、" if t.lang == "zh" else " / "
     return joiner.join(t.term("role", r.value) for r in roles)
 
@@ -489,7 +490,7 @@ async def log_in(request: Request, keys: Keys) -> Response:
     if principal is None:
         problem = page.t("login.bad_key") if key else page.t("login.no_key")
         return page.render("login.html", 401, next_url=next_url, problem=problem, roles=roles)
-    if not any(principal.may(c) for c in PAGE_CAPABILITIES):
+    if not principal.may(Capability.USE_PAGES) or not any(principal.may(c) for c in PAGE_CAPABILITIES):
         problem = page.t("login.wrong_role", name=principal.name, role=page.t.term("role", principal.role.value),
                          roles=roles)
         return page.render("login.html", 403, next_url=next_url, problem=problem, roles=roles)

@@ -92,6 +92,7 @@ TEXT: dict[str, dict[str, str]] = {
     "role.clerk": {"zh": "营业员", "en": "clerk"},
     "role.auditor": {"zh": "审计员", "en": "auditor"},
     "role.admin": {"zh": "管理员", "en": "admin"},
+    "role.integration": {"zh": "集成系统", "en": "integration"},
     "forms.read_only": {
         "zh": "只读：审计员密钥可以查看，不能办理。",
         "en": "Read only: an auditor key can see this, not act on it.",

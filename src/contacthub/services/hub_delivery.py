@@ -1,0 +1,269 @@
+"""Webhook delivery: each subscription is a projection of the log with its own position.
+
+A subscription's deliverer reads the log after its position, in log order, and for each event
+sends the notifications its query wants (domain/subscriptions.py) to its callback, one request
+at a time, each signed and carrying its notification id (the receiver's dedupe key). The
+position moves past an event only once every request for it was answered 2xx, and is stored
+after each such event: a crash or a cut between a request and that write sends the event
+again (at least once), never skips it. A failure leaves the position where it is and waits
+1, 2, 4 … seconds (up to 10 minutes) before the same request is tried again.
+
+Each subscription has its own thread and its own lease in the database (a process delivers a
+subscription only while it holds the lease), so a slow or dead subscriber delays nobody else,
+neither the read models (which have their own positions) nor the other subscribers, and two
+processes (`serve` on several hosts) never deliver one subscription at once.
+
+The wall clock, not the hub's clock, times retries and leases: they are about the network now,
+not about the customers' history.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+import structlog
+
+from contacthub.contract import DOMAIN_EVENTS
+from contacthub.domain.customer import Customer
+from contacthub.domain.numbers import is_unidentified_party
+from contacthub.domain.subscriptions import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    SUBSCRIPTION_HEADER,
+    SubscriptionApi,
+    callback_problem,
+    parse_query,
+    party_interaction_notifications,
+    retry_delay,
+    signature,
+    trouble_ticket_notifications,
+)
+from contacthub.services.ports import EventLog
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: str
+    api: str
+    callback: str
+    query: str
+    secret: str
+    created_by: str
+    created_at: datetime
+    deleted_at: datetime | None
+    position: int
+    """Its own tracking position: every event up to here was delivered or left out by the query."""
+    delivered: int
+    failures: int
+    """Failed attempts in a row since the last success."""
+    next_attempt_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    last_delivered_at: datetime | None
+
+
+class SubscriptionStore(Protocol):
+    def active(self, api: str | None = None) -> list[Subscription]: ...
+
+    def lease(self, subscription_id: str, owner: str, now: datetime, lease_s: float) -> Subscription | None: ...
+
+    def release(self, subscription_id: str, owner: str) -> None: ...
+
+    def advance(self, subscription_id: str, owner: str, position: int, delivered: int, now: datetime) -> bool: ...
+
+    def failed(self, subscription_id: str, owner: str, failures: int, error: str, now: datetime,
+               next_attempt_at: datetime) -> bool: ...
+
+
+class CallbackFailed(Exception):
+    """The callback did not answer 2xx; the message says what happened (status, timeout, refused)."""
+
+
+class Callbacks(Protocol):
+    """Outbound HTTP: POST `body` to `url`; return on a 2xx answer, raise CallbackFailed otherwise."""
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> None: ...
+
+
+class Bodies(Protocol):
+    """What a notification says (adapters: the feed's item, or a TMF resource in its event)."""
+
+    def body(self, api: SubscriptionApi, kind: str, notification_id: str, position: int, event: Customer.Event) -> bytes: ...
+
+    def tier_of(self, customer_id: str) -> str | None: ...
+
+
+def notification_kinds(api: SubscriptionApi, event: Customer.Event) -> tuple[str, ...]:
+    """What an event gives a subscription to `api`. An unidentified caller's touchpoint is no Party
+    Interaction (it has no customer) until it joins one, as a new event on the customer's stream."""
+    if api is SubscriptionApi.CONTACTHUB:
+        return (event.TOPIC,)
+    if api is SubscriptionApi.TROUBLE_TICKET:
+        return trouble_ticket_notifications(event.TOPIC)
+    return () if is_unidentified_party(event.originator_id) else party_interaction_notifications(event.TOPIC)
+
+
+def notification_id(api: SubscriptionApi, kind: str, event: Customer.Event) -> str:
+    """The receiver's dedupe key: the stored event's id, with the notification's kind when one event gives several."""
+    return event.event_id if api is SubscriptionApi.CONTACTHUB else f"{event.event_id}#{kind}"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class HubDelivery:
+    """Delivers every active subscription, each in its own thread, while `run` runs."""
+
+    def __init__(self, event_log: EventLog, store: SubscriptionStore, callbacks: Callbacks, bodies: Bodies,
+                 allowed_hosts: Callable[[], frozenset[str]], *, batch: int = 200, lease_s: float = 30.0,
+                 poll_s: float = 0.5, first_retry_s: float = 1.0) -> None:
+        self.log = event_log
+        self.store = store
+        self.callbacks = callbacks
+        self.bodies = bodies
+        self.allowed_hosts = allowed_hosts
+        self.batch = batch
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.first_retry_s = first_retry_s
+        self.owner = f"{uuid.uuid4().hex[:12]}"
+        self.wake = threading.Event()
+        """Set when new events are stored (the server sets it after a write), to deliver sooner than the poll."""
+
+    # --- one subscription, one step --------------------------------------------------------------
+
+    def step(self, subscription: Subscription, stop: threading.Event | None = None) -> str:
+        """Deliver what follows the subscription's position, up to one batch of events, holding its lease.
+
+        `caught_up`, `progress`, `failed` (the position stays; retried after the back-off) or
+        `lost` (the lease went to another process, or the subscription was deleted)."""
+        events = self.log.read_events(subscription.position, self.batch)
+        if not events:
+            return "caught_up"
+        api = SubscriptionApi(subscription.api)
+        query = parse_query(api, subscription.query, DOMAIN_EVENTS)
+        done = subscription.position
+        tiers: dict[str, str | None] = {}
+        renewed = time.monotonic()
+        for position, event in events:
+            if stop is not None and stop.is_set():
+                break
+            wanted = [k for k in notification_kinds(api, event)
+                      if query.wants(k, getattr(event, "channel", None), self._tier(query.tiers, tiers, event.originator_id))]
+            if not wanted:
+                done = position
+                continue
+            if done > subscription.position and not self.store.advance(subscription.subscription_id, self.owner, done, 0, _now()):
+                return "lost"
+            problem = self._send(subscription, api, wanted, position, event)
+            if problem is not None:
+                failures = subscription.failures + 1
+                wait = retry_delay(failures, self.first_retry_s)
+                log.warning("hub_delivery_failed", subscription=subscription.subscription_id, position=position,
+                            event_id=event.event_id, failures=failures, retry_in_s=wait, error=problem)
+                kept = self.store.failed(subscription.subscription_id, self.owner, failures, problem, _now(),
+                                         _now() + timedelta(seconds=wait))
+                return "failed" if kept else "lost"
+            if not self.store.advance(subscription.subscription_id, self.owner, position, len(wanted), _now()):
+                return "lost"
+            subscription = _moved(subscription, position)
+            done = position
+            if time.monotonic() - renewed > self.lease_s / 3:  # a slow receiver: keep the lease while delivering
+                if self.store.lease(subscription.subscription_id, self.owner, _now(), self.lease_s) is None:
+                    return "lost"
+                renewed = time.monotonic()
+        if done > subscription.position and not self.store.advance(subscription.subscription_id, self.owner, done, 0, _now()):
+            return "lost"
+        return "progress"
+
+    def _tier(self, wanted: frozenset[str], known: dict[str, str | None], customer_id: str) -> str | None:
+        if not wanted:
+            return None
+        if customer_id not in known:
+            known[customer_id] = self.bodies.tier_of(customer_id)
+        return known[customer_id]
+
+    def _send(self, subscription: Subscription, api: SubscriptionApi, kinds: Sequence[str], position: int,
+              event: Customer.Event) -> str | None:
+        problem = callback_problem(subscription.callback, self.allowed_hosts())
+        if problem is not None:
+            return f"callback refused: {problem}"
+        for kind in kinds:
+            nid = notification_id(api, kind, event)
+            try:
+                body = self.bodies.body(api, kind, nid, position, event)
+            except Exception as problem:  # the read model is behind, or lacks what it should have: retried
+                return f"notification not made: {type(problem).__name__}: {problem}"
+            headers = {
+                "Content-Type": "application/json",
+                EVENT_ID_HEADER: nid,
+                SUBSCRIPTION_HEADER: subscription.subscription_id,
+                SIGNATURE_HEADER: signature(subscription.secret, int(time.time()), body),
+            }
+            try:
+                self.callbacks.post(subscription.callback, body, headers)
+            except CallbackFailed as failure:
+                return str(failure)
+        return None
+
+    # --- the threads ------------------------------------------------------------------------------
+
+    def deliver(self, subscription_id: str, stop: threading.Event) -> None:
+        """One subscription's loop: hold its lease, deliver, wait; return when it is deleted, another
+        process holds it, or `stop` is set."""
+        try:
+            while not stop.is_set():
+                subscription = self.store.lease(subscription_id, self.owner, _now(), self.lease_s)
+                if subscription is None:
+                    return
+                due = subscription.next_attempt_at
+                if due is not None and (left := (due - _now()).total_seconds()) > 0:
+                    stop.wait(min(left, self.lease_s / 3))
+                    continue
+                try:
+                    outcome = self.step(subscription, stop)
+                except Exception:  # a body could not be made, the store failed: log, wait, try again
+                    log.exception("hub_delivery_error", subscription=subscription_id)
+                    outcome = "caught_up"
+                if outcome == "lost":
+                    return
+                if outcome == "caught_up":
+                    self.wake.wait(self.poll_s)
+                    self.wake.clear()
+        finally:
+            try:
+                self.store.release(subscription_id, self.owner)
+            except Exception:  # the database is away: the lease lapses by itself
+                log.warning("hub_delivery_release_failed", subscription=subscription_id)
+
+    def run(self, stop: threading.Event, look_every_s: float = 2.0) -> None:
+        """Start a thread per active subscription, again for one whose thread ended (its lease was
+        another's, which may have lapsed since), until `stop` is set."""
+        threads: dict[str, threading.Thread] = {}
+        while not stop.is_set():
+            try:
+                for subscription in self.store.active():
+                    thread = threads.get(subscription.subscription_id)
+                    if thread is None or not thread.is_alive():
+                        thread = threading.Thread(target=self.deliver, args=(subscription.subscription_id, stop),
+                                                  name=f"hub-{subscription.subscription_id}", daemon=True)
+                        threads[subscription.subscription_id] = thread
+                        thread.start()
+            except Exception:  # the database is away: look again later
+                log.exception("hub_delivery_error", subscription=None)
+            stop.wait(look_every_s)
+        for thread in threads.values():
+            thread.join(timeout=5)
+
+
+def _moved(subscription: Subscription, position: int) -> Subscription:
+    return replace(subscription, position=position, failures=0, next_attempt_at=None)
