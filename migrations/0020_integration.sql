@@ -3,7 +3,7 @@
 --
 -- api_keys is rebuilt to widen its role check (neither SQLite nor PostgreSQL share a way to
 -- change a CHECK in place); the rows, their columns and the one-active-key-per-name index are kept.
-CREATE TABLE api_keys_0020 (
+CREATE TABLE IF NOT EXISTS api_keys_0020 (
     key_id      TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
     role        TEXT NOT NULL CHECK (role IN ('channel', 'clerk', 'auditor', 'admin', 'integration')),
@@ -25,12 +25,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active_name ON api_keys (name) WHERE 
 -- projection per subscription: `position` is its own tracking position (the last log position it
 -- has delivered or passed over), moved only by the process holding its lease. A deleted
 -- subscription keeps its row (who subscribed what, and when) with `deleted_at` set.
+-- `owner`: the name of the integration key that made it; only keys of that name see or end it,
+-- and it is delivered only while such a key is active (a rotated key keeps its subscriptions).
 CREATE TABLE IF NOT EXISTS hub_subscription (
     subscription_id   TEXT PRIMARY KEY,
     api               TEXT NOT NULL,
     callback          TEXT NOT NULL,
     query             TEXT NOT NULL,
     secret            TEXT NOT NULL,
+    owner             TEXT NOT NULL,
     created_by        TEXT NOT NULL,
     created_at        TEXT NOT NULL,
     deleted_at        TEXT,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from contacthub.adapters.integration.callbacks import HttpCallbacks
-from contacthub.adapters.integration.notifications import NotificationBodies
+from contacthub.adapters.integration.notifications import READ_MODEL_WAIT_S, NotificationBodies
 from contacthub.adapters.store.chain import EventChain
 from contacthub.adapters.store.database import compact_sqlite, parse_database_url
 from contacthub.adapters.store.eventlog import CustomerLog
@@ -35,7 +34,7 @@ from contacthub.projections.sql import SQLITE
 from contacthub.services.audit import Audit
 from contacthub.services.complaint_actions import ComplaintActions
 from contacthub.services.erasure import Erasure
-from contacthub.services.hub_delivery import HubDelivery
+from contacthub.services.hub_delivery import HubDelivery, lease_for
 from contacthub.services.ingest import IngestService
 from contacthub.services.jeopardy_watch import JeopardyWatcher
 from contacthub.services.risk_watch import RiskWatcher
@@ -118,11 +117,12 @@ def _assemble(
         event_log, read_models(settings.zone), batch_size=settings.projector_batch_size, partitions=partitions,
         only=only_partitions,
     )
-    woken: list[threading.Event] = [projector.wake]  # and the webhook deliverers', below
+    deliverers: list[HubDelivery] = []  # the webhook deliverers, made below
 
     def recorded(_position: int) -> None:
-        for wake in woken:
-            wake.set()
+        projector.wake.set()  # looked up on each call: `serve --workers` replaces it with a signal to the parent
+        for deliverer in deliverers:
+            deliverer.wake.set()
 
     ingest = IngestService(
         event_log,
@@ -152,10 +152,11 @@ def _assemble(
     allowed_hosts = parse_allowed_hosts(settings.callback_hosts)
     hub_delivery = HubDelivery(
         event_log, subscriptions, HttpCallbacks(settings.webhook_timeout_s),
-        NotificationBodies(watched, watched.complaints, settings.zone, projector.wait_for),
+        NotificationBodies(watched, watched.complaints, settings.zone, projector.wait_for, projector.caught_up_to),
         lambda: allowed_hosts, first_retry_s=settings.webhook_first_retry_s,
+        lease_s=lease_for(settings.webhook_timeout_s, READ_MODEL_WAIT_S),
     )
-    woken.append(hub_delivery.wake)
+    deliverers.append(hub_delivery)
     return ContactHub(
         settings=settings,
         event_log=event_log,

@@ -101,6 +101,7 @@ def test_a_channel_reads_only_its_own_events_and_a_type_filter_skips_ahead(serve
     a_few_facts(served)
     hotline, _ = follow(served, "hotline")
     assert {e["event_id"].split("/")[0] for e in hotline} == {"hotline"} and len(hotline) == 3
+    assert {e["customer_id"] for e in hotline} == {None}  # a channel's key does not learn whose a number is
     boss, _ = follow(served, "boss")
     assert [e["type"] for e in boss] == ["customer.registered", "customer.registered"]
     complaints, caught_up = follow(served, "integration", limit=1, type="complaint.opened")
@@ -108,6 +109,8 @@ def test_a_channel_reads_only_its_own_events_and_a_type_filter_skips_ahead(serve
     assert caught_up == served.hub.event_log.head_position()
     refused = served.client.get("/v1/feed", params={"type": "complaint.openned"}, headers=served.as_("integration"))
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "type"
+    ahead = served.client.get("/v1/feed", params={"after": caught_up + 5}, headers=served.as_("integration"))
+    assert ahead.status_code == 422 and ahead.json()["errors"][0]["field"] == "after"
     for who in ("clerk", "auditor", "admin"):
         assert served.client.get("/v1/feed", headers=served.as_(who)).status_code == 403
 
@@ -161,6 +164,10 @@ def test_subscriptions_are_made_listed_and_ended_and_show_their_lag(served: Serv
     metrics = served.client.get("/metrics").text
     assert f'contacthub_webhook_lag_events{{api="contacthub",subscription="{subscription["id"]}"}} {head}.0' in metrics
 
+    other_system = bearer(new_key(served.hub, Role.INTEGRATION, name="paging"))
+    assert served.client.get("/v1/hub", headers=other_system).json() == []  # a subscription is its owner's
+    assert served.client.get(f"/v1/hub/{subscription['id']}", headers=other_system).status_code == 404
+    assert served.client.delete(f"/v1/hub/{subscription['id']}", headers=other_system).status_code == 404
     assert served.client.delete(f"/v1/hub/{subscription['id']}", headers=served.as_("integration")).status_code == 204
     assert served.client.get(f"/v1/hub/{subscription['id']}", headers=served.as_("integration")).status_code == 404
     assert served.client.delete(f"/v1/hub/{subscription['id']}", headers=served.as_("integration")).status_code == 404
@@ -271,6 +278,10 @@ def test_a_channel_creates_tickets_only_in_its_own_channel(served: Served) -> No
     assert foreign.status_code == 403 and foreign.json()["reason"] == "channel"
     store = served.client.post(f"{TT}/troubleTicket", json=body, headers=served.as_("store"))
     assert store.status_code == 201 and store.json()["channel"]["id"] == "store"
+    by_number = served.client.post(f"{TT}/troubleTicket", headers=served.as_("store"), json={
+        **body, "relatedParty": [{"id": "13800138000", "role": "customer", "@referredType": "Individual"}]})
+    assert by_number.status_code == 201 and '"C1"' not in by_number.text  # whose the number is stays unsaid
+    assert by_number.json()["relatedParty"] == [{"id": "13800138000", "role": "customer", "@referredType": "Individual"}]
     unknown = served.client.post(f"{TT}/troubleTicket", headers=served.as_("store"), json={
         **body, "relatedParty": [{"id": "13700137000", "role": "customer", "@referredType": "Individual"}]})
     assert unknown.status_code in (400, 409) and unknown.json()["reason"] == "relatedParty", unknown.text
@@ -296,6 +307,7 @@ def test_a_party_interaction_is_a_touchpoint_and_back(served: Served) -> None:
                               headers={**served.as_("hotline"), "Idempotency-Key": "hl-call-77"})
     assert made.status_code == 201, made.text
     interaction = made.json()
+    assert '"C1"' not in made.text  # a channel's key does not learn whose the number is
     again = served.client.post(f"{PI}/partyInteraction", json=body,
                                headers={**served.as_("hotline"), "Idempotency-Key": "hl-call-77"})
     assert again.json()["id"] == interaction["id"] and again.headers["x-contacthub-result"] == "duplicate"

@@ -93,7 +93,9 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                 "direction": "inbound", "reason": "billing_query", "status": "resolved",
                 "channel": [{"id": "hotline", "href": "urn:contacthub:channel:hotline", "role": "interactionChannel"}],
                 "interactionDate": {"startDateTime": "2026-11-02T09:00:00+08:00"},
-                "relatedParty": [{"id": "C1", "href": "/v1/customers/C1", "role": "customer", "@referredType": "Individual"}]})
+                "relatedParty": [{"id": "C1", "href": "/v1/customers/C1", "role": "customer", "@referredType": "Individual"},
+                                 {"id": "0571-01", "href": "x", "role": "site", "@referredType": "Organization"}],
+                "interactionItem": [{"item": {"id": ticket.json()["id"], "@referredType": "TroubleTicket"}}]})
             hubs = {base: client.post(f"{base}/hub", headers=bearer(keys["integration"]),
                                       json={"callback": "https://listener.example.cn/in"}) for base in (TT, PI)}
             assert ticket.status_code == interaction.status_code == 201, (ticket.text, interaction.text)

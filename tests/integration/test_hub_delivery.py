@@ -10,12 +10,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
+from contacthub.adapters.store.api_keys import ApiKeys
 from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
+from contacthub.domain.roles import Role
 from contacthub.domain.subscriptions import signature
 from contacthub.services.hub_delivery import HubDelivery
 from helpers import complaint_opened, contact, event, registered
@@ -68,9 +71,16 @@ def store(hub: ContactHub, *events: dict[str, Any]) -> int:
     return hub.ingest.ingest(list(events)).position
 
 
+OWNER = "warehouse"
+
+
 def subscribe(hub: ContactHub, listener: Listener, *, api: str = "contacthub", query: str = "", path: str = "/in",
               after: int = 0, secret: str = "s3cret-s3cret-s3cret") -> str:
-    return hub.subscriptions.create(api, listener.url(path), query, secret, "test", after, hub.clock()).subscription_id
+    keys = ApiKeys(hub.event_log.read_store)
+    if not any(k.name == OWNER for k in keys.list_keys(include_revoked=False)):
+        keys.create(Role.INTEGRATION, OWNER, None)  # a subscription is delivered while its owner's key is active
+    return hub.subscriptions.create(api, listener.url(path), query, secret, OWNER, f"{OWNER} (test)", after,
+                                    hub.clock()).subscription_id
 
 
 def calls(n: int, start: int = 0) -> list[dict[str, Any]]:
@@ -78,7 +88,8 @@ def calls(n: int, start: int = 0) -> list[dict[str, Any]]:
 
 
 def logged_ids(hub: ContactHub) -> list[str]:
-    return [e.event_id for _, e in hub.event_log.read_events(0, 10_000)]
+    """The dedupe key of each stored event (its stream and version), in log order."""
+    return [f"{e.originator_id}/{e.originator_version}" for _, e in hub.event_log.read_events(0, 10_000)]
 
 
 def ids(received: list[Received]) -> list[str]:
@@ -106,7 +117,8 @@ def test_every_event_arrives_once_in_log_order_signed(hub: ContactHub, listener:
         assert abs(stamp - time.time()) < 60
         assert received.headers["x-contacthub-signature"] == signature("s3cret-s3cret-s3cret", stamp, received.body)
         body = received.json()
-        assert body["eventId"] == received.headers["x-contacthub-event-id"] == body["event"]["event_id"]
+        assert body["eventId"] == received.headers["x-contacthub-event-id"]
+        assert body["eventId"] == f"{body['event']['customer_id']}/{body['event']['version']}"
     assert [r.json()["event"]["position"] for r in heard] == sorted(r.json()["event"]["position"] for r in heard)
     forged = heard[0].headers["x-contacthub-signature"]
     assert forged != signature("another-secret-entirely", int(forged.split(",")[0][2:]), heard[0].body)
@@ -127,12 +139,20 @@ def test_a_receiver_that_fails_for_a_while_gets_everything_once_it_recovers(hub:
     assert state.last_error is not None and state.last_error.startswith("HTTP 500")
 
 
-def test_a_receiver_killed_mid_delivery_and_restarted_misses_nothing(hub: ContactHub, listener: Listener) -> None:
-    store(hub, registered(), *calls(39))
+@contextmanager
+def delivering_slowly(hub: ContactHub, listener: Listener, events: int, slow_s: float, started: int) -> Iterator[str]:
+    """A registration and `events - 1` calls delivered to a receiver that takes `slow_s` per request; the block
+    runs once `started` requests were accepted, while delivery goes on."""
+    store(hub, registered(), *calls(events - 1))
     subscription = subscribe(hub, listener)
-    listener.slow_s = 0.02
+    listener.slow_s = slow_s
     with Running(hub):
-        listener.wait_until(lambda heard: len(heard.accepted()) >= 8)
+        listener.wait_until(lambda heard: len(heard.accepted()) >= started)
+        yield subscription
+
+
+def test_a_receiver_killed_mid_delivery_and_restarted_misses_nothing(hub: ContactHub, listener: Listener) -> None:
+    with delivering_slowly(hub, listener, 40, 0.02, started=8) as subscription:
         listener.stop()  # mid-delivery: requests now fail to connect
         store(hub, *calls(10, start=40))
 
@@ -186,7 +206,7 @@ def test_two_deliverers_share_a_subscription_by_its_lease(hub: ContactHub, liste
     store(hub, registered(), *calls(29))
     subscribe(hub, listener)
     rival = HubDelivery(hub.event_log, hub.subscriptions, hub.hub_delivery.callbacks, hub.hub_delivery.bodies,
-                        hub.hub_delivery.allowed_hosts, first_retry_s=0.05, poll_s=0.05)
+                        hub.hub_delivery.allowed_hosts, first_retry_s=0.05, poll_s=0.05, lease_s=0.6)
     with Running(hub, hub.hub_delivery, rival):
         listener.wait_until(lambda heard: len(heard.accepted()) >= 30)
         time.sleep(0.3)  # a double delivery would show up now
@@ -195,7 +215,6 @@ def test_two_deliverers_share_a_subscription_by_its_lease(hub: ContactHub, liste
 
 def test_a_query_picks_event_types_channels_and_tiers(hub: ContactHub, listener: Listener) -> None:
     store(hub, registered("C1", ("13800138000",), tier="gold"), registered("C2", ("13900139000",), tier="ordinary"))
-    hub.projector.catch_up()  # the tier filter reads the customer's tier from the read model
     wanted = contact({"customer_id": "C1"}, channel="store", handled_by="clerk-1")
     store(hub,
           contact({"customer_id": "C1"}),  # hotline: not asked for
@@ -206,7 +225,7 @@ def test_a_query_picks_event_types_channels_and_tiers(hub: ContactHub, listener:
     with Running(hub):
         listener.wait_until(lambda heard: len(heard.accepted()) == 1)
         time.sleep(0.3)
-    assert ids(listener.accepted()) == [wanted["event_id"]]
+    assert [r.json()["event"]["event_id"] for r in listener.accepted()] == [wanted["event_id"]]
 
 
 def test_trouble_ticket_listeners_hear_tmf621_notifications(hub: ContactHub, listener: Listener) -> None:
@@ -257,10 +276,85 @@ def test_the_deliverer_forgets_nothing_when_its_lease_is_taken_over(hub: Contact
     first = HubDelivery(hub.event_log, hub.subscriptions, hub.hub_delivery.callbacks, hub.hub_delivery.bodies,
                         hub.hub_delivery.allowed_hosts)
     leased = hub.subscriptions.lease(subscription, first.owner, hub.clock(), 0.2)
-    assert leased is not None and first.step(leased) == "progress"
+    assert leased is not None and first.step(leased)[0] == "progress"
     assert len(listener.accepted()) == 5
     store(hub, *calls(3, start=10))
     time.sleep(0.3)  # the first process's lease lapses
     with Running(hub):
         listener.wait_until(lambda heard: len(heard.accepted()) == 8)
     assert ids(listener.accepted()) == logged_ids(hub)
+
+
+def test_a_tier_filter_waits_for_the_read_models_instead_of_skipping(hub: ContactHub, listener: Listener) -> None:
+    """Found by review: the tier was read before the projector had applied the registration, so the event was skipped."""
+    subscribe(hub, listener, query="type=complaint.opened&tier=gold")
+    with Running(hub):  # the registration and the complaint in one batch: the deliverer may see them first
+        store(hub, registered("C1", ("13800138000",), tier="gold"), complaint_opened("K1", {"customer_id": "C1"}))
+        listener.wait_until(lambda heard: len(heard.accepted()) == 1)
+
+
+def test_a_complaint_step_before_its_opening_is_heard_after_the_opening(hub: ContactHub, listener: Listener) -> None:
+    """Found by review: a step that came before its complaint stalled a trouble-ticket subscription for good."""
+    store(hub, registered())
+    subscribe(hub, listener, api="troubleTicket", after=hub.event_log.head_position())
+    store(hub, event("complaint.started", complaint_id="K9", occurred_at="2026-11-02T10:00:00+08:00"))
+    store(hub, event("complaint.noted", complaint_id="K9", text="已派单", occurred_at="2026-11-02T10:05:00+08:00"))
+    with Running(hub):
+        time.sleep(0.5)
+        assert listener.received == []  # nothing to tell yet, and nothing stuck
+        store(hub, complaint_opened("K9", occurred_at="2026-11-02T09:00:00+08:00"))
+        listener.wait_until(lambda heard: len(heard.accepted()) == 3)
+    kinds = [r.json()["eventType"] for r in listener.accepted()]
+    assert kinds == ["TroubleTicketCreateEvent", "TroubleTicketStatusChangeEvent", "TroubleTicketAttributeValueChangeEvent"]
+
+
+def test_an_escalation_that_starts_the_work_is_a_status_change(hub: ContactHub, listener: Listener) -> None:
+    store(hub, registered())
+    subscribe(hub, listener, api="troubleTicket", after=hub.event_log.head_position(),
+              query="eventType=TroubleTicketStatusChangeEvent")
+    store(hub, complaint_opened("K1"), event("complaint.escalated", complaint_id="K1", reason="VIP 客户"))
+    store(hub, event("complaint.escalated", complaint_id="K1", reason="再次升级"))  # already in progress: no change
+    with Running(hub):
+        listener.wait_until(lambda heard: len(heard.accepted()) == 1)
+        time.sleep(0.3)
+    ticket = listener.accepted()[0].json()["event"]["troubleTicket"]
+    assert len(listener.accepted()) == 1 and ticket["statusChange"][1]["status"] == "inProgress"
+
+
+def test_a_joined_touchpoint_is_a_new_notification_not_a_duplicate(hub: ContactHub, listener: Listener) -> None:
+    """Found by review: the party's touchpoint and its copy on the customer shared one dedupe key."""
+    subscribe(hub, listener, query="type=contact.logged")
+    store(hub, contact({"msisdn": "13700137000"}, occurred_at="2026-11-01T10:00:00+08:00"))
+    store(hub, registered("C7", ("13700137000",), occurred_at="2026-11-02T09:00:00+08:00"))
+    with Running(hub):
+        listener.wait_until(lambda heard: len(heard.accepted()) == 2)
+    heard = listener.accepted()
+    assert len(set(ids(heard))) == 2
+    assert heard[0].json()["event"]["event_id"] == heard[1].json()["event"]["event_id"]  # one fact, two streams
+    assert heard[1].json()["event"]["customer_id"] == "C7"
+
+
+def test_a_revoked_owner_key_pauses_its_subscriptions_and_a_new_key_of_its_name_resumes_them(
+    hub: ContactHub, listener: Listener
+) -> None:
+    store(hub, registered())
+    subscription = subscribe(hub, listener)
+    keys = ApiKeys(hub.event_log.read_store)
+    (owner_key,) = [k for k in keys.list_keys(include_revoked=False) if k.name == OWNER]
+    keys.revoke(owner_key.key_id, by="test")
+    with Running(hub):
+        time.sleep(0.6)
+        assert listener.received == []
+        state = hub.subscriptions.get(subscription)
+        assert state is not None and state.position == 0
+        keys.create(Role.INTEGRATION, OWNER, None)  # the system's new key
+        listener.wait_until(lambda heard: len(heard.accepted()) == 1)
+
+
+def test_a_subscription_ended_while_delivering_stops(hub: ContactHub, listener: Listener) -> None:
+    with delivering_slowly(hub, listener, 31, 0.05, started=3) as subscription:
+        assert hub.subscriptions.delete(subscription, None, OWNER, "test", hub.clock())
+        time.sleep(0.5)
+        seen = len(listener.received)
+        time.sleep(0.5)
+        assert len(listener.received) == seen < 31

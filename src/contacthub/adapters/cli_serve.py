@@ -175,7 +175,7 @@ def worker_app() -> Any:
     settings = _settings()
     hub = build(settings)
     hub.projector.wake = _WakeParent(os.getppid())
-    app = create_app(hub, run_projector=False, run_sla_watcher=False, close_hub=True)
+    app = create_app(hub, run_projector=False, run_sla_watcher=False, run_delivery=False, close_hub=True)
     app.add_middleware(_AnsweredBy, pid=os.getpid())
     return app
 

@@ -42,28 +42,26 @@ TROUBLE_TICKET_EVENTS = (
 )
 PARTY_INTERACTION_EVENTS = ("PartyInteractionCreateEvent",)
 
-_STATUS_CHANGES = frozenset({
-    "complaint.started", "complaint.pended", "complaint.held", "complaint.resumed", "complaint.assigned",
-    "complaint.resolved", "complaint.closed", "complaint.reopened", "complaint.cancelled", "complaint.rejected",
-})
+def trouble_ticket_notifications(event_type: str, step: tuple[str | None, str] | None) -> tuple[str, ...]:
+    """The TMF621 notifications a complaint event gives, in the order they are sent.
 
-
-def trouble_ticket_notifications(event_type: str) -> tuple[str, ...]:
-    """The TMF621 notifications a complaint event gives, in the order they are sent (none for other events).
-
-    Opening: Create. A step whose action moves the status (domain/complaint.py, TRANSITIONS):
-    StatusChange, and also Resolved for a resolution and InformationRequired for a pend (waiting
-    on the customer). Every other step (acknowledge, note, handover, escalate, follow-up, SLA
-    warning and breach, conflict): AttributeValueChange."""
+    `step`: the complaint's status before and after the event, as the complaint read model
+    applied it; None when it applied no such step (a step that came before its complaint's
+    opening is kept aside and recorded again after the opening: notified then, in order).
+    Opening: Create. A step that changed the status: StatusChange, and also Resolved when it
+    resolved the complaint, InformationRequired when it left it pending on the customer. Any
+    other step (acknowledge, note, handover, an escalation of a complaint already in progress,
+    follow-up, SLA warning and breach): AttributeValueChange."""
+    if not event_type.startswith("complaint.") or step is None:
+        return ()
     if event_type == "complaint.opened":
         return ("TroubleTicketCreateEvent",)
-    if not event_type.startswith("complaint."):
-        return ()
-    if event_type not in _STATUS_CHANGES:
+    before, after = step
+    if before == after:
         return ("TroubleTicketAttributeValueChangeEvent",)
-    if event_type == "complaint.resolved":
+    if after == "resolved":
         return ("TroubleTicketStatusChangeEvent", "TroubleTicketResolvedEvent")
-    if event_type == "complaint.pended":
+    if after == "pending":
         return ("TroubleTicketStatusChangeEvent", "TroubleTicketInformationRequiredEvent")
     return ("TroubleTicketStatusChangeEvent",)
 
@@ -124,8 +122,11 @@ def parse_allowed_hosts(setting: str) -> frozenset[str]:
 
 
 def callback_problem(callback: str, allowed_hosts: frozenset[str]) -> str | None:
-    """Why `callback` may not be called, or None when it may: an http(s) URL whose host (or
-    host:port) the operator allowed. Nothing is allowed until an operator lists hosts."""
+    """Why `callback` may not be called, or None when it may: an http(s) URL whose host the operator
+    allowed. An entry `host` allows the scheme's own port only (80, 443); `host:port` that port.
+    Nothing is allowed until an operator lists hosts."""
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in callback):
+        return "must not contain spaces or control characters"
     try:
         parts = urlsplit(callback)
         port = parts.port
@@ -137,12 +138,14 @@ def callback_problem(callback: str, allowed_hosts: frozenset[str]) -> str | None
         return "must not carry a user name or password (sign requests with the subscription's secret instead)"
     host = parts.hostname.lower()
     effective_port = port or (443 if parts.scheme == "https" else 80)
-    if host in allowed_hosts or f"{host}:{effective_port}" in allowed_hosts or (
-            ":" in host and f"[{host}]:{effective_port}" in allowed_hosts):
+    named = f"[{host}]" if ":" in host else host
+    if f"{named}:{effective_port}" in allowed_hosts or f"{host}:{effective_port}" in allowed_hosts:
+        return None
+    if port in (None, 443 if parts.scheme == "https" else 80) and (host in allowed_hosts or named in allowed_hosts):
         return None
     if not allowed_hosts:
-        return ("no callback host is allowed on this server: an operator lists them in CONTACTHUB_CALLBACK_HOSTS")
-    return f"host {host}:{effective_port} is not in CONTACTHUB_CALLBACK_HOSTS"
+        return "no callback host is allowed on this server: an operator lists them in CONTACTHUB_CALLBACK_HOSTS"
+    return f"host {named}:{effective_port} is not in CONTACTHUB_CALLBACK_HOSTS"
 
 
 # --- signing and retrying -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ late, posts the same events through `POST /v1/events` instead.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,43 +59,61 @@ class ComplaintActions:
         """Record one action. IngestRejected (422/409) names the field at fault; nothing is stored then.
 
         `actor`: the key holder acting through the API or the desk (see the module's docstring)."""
-        if actor is not None and actor.role is Role.CLERK:
-            body = self._as_themselves(body, actor)
-        action = body.get("action")
-        if action not in ACTION_EVENT:
-            raise _rejected(422, "action", "unknown action; expected one of: " + ", ".join(ACTIONS))
-        takes = action_fields(action)
-        for name in body:
-            if name not in COMMON_FIELDS and name not in takes:
-                applies = ", ".join(sorted(takes)) or "none"
-                raise _rejected(422, name, f"'{name}' does not apply to '{action}' (it takes: {applies})")
-        customer_id = self.log.lookup_claims("complaint", [complaint_id]).get(complaint_id)
-        if customer_id is None:
-            raise UnknownComplaint(complaint_id)
-        raw = {k: v for k, v in body.items() if k != "action" and v is not None}
-        raw.update(type=ACTION_EVENT[action], customer_id=customer_id, complaint_id=complaint_id)
-        own_key = "event_id" in raw
-        raw.setdefault("event_id", f"action-{uuid.uuid4()}")
+        return self.take_all(complaint_id, [body], actor=actor)[0]
+
+    def take_all(self, complaint_id: str, bodies: Sequence[Mapping[str, Any]], *, actor: Principal | None = None,
+                 key: str | None = None) -> list[ActionOutcome]:
+        """Record several actions on one complaint in order, all or none (a TMF621 PATCH that adds a note and
+        changes the status). `key`: the caller's idempotency key for the whole set (its actions' event ids are
+        `<key>#1`, `<key>#2`, ...); without one, each action's own `event_id` or a new one."""
+        if not bodies:
+            return []
+        customer_id = None
+        raws: list[dict[str, Any]] = []
+        own_keys: list[bool] = []
+        for number, given in enumerate(bodies, start=1):
+            body = self._as_themselves(given, actor) if actor is not None and actor.role is Role.CLERK else given
+            action = body.get("action")
+            if action not in ACTION_EVENT:
+                raise _rejected(422, "action", "unknown action; expected one of: " + ", ".join(ACTIONS))
+            takes = action_fields(action)
+            for name in body:
+                if name not in COMMON_FIELDS and name not in takes:
+                    applies = ", ".join(sorted(takes)) or "none"
+                    raise _rejected(422, name, f"'{name}' does not apply to '{action}' (it takes: {applies})")
+            if customer_id is None:
+                customer_id = self.log.lookup_claims("complaint", [complaint_id]).get(complaint_id)
+                if customer_id is None:
+                    raise UnknownComplaint(complaint_id)
+            raw = {k: v for k, v in body.items() if k != "action" and v is not None}
+            raw.update(type=ACTION_EVENT[action], customer_id=customer_id, complaint_id=complaint_id)
+            if key is not None:
+                raw["event_id"] = f"{key}#{number}"
+            own_keys.append("event_id" in raw)
+            raw.setdefault("event_id", f"action-{uuid.uuid4()}")
+            raws.append(raw)
         # A retry (a resubmitted form, a client timeout) whose time was left to "now" gets a
         # different time on each attempt: the time is then not part of "the same content".
-        ignored = frozenset() if "occurred_at" in raw else frozenset({"occurred_at"})
-        raw.setdefault("occurred_at", self.clock().isoformat())
+        ignored = frozenset() if all("occurred_at" in raw for raw in raws) else frozenset({"occurred_at"})
+        now = self.clock().isoformat()
+        for raw in raws:
+            raw.setdefault("occurred_at", now)
         try:
             # The action's id is scoped by who acts (`clerk:<name>`): one clerk cannot take another's.
             outcome: IngestOutcome = self.ingest.ingest(
-                [raw], digest_ignores=ignored, posted_by=actor.key_id if actor is not None else None,
+                raws, digest_ignores=ignored, posted_by=actor.key_id if actor is not None else None,
                 source=actor.event_source() if actor is not None else OPERATOR)
         except IngestRejected as rejected:
-            for error in rejected.errors:  # one event, no batch: its `type` is the caller's `action`
-                error.index = None
-                if not own_key:
+            for error in rejected.errors:  # the caller's actions, not a batch: its `type` is the caller's `action`
+                at = error.index if error.index is not None else 0
+                error.index = None if len(raws) == 1 else error.index
+                if at < len(own_keys) and not own_keys[at]:
                     error.event_id = None  # a key the caller never saw
                 if error.field == "type":
                     error.field = "action"
             raise
-        result = outcome.results[0]
-        return ActionOutcome(result.event_id, result.status, result.position, customer_id)
-
+        assert customer_id is not None
+        return [ActionOutcome(r.event_id, r.status, r.position, customer_id) for r in outcome.results]
 
     def _as_themselves(self, body: Mapping[str, Any], actor: Principal) -> dict[str, Any]:
         """The clerk's action as recorded: `by` the key holder, at the server's time (module docstring)."""

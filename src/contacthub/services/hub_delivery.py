@@ -56,6 +56,8 @@ class Subscription:
     callback: str
     query: str
     secret: str
+    owner: str
+    """The name of the integration key that made it: only keys of that name see or end it."""
     created_by: str
     created_at: datetime
     deleted_at: datetime | None
@@ -71,7 +73,7 @@ class Subscription:
 
 
 class SubscriptionStore(Protocol):
-    def active(self, api: str | None = None) -> list[Subscription]: ...
+    def active(self, api: str | None = None, owner: str | None = None) -> list[Subscription]: ...
 
     def lease(self, subscription_id: str, owner: str, now: datetime, lease_s: float) -> Subscription | None: ...
 
@@ -94,30 +96,41 @@ class Callbacks(Protocol):
 
 
 class Bodies(Protocol):
-    """What a notification says (adapters: the feed's item, or a TMF resource in its event)."""
+    """What the read models say about an event (adapters: the feed's item, or a TMF resource in its event)."""
+
+    def applied(self, position: int) -> int:
+        """How far the read models have got, once they have applied `position` or a bounded wait has passed."""
+        ...
+
+    def complaint_step(self, position: int) -> tuple[str | None, str] | None:
+        """The complaint's status before and after the event at `position`, or None when no step was applied there."""
+        ...
 
     def body(self, api: SubscriptionApi, kind: str, notification_id: str, position: int, event: Customer.Event) -> bytes: ...
 
     def tier_of(self, customer_id: str) -> str | None: ...
 
 
-def notification_kinds(api: SubscriptionApi, event: Customer.Event) -> tuple[str, ...]:
-    """What an event gives a subscription to `api`. An unidentified caller's touchpoint is no Party
-    Interaction (it has no customer) until it joins one, as a new event on the customer's stream."""
-    if api is SubscriptionApi.CONTACTHUB:
-        return (event.TOPIC,)
-    if api is SubscriptionApi.TROUBLE_TICKET:
-        return trouble_ticket_notifications(event.TOPIC)
-    return () if is_unidentified_party(event.originator_id) else party_interaction_notifications(event.TOPIC)
-
-
 def notification_id(api: SubscriptionApi, kind: str, event: Customer.Event) -> str:
-    """The receiver's dedupe key: the stored event's id, with the notification's kind when one event gives several."""
-    return event.event_id if api is SubscriptionApi.CONTACTHUB else f"{event.event_id}#{kind}"
+    """The receiver's dedupe key: the stored event's stream and version (unique per stored event, the same on
+    every retry; one fact recorded on two streams, a joined touchpoint say, is two events), with the
+    notification's kind on the TMF hubs, where one event may give several."""
+    stored = f"{event.originator_id}/{event.originator_version}"
+    return stored if api is SubscriptionApi.CONTACTHUB else f"{stored}#{kind}"
+
+
+WAITING = "waiting"
+"""A step stopped before an event the read models have not applied yet: it is judged once they have."""
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def lease_for(timeout_s: float, read_wait_s: float) -> float:
+    """How long a lease lasts: long enough for three events' worth of work (each: the read models' wait, then
+    up to two requests that may each take the whole timeout) between renewals."""
+    return max(30.0, 3 * (read_wait_s + 2 * timeout_s))
 
 
 class HubDelivery:
@@ -141,56 +154,76 @@ class HubDelivery:
 
     # --- one subscription, one step --------------------------------------------------------------
 
-    def step(self, subscription: Subscription, stop: threading.Event | None = None) -> str:
+    def step(self, subscription: Subscription, stop: threading.Event | None = None,
+             keep_lease: Callable[[], bool] | None = None) -> tuple[str, Subscription]:
         """Deliver what follows the subscription's position, up to one batch of events, holding its lease.
 
-        `caught_up`, `progress`, `failed` (the position stays; retried after the back-off) or
-        `lost` (the lease went to another process, or the subscription was deleted)."""
+        The outcome and the subscription as it now stands: `caught_up`, `progress`, `waiting` (for
+        the read models), `failed` (the position stays; the same request is retried after the
+        back-off) or `lost` (the lease went to another process, or the subscription ended)."""
         events = self.log.read_events(subscription.position, self.batch)
         if not events:
-            return "caught_up"
+            return "caught_up", subscription
         api = SubscriptionApi(subscription.api)
         query = parse_query(api, subscription.query, DOMAIN_EVENTS)
+        reads_models = api is not SubscriptionApi.CONTACTHUB or bool(query.tiers)
         done = subscription.position
-        tiers: dict[str, str | None] = {}
-        renewed = time.monotonic()
+        outcome = "progress"
+        applied = 0
         for position, event in events:
             if stop is not None and stop.is_set():
                 break
-            wanted = [k for k in notification_kinds(api, event)
-                      if query.wants(k, getattr(event, "channel", None), self._tier(query.tiers, tiers, event.originator_id))]
+            if reads_models and position > applied:
+                applied = self.bodies.applied(position)
+                if applied < position:
+                    outcome = WAITING
+                    break
+            wanted = [k for k in self._kinds(api, position, event) if query.wants(
+                k, getattr(event, "channel", None), self.bodies.tier_of(event.originator_id) if query.tiers else None)]
             if not wanted:
                 done = position
                 continue
-            if done > subscription.position and not self.store.advance(subscription.subscription_id, self.owner, done, 0, _now()):
-                return "lost"
+            if keep_lease is not None and not keep_lease():
+                return "lost", subscription
+            if done > subscription.position:
+                if not self.store.advance(subscription.subscription_id, self.owner, done, 0, _now()):
+                    return "lost", subscription
+                subscription = _moved(subscription, done, 0)
             problem = self._send(subscription, api, wanted, position, event)
             if problem is not None:
-                failures = subscription.failures + 1
-                wait = retry_delay(failures, self.first_retry_s)
-                log.warning("hub_delivery_failed", subscription=subscription.subscription_id, position=position,
-                            event_id=event.event_id, failures=failures, retry_in_s=wait, error=problem)
-                kept = self.store.failed(subscription.subscription_id, self.owner, failures, problem, _now(),
-                                         _now() + timedelta(seconds=wait))
-                return "failed" if kept else "lost"
+                return self._failed(subscription, position, event, problem)
             if not self.store.advance(subscription.subscription_id, self.owner, position, len(wanted), _now()):
-                return "lost"
-            subscription = _moved(subscription, position)
-            done = position
-            if time.monotonic() - renewed > self.lease_s / 3:  # a slow receiver: keep the lease while delivering
-                if self.store.lease(subscription.subscription_id, self.owner, _now(), self.lease_s) is None:
-                    return "lost"
-                renewed = time.monotonic()
-        if done > subscription.position and not self.store.advance(subscription.subscription_id, self.owner, done, 0, _now()):
-            return "lost"
-        return "progress"
+                return "lost", subscription
+            subscription = done_with = _moved(subscription, position, len(wanted))
+            done = done_with.position
+        if done > subscription.position:
+            if not self.store.advance(subscription.subscription_id, self.owner, done, 0, _now()):
+                return "lost", subscription
+            subscription = _moved(subscription, done, 0)
+        return outcome, subscription
 
-    def _tier(self, wanted: frozenset[str], known: dict[str, str | None], customer_id: str) -> str | None:
-        if not wanted:
-            return None
-        if customer_id not in known:
-            known[customer_id] = self.bodies.tier_of(customer_id)
-        return known[customer_id]
+    def _kinds(self, api: SubscriptionApi, position: int, event: Customer.Event) -> tuple[str, ...]:
+        """What an event gives a subscription to `api`. An unidentified caller's touchpoint is no Party
+        Interaction (it has no customer) until it joins one, as a new event on the customer's stream."""
+        if api is SubscriptionApi.CONTACTHUB:
+            return (event.TOPIC,)
+        if api is SubscriptionApi.TROUBLE_TICKET:
+            if not event.TOPIC.startswith("complaint."):
+                return ()
+            return trouble_ticket_notifications(event.TOPIC, self.bodies.complaint_step(position))
+        return () if is_unidentified_party(event.originator_id) else party_interaction_notifications(event.TOPIC)
+
+    def _failed(self, subscription: Subscription, position: int, event: Customer.Event | None,
+                problem: str) -> tuple[str, Subscription]:
+        failures = subscription.failures + 1
+        wait = retry_delay(failures, self.first_retry_s)
+        log.warning("hub_delivery_failed", subscription=subscription.subscription_id, position=position,
+                    event_id=event.event_id if event is not None else None, failures=failures, retry_in_s=wait,
+                    error=problem)
+        due = _now() + timedelta(seconds=wait)
+        if not self.store.failed(subscription.subscription_id, self.owner, failures, problem, _now(), due):
+            return "lost", subscription
+        return "failed", replace(subscription, failures=failures, next_attempt_at=due, last_error=problem)
 
     def _send(self, subscription: Subscription, api: SubscriptionApi, kinds: Sequence[str], position: int,
               event: Customer.Event) -> str | None:
@@ -201,8 +234,8 @@ class HubDelivery:
             nid = notification_id(api, kind, event)
             try:
                 body = self.bodies.body(api, kind, nid, position, event)
-            except Exception as problem:  # the read model is behind, or lacks what it should have: retried
-                return f"notification not made: {type(problem).__name__}: {problem}"
+            except Exception as failure:  # the read model lacks what it should have: retried, and shown
+                return f"notification not made: {type(failure).__name__}: {failure}"
             headers = {
                 "Content-Type": "application/json",
                 EVENT_ID_HEADER: nid,
@@ -218,27 +251,40 @@ class HubDelivery:
     # --- the threads ------------------------------------------------------------------------------
 
     def deliver(self, subscription_id: str, stop: threading.Event) -> None:
-        """One subscription's loop: hold its lease, deliver, wait; return when it is deleted, another
-        process holds it, or `stop` is set."""
+        """One subscription's loop: hold its lease, deliver, wait; return when it ends, another process
+        holds it, its key is no longer active, or `stop` is set. The lease is renewed once a third of it
+        has passed (idle, that is one write per ten seconds), and before each event while delivering."""
+        subscription = self.store.lease(subscription_id, self.owner, _now(), self.lease_s)
+        renewed = time.monotonic()
+
+        def keep_lease() -> bool:
+            nonlocal renewed
+            if time.monotonic() - renewed <= self.lease_s / 3:
+                return True
+            renewed = time.monotonic()
+            return self.store.lease(subscription_id, self.owner, _now(), self.lease_s) is not None
+
         try:
-            while not stop.is_set():
-                subscription = self.store.lease(subscription_id, self.owner, _now(), self.lease_s)
-                if subscription is None:
-                    return
+            while subscription is not None and not stop.is_set():
                 due = subscription.next_attempt_at
-                if due is not None and (left := (due - _now()).total_seconds()) > 0:
+                left = (due - _now()).total_seconds() if due is not None else 0.0
+                if left > 0:
                     stop.wait(min(left, self.lease_s / 3))
-                    continue
-                try:
-                    outcome = self.step(subscription, stop)
-                except Exception:  # a body could not be made, the store failed: log, wait, try again
-                    log.exception("hub_delivery_error", subscription=subscription_id)
-                    outcome = "caught_up"
-                if outcome == "lost":
-                    return
-                if outcome == "caught_up":
-                    self.wake.wait(self.poll_s)
-                    self.wake.clear()
+                else:
+                    try:
+                        outcome, subscription = self.step(subscription, stop, keep_lease)
+                    except Exception as failure:  # the store or the read models failed: shown, retried after the back-off
+                        log.exception("hub_delivery_error", subscription=subscription_id)
+                        outcome, subscription = self._failed(subscription, subscription.position, None,
+                                                             f"{type(failure).__name__}: {failure}")
+                    if outcome == "lost":
+                        return
+                    if outcome in ("caught_up", WAITING):
+                        self.wake.wait(self.poll_s)
+                        self.wake.clear()
+                if time.monotonic() - renewed > self.lease_s / 3:
+                    subscription = self.store.lease(subscription_id, self.owner, _now(), self.lease_s)
+                    renewed = time.monotonic()
         finally:
             try:
                 self.store.release(subscription_id, self.owner)
@@ -261,9 +307,11 @@ class HubDelivery:
             except Exception:  # the database is away: look again later
                 log.exception("hub_delivery_error", subscription=None)
             stop.wait(look_every_s)
+        deadline = time.monotonic() + 5.0
         for thread in threads.values():
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
-def _moved(subscription: Subscription, position: int) -> Subscription:
-    return replace(subscription, position=position, failures=0, next_attempt_at=None)
+def _moved(subscription: Subscription, position: int, delivered: int) -> Subscription:
+    return replace(subscription, position=position, delivered=subscription.delivered + delivered, failures=0,
+                   next_attempt_at=None)

@@ -5,8 +5,8 @@ grow and an event is visible only once every event before it is (the recorders s
 order), so a consumer that remembers its position never misses nor repeats an event. Personal
 fields read as in the auditor's history: in clear while the customer's key exists, `[erased]`
 after an erasure. A channel's key reads its own channel's events only (their ids are scoped by
-it: domain/roles.py, `stored_event_id`); an integration key reads every event, and each customer
-a page shows is recorded in the access log.
+it: domain/roles.py, `stored_event_id`), without the stream they are on (whose a number is); an
+integration key reads every event, and each customer a page shows is recorded in the access log.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ SCAN_LIMIT = 20_000
 
 
 class FeedEventOut(HistoryEventOut):
-    customer_id: str = Field(description="The stream the event is stored on: a customer, or an unidentified "
-                                          "caller's party (`unidentified-…`, docs/events.md §3.13).")
+    customer_id: str | None = Field(description="The stream the event is stored on: a customer, or an unidentified "
+                                                "caller's party (`unidentified-…`, docs/events.md §3.13); null for a "
+                                                "channel's key, which may not learn whose a number is.")
 
 
 class FeedOut(BaseModel):
@@ -57,7 +58,8 @@ def feed_page(hub: ContactHub, principal: Principal, after: int, limit: int, typ
                 break
             looked_at = position
             if (own is None or event.event_id.startswith(own)) and (not types or event.TOPIC in types):
-                chosen.append({"customer_id": event.originator_id, **history_item(position, event, hub.settings.zone)})
+                stream = event.originator_id if own is None else None
+                chosen.append({"customer_id": stream, **history_item(position, event, hub.settings.zone)})
     return {"events": chosen, "next_after": looked_at, "head": head}
 
 
@@ -77,6 +79,9 @@ async def feed(
             raise ApiError(422, "type", f"unknown event type {t!r}; one of {', '.join(EVENT_TYPES)}")
 
     def read() -> dict[str, Any]:
+        head = hub.event_log.head_position()
+        if after > head:  # a consumer ahead of the log: a restored database, or another system's position
+            raise ApiError(422, "after", f"position {after} is beyond the end of the log ({head})")
         page = feed_page(hub, principal, after, limit, frozenset(type or ()))
         record_shown(request, (e["customer_id"] for e in page["events"]))
         return page

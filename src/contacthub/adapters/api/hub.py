@@ -1,8 +1,10 @@
 """Webhook subscriptions, TMF hub style: `POST /v1/hub` `{callback, query?, secret?, after?}` → 201,
 `GET /v1/hub`, `GET /v1/hub/{id}`, `DELETE /v1/hub/{id}` (an integration's key).
 
-The listing shows every subscription of every API (the TMF facades' `/hub` too) with how far its
-delivery has got: its position, its lag behind the log, what it delivered, and its last error.
+A subscription belongs to the name of the integration key that made it: keys of that name (a
+rotated key too) list, read and end it, and it is delivered only while such a key is active. The
+listing shows the caller's subscriptions of every API (the TMF facades' `/hub` too) with how far
+its delivery has got: its position, its lag behind the log, what it delivered, and its last error.
 Delivery: services/hub_delivery.py; the request's signature: domain/subscriptions.py.
 """
 
@@ -89,7 +91,7 @@ async def create_subscription(request: Request, hub: Hub, body: SubscriptionIn, 
 async def list_subscriptions(hub: Hub, principal: Subscribing) -> Any:
     def read() -> Any:
         head = hub.event_log.head_position()
-        return [subscription_out(hub, s, head) for s in hub.subscriptions.active()]
+        return [subscription_out(hub, s, head) for s in hub.subscriptions.active(owner=principal.name)]
 
     return await run_in_threadpool(read)
 
@@ -98,7 +100,7 @@ async def list_subscriptions(hub: Hub, principal: Subscribing) -> Any:
 async def get_subscription(hub: Hub, id: str, principal: Subscribing) -> Any:
     def read() -> Any:
         found = hub.subscriptions.get(id)
-        if found is None or found.deleted_at is not None:
+        if found is None or found.deleted_at is not None or found.owner != principal.name:
             raise ApiError(404, "id", f"no subscription {id}")
         return subscription_out(hub, found, hub.event_log.head_position())
 
@@ -108,10 +110,7 @@ async def get_subscription(hub: Hub, id: str, principal: Subscribing) -> Any:
 @router.delete("/v1/hub/{id}", status_code=204, response_class=Response, summary="End a subscription")
 async def delete_subscription(hub: Hub, id: str, principal: Subscribing) -> Response:
     def remove() -> bool:
-        found = hub.subscriptions.get(id)
-        if found is None:
-            return False
-        return hub.subscriptions.delete(id, found.api, f"{principal.name} ({principal.key_id})", hub.clock())
+        return hub.subscriptions.delete(id, None, principal.name, f"{principal.name} ({principal.key_id})", hub.clock())
 
     if not await run_in_threadpool(remove):
         raise ApiError(404, "id", f"no subscription {id}")

@@ -81,7 +81,7 @@ def _number(request: Request, name: str, default: int, low: int, high: int) -> i
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise ApiError(400, name, f"{name} is a whole number from {low} to {high}")
     return int(raw)
 
@@ -170,6 +170,12 @@ class EventSubscriptionOut(BaseModel):
     secret: str | None = Field(default=None, description="Made by ContactHub when none was given; shown this once.")
 
 
+def customer_party(hub: ContactHub, event: dict[str, Any]) -> None:
+    """A customer party's id of digits only is taken as an MSISDN, unless a customer has that id."""
+    if "msisdn" in event and hub.customers.customer_exists(event["msisdn"]):
+        event["customer_id"] = event.pop("msisdn")
+
+
 # --- /hub: TMF's EventSubscription ------------------------------------------------------------------
 
 
@@ -203,8 +209,8 @@ def subscribe(hub: ContactHub, api: SubscriptionApi, body: Mapping[str, Any], pr
     head = hub.event_log.head_position()
     if after is not None and (isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= head):
         raise ApiError(malformed, "after", f"after is a log position from 0 to {head} (the head)")
-    made = hub.subscriptions.create(api.value, callback, query or "", secret, f"{principal.name} ({principal.key_id})",
-                                    head if after is None else after, hub.clock())
+    made = hub.subscriptions.create(api.value, callback, query or "", secret, principal.name,
+                                    f"{principal.name} ({principal.key_id})", head if after is None else after, hub.clock())
     answer = {"id": made.subscription_id, "callback": made.callback, "query": made.query}
     if secret is None:
         answer["secret"] = made.secret  # shown this once: it signs every request (X-ContactHub-Signature)

@@ -25,6 +25,7 @@ from contacthub.adapters.api.tmf import (
     ResourceOut,
     body_documentation,
     chosen,
+    customer_party,
     fields_documentation,
     json_object,
     list_documentation,
@@ -37,7 +38,7 @@ from contacthub.adapters.api.tmf import (
 from contacthub.adapters.http.access_log import record_shown
 from contacthub.adapters.http.dependencies import Hub, require
 from contacthub.adapters.http.errors import ApiError, JsonResponse
-from contacthub.adapters.integration.trouble_ticket import BASE, PatchProblem, patch_actions, trouble_ticket
+from contacthub.adapters.integration.trouble_ticket import BASE, PatchProblem, external_id, patch_actions, trouble_ticket
 from contacthub.bootstrap import ContactHub
 from contacthub.domain.roles import ID_SCOPE_SEPARATOR, Capability, Principal, event_refusal
 from contacthub.domain.subscriptions import SubscriptionApi
@@ -125,6 +126,12 @@ def _party(body: dict[str, Any], role: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+def _given_parties(body: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    """The parties of `role` as the request gave them (id, href, name only)."""
+    return [{k: p[k] for k in ("id", "href", "name") if isinstance(p.get(k), str)}
+            for p in body.get("relatedParty") or [] if isinstance(p, dict) and p.get("role") == role]
+
+
 def _opening(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
     """The `complaint.opened` a TroubleTicket_Create stands for."""
     refused = sorted(NOT_KEPT & set(body))
@@ -195,6 +202,7 @@ Subscribing = Annotated[Principal, Depends(require(Capability.SUBSCRIBE))]
 async def create_ticket(request: Request, hub: Hub, principal: Creating) -> Any:
     body = await json_object(request)
     opening = _opening(body, principal)
+    await run_in_threadpool(customer_party, hub, opening)
     opening["occurred_at"] = hub.clock().isoformat()
 
     def create() -> Any:
@@ -207,14 +215,16 @@ async def create_ticket(request: Request, hub: Hub, principal: Creating) -> Any:
         complaint_id = opening["complaint_id"]
         headers = {"Location": f"{BASE}/troubleTicket/{complaint_id}", "X-ContactHub-Result": result.status,
                    "X-ContactHub-Position": str(result.position)}
-        complaint = hub.complaints.complaint(complaint_id) if hub.projector.wait_for(
-            result.position, hub.settings.read_wait_timeout_s) else None
-        if complaint is None:  # the read model is behind: what was recorded, in the ticket's terms
-            ticket = {"id": complaint_id, "href": headers["Location"], "@type": "TroubleTicket",
-                      "description": opening["summary"], "ticketType": opening["category"],
-                      "severity": opening["severity"], "status": "acknowledged", "externalId": opening["event_id"]}
-        else:
-            ticket = trouble_ticket(complaint)
+        hub.projector.wait_for(result.position, hub.settings.read_wait_timeout_s)  # a clerk's next read finds it
+        # Only what the channel sent and the ticket's id: a channel's key may not learn whose a number
+        # is, nor read the ticket's later history, owners and notes (a clerk's or an integration's GET).
+        ticket = {"id": complaint_id, "href": headers["Location"], "@type": "TroubleTicket",
+                  "description": opening["summary"], "ticketType": opening["category"], "name": opening["category"],
+                  "severity": opening["severity"], "status": "acknowledged", "externalId": external_id(opening["event_id"]),
+                  "creationDate": opening["occurred_at"],
+                  "channel": {"id": opening["channel"], "name": opening["channel"], "@referredType": "Channel"},
+                  "relatedParty": [{**party, "role": "customer", "@referredType": party.get("@referredType", "Individual")}
+                                   for party in _given_parties(body, "customer")]}
         return JsonResponse(ticket, status_code=201, headers=headers)
 
     return await run_in_threadpool(create)
@@ -244,16 +254,18 @@ async def patch_ticket(request: Request, hub: Hub, id: str, principal: Changing)
             if action["action"] not in current["allowed_actions"]:
                 raise ApiError(409, "status", f"ticket {id} is {current['status']}; '{action['action']}' is not allowed "
                                               f"(allowed: {', '.join(current['allowed_actions']) or 'none'})")
-        position = 0
-        for action in actions:
-            try:
-                outcome = hub.complaint_actions.take(id, {**action, "channel": channel or current["opened_channel"]},
-                                                     actor=principal)
-            except UnknownComplaint:
-                raise ApiError(404, "id", f"no troubleTicket {id}") from None
-            except IngestRejected as rejected:
-                raise _refusal(rejected) from None
-            position = outcome.position
+        if not actions:  # nothing changes: the ticket as it is
+            return JsonResponse(trouble_ticket(current))
+        key = request.headers.get("idempotency-key")
+        try:  # every step of the patch is recorded, or none
+            outcomes = hub.complaint_actions.take_all(
+                id, [{**action, "channel": channel or current["opened_channel"]} for action in actions],
+                actor=principal, key=f"tmf621-patch-{key}" if key else None)
+        except UnknownComplaint:
+            raise ApiError(404, "id", f"no troubleTicket {id}") from None
+        except IngestRejected as rejected:
+            raise _refusal(rejected) from None
+        position = max((o.position for o in outcomes), default=0)
         if position and not hub.projector.wait_for(position, hub.settings.read_wait_timeout_s):
             raise ApiError(503, "id", "the change is recorded; the ticket is not updated yet: GET it shortly",
                            {"Retry-After": "1"})
@@ -272,7 +284,7 @@ async def create_hub(request: Request, hub: Hub, body: EventSubscriptionIn, prin
 
 @router.delete("/hub/{id}", status_code=204, response_class=Response, summary="Remove a listener's subscription")
 async def delete_hub(hub: Hub, id: str, principal: Subscribing) -> Response:
-    removed = await run_in_threadpool(hub.subscriptions.delete, id, SubscriptionApi.TROUBLE_TICKET.value,
+    removed = await run_in_threadpool(hub.subscriptions.delete, id, SubscriptionApi.TROUBLE_TICKET.value, principal.name,
                                       f"{principal.name} ({principal.key_id})", hub.clock())
     if not removed:
         raise ApiError(404, "id", f"no subscription {id}")

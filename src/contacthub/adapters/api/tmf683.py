@@ -24,6 +24,7 @@ from contacthub.adapters.api.tmf import (
     ResourceOut,
     body_documentation,
     chosen,
+    customer_party,
     fields_documentation,
     json_object,
     list_documentation,
@@ -78,7 +79,7 @@ async def get_interaction(request: Request, hub: Hub, id: str, principal: Readin
     fields = single_parameters(request)
 
     def read() -> Any:
-        row = hub.customers.touchpoint(int(id)) if id.isdigit() and len(id) <= 18 else None
+        row = hub.customers.touchpoint(int(id)) if id.isascii() and id.isdigit() and len(id) <= 18 else None
         if row is None:
             raise ApiError(404, "id", f"no partyInteraction {id}")
         record_shown(request, [row["customer_id"]])
@@ -138,8 +139,10 @@ def _contact(body: dict[str, Any], principal: Principal, idempotency_key: str | 
     parties = _one(body.get("relatedParty"), "relatedParty", "RelatedParty")
     customers = [p for p in parties if p.get("role") == "customer"]
     agents = [p for p in parties if p.get("role") == "agent"]
-    if len(customers) != 1 or not isinstance(customers[0].get("id"), str) or len(agents) > 1:
-        raise ApiError(400, "relatedParty", "one party with role customer (a customer id or an MSISDN), at most one agent")
+    sites = [p for p in parties if p.get("role") == "site"]
+    if len(customers) != 1 or not isinstance(customers[0].get("id"), str) or len(agents) > 1 or len(sites) > 1:
+        raise ApiError(400, "relatedParty", "one party with role customer (a customer id or an MSISDN), at most one "
+                                            "agent and one site")
     party = customers[0]["id"].strip()
     handled_by = agents[0].get("id") if agents else principal.name
     if not isinstance(handled_by, str) or not handled_by.strip():
@@ -150,6 +153,10 @@ def _contact(body: dict[str, Any], principal: Principal, idempotency_key: str | 
         "occurred_at": started.isoformat(), "channel": channel, "direction": direction, "reason": reason,
         "handled_by": handled_by, "duration_s": duration, "outcome": status,
     }
+    if sites:
+        if not isinstance(sites[0].get("id"), str) or not sites[0]["id"].strip():
+            raise ApiError(400, "relatedParty", "the site party needs an id")
+        contact["site"] = sites[0]["id"]
     for item in _one(body.get("interactionItem"), "interactionItem", "InteractionItem"):
         given = item.get("item")
         ref: dict[str, Any] = given if isinstance(given, dict) else {}
@@ -172,6 +179,7 @@ async def create_interaction(request: Request, hub: Hub, principal: Creating) ->
     body = await json_object(request)
     key = request.headers.get("idempotency-key")
     contact = _contact(body, principal, key)
+    await run_in_threadpool(customer_party, hub, contact)
 
     def create() -> Any:
         try:
@@ -184,13 +192,16 @@ async def create_interaction(request: Request, hub: Hub, principal: Creating) ->
                            EVENT_FIELDS.get(first.field, first.field), message) from None
         result = outcome.results[0]
         headers = {"Location": interaction_href(result.position), "X-ContactHub-Result": result.status}
-        row = hub.customers.touchpoint(result.position) if hub.projector.wait_for(
-            result.position, hub.settings.read_wait_timeout_s) else None
-        if row is None:  # the read model is behind, or the number's holder is not known (an unidentified caller)
-            made = {"id": str(result.position), "href": headers["Location"], "@type": "PartyInteraction",
-                    "direction": contact["direction"], "reason": contact["reason"], "status": contact["outcome"]}
-        else:
-            made = party_interaction(row)
+        hub.projector.wait_for(result.position, hub.settings.read_wait_timeout_s)  # a clerk's next read finds it
+        # What the channel sent and the interaction's id: a channel's key may not learn whose a number is.
+        made = {"id": str(result.position), "href": headers["Location"], "@type": "PartyInteraction",
+                "direction": contact["direction"], "reason": contact["reason"], "status": contact["outcome"],
+                "interactionDate": body["interactionDate"], "channel": [
+                    {"id": contact["channel"], "href": f"urn:contacthub:channel:{contact['channel']}",
+                     "name": contact["channel"], "role": "interactionChannel", "@type": "RelatedChannel"}],
+                "relatedParty": [{"id": str(p["id"]), "href": str(p.get("href") or f"urn:contacthub:party:{p['id']}"),
+                                  "role": p["role"], "@referredType": str(p.get("@referredType") or "Individual")}
+                                 for p in body.get("relatedParty") or [] if p.get("role") in ("customer", "agent", "site")]}
         return JsonResponse(made, status_code=201, headers=headers)
 
     return await run_in_threadpool(create)
@@ -206,7 +217,7 @@ async def create_hub(request: Request, hub: Hub, body: EventSubscriptionIn, prin
 
 @router.delete("/hub/{id}", status_code=204, response_class=Response, summary="Remove a listener's subscription")
 async def delete_hub(hub: Hub, id: str, principal: Subscribing) -> Response:
-    removed = await run_in_threadpool(hub.subscriptions.delete, id, SubscriptionApi.PARTY_INTERACTION.value,
+    removed = await run_in_threadpool(hub.subscriptions.delete, id, SubscriptionApi.PARTY_INTERACTION.value, principal.name,
                                       f"{principal.name} ({principal.key_id})", hub.clock())
     if not removed:
         raise ApiError(404, "id", f"no subscription {id}")

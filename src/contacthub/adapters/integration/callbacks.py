@@ -28,15 +28,16 @@ class HttpCallbacks:
             raise CallbackFailed(f"{type(failure).__name__}: {failure}") from None
         try:
             status = answer.status
-            if 200 <= status < 300:
-                answer.drain_conn()
-                return
-            text = answer.read(MAX_ANSWER_BYTES, decode_content=False).decode("utf-8", "replace")
-            raise CallbackFailed(f"HTTP {status}: {text[:200]}".strip())
+            text = answer.read(MAX_ANSWER_BYTES, decode_content=False)  # at most this much of any answer is read
         except urllib3.exceptions.HTTPError as failure:
             raise CallbackFailed(f"{type(failure).__name__}: {failure}") from None
         finally:
-            answer.release_conn()
+            if answer.length_remaining == 0:
+                answer.release_conn()
+            else:  # a longer answer than is read: this connection is not reused
+                answer.close()
+        if not 200 <= status < 300:
+            raise CallbackFailed(f"HTTP {status}: {text.decode('utf-8', 'replace')[:200]}".strip())
 
     def close(self) -> None:
         self.pool.clear()

@@ -7,9 +7,8 @@
 | `direction`, `reason`, `status` | direction, reason, outcome |
 | `interactionDate` | `startDateTime` when it happened; `endDateTime` that plus its duration |
 | `creationDate` | when ContactHub recorded it |
-| `relatedParty[]` | the customer (`customer`) and who handled it (`agent`) |
+| `relatedParty[]` | the customer (`customer`), who handled it (`agent`) and where, when given (`site`) |
 | `interactionItem[]` | the order and the complaint it concerned (`item.@referredType`: ProductOrder, TroubleTicket) |
-| `description` | the site it happened at, when given |
 
 Touchpoints of numbers nobody held (an unidentified caller's party, docs/events.md §3.13) are not
 Party Interactions until they join a customer.
@@ -37,12 +36,13 @@ def party_interaction(row: dict[str, Any]) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     if row.get("order_id"):
         items.append({"id": row["order_id"], "@type": "InteractionItem",
-                      "item": {"id": row["order_id"], "href": f"/v1/orders/{row['order_id']}/journey",
+                      "item": {"id": row["order_id"], "href": f"/v1/orders/{row['order_id']}/journey", "role": "relatedOrder",
                                "@referredType": "ProductOrder", "@type": "RelatedEntityRefOrValue"}})
     if row.get("complaint_id"):
         items.append({"id": row["complaint_id"], "@type": "InteractionItem",
                       "item": {"id": row["complaint_id"], "href": ticket_href(row["complaint_id"]),
-                               "@referredType": "TroubleTicket", "@type": "RelatedEntityRefOrValue"}})
+                               "role": "relatedTroubleTicket", "@referredType": "TroubleTicket",
+                               "@type": "RelatedEntityRefOrValue"}})
     interaction: dict[str, Any] = {
         "id": str(row["position"]),
         "href": interaction_href(row["position"]),
@@ -63,5 +63,7 @@ def party_interaction(row: dict[str, Any]) -> dict[str, Any]:
         "interactionItem": items,
     }
     if row.get("site"):
-        interaction["description"] = f"site: {row['site']}"
+        interaction["relatedParty"].append({"id": row["site"], "href": f"urn:contacthub:site:{quote(row['site'])}",
+                                            "name": row["site"], "role": "site", "@referredType": "Organization",
+                                            "@type": "RelatedParty"})
     return interaction
