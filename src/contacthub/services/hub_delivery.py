@@ -3,9 +3,9 @@
 A subscription's deliverer reads the log after its position, in log order, and for each event
 sends the notifications its query wants (domain/subscriptions.py) to its callback, one request
 at a time, each signed and carrying its notification id (the receiver's dedupe key). The
-position moves past an event only once every request for it was answered 2xx, and is stored
-after each such event: a crash or a cut between a request and that write sends the event
-again (at least once), never skips it. A failure leaves the position where it is and waits
+position moves past an event only once every request for it was answered 2xx; it is stored
+every SAVE_EVERY requests or SAVE_EVERY_S seconds and before a failure is recorded, so a
+deliverer that dies sends what followed the stored position again (at least once), never skips. A failure leaves the position where it is and waits
 1, 2, 4 … seconds (up to 10 minutes) before the same request is tried again.
 
 Each subscription has its own thread and its own lease in the database (a process delivers a
@@ -119,6 +119,12 @@ def notification_id(api: SubscriptionApi, kind: str, event: Customer.Event) -> s
     return stored if api is SubscriptionApi.CONTACTHUB else f"{stored}#{kind}"
 
 
+SAVE_EVERY = 50
+SAVE_EVERY_S = 0.25
+"""The position is stored after this many answered requests or this many seconds, whichever comes first, and
+always before a failure is recorded and at the end of a step: a deliverer that dies sends at most that much
+again (at least once), and a subscription that is not filtered is not bound by one commit per request."""
+
 WAITING = "waiting"
 """A step stopped before an event the read models have not applied yet: it is judged once they have."""
 
@@ -167,9 +173,22 @@ class HubDelivery:
         api = SubscriptionApi(subscription.api)
         query = parse_query(api, subscription.query, DOMAIN_EVENTS)
         reads_models = api is not SubscriptionApi.CONTACTHUB or bool(query.tiers)
-        done = subscription.position
+        done = subscription.position  # every event up to here is delivered or left out
+        delivered = 0  # requests answered 2xx since the stored position
+        saved_at = time.monotonic()
         outcome = "progress"
         applied = 0
+
+        def save() -> bool:
+            """Store how far delivery has got (False: the lease is another's, or the subscription ended)."""
+            nonlocal subscription, delivered, saved_at
+            if done == subscription.position and not delivered:
+                return True
+            if not self.store.advance(subscription.subscription_id, self.owner, done, delivered, _now()):
+                return False
+            subscription, delivered, saved_at = _moved(subscription, done, delivered), 0, time.monotonic()
+            return True
+
         for position, event in events:
             if stop is not None and stop.is_set():
                 break
@@ -185,21 +204,17 @@ class HubDelivery:
                 continue
             if keep_lease is not None and not keep_lease():
                 return "lost", subscription
-            if done > subscription.position:
-                if not self.store.advance(subscription.subscription_id, self.owner, done, 0, _now()):
-                    return "lost", subscription
-                subscription = _moved(subscription, done, 0)
             problem = self._send(subscription, api, wanted, position, event)
             if problem is not None:
+                if not save():
+                    return "lost", subscription
                 return self._failed(subscription, position, event, problem)
-            if not self.store.advance(subscription.subscription_id, self.owner, position, len(wanted), _now()):
+            done, delivered = position, delivered + len(wanted)
+            due = delivered >= SAVE_EVERY or time.monotonic() - saved_at >= SAVE_EVERY_S
+            if due and not save():
                 return "lost", subscription
-            subscription = done_with = _moved(subscription, position, len(wanted))
-            done = done_with.position
-        if done > subscription.position:
-            if not self.store.advance(subscription.subscription_id, self.owner, done, 0, _now()):
-                return "lost", subscription
-            subscription = _moved(subscription, done, 0)
+        if not save():
+            return "lost", subscription
         return outcome, subscription
 
     def _kinds(self, api: SubscriptionApi, position: int, event: Customer.Event) -> tuple[str, ...]:
