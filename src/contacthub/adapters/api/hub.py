@@ -10,23 +10,21 @@ Delivery: services/hub_delivery.py; the request's signature: domain/subscription
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from contacthub.adapters.api.tmf import subscribe
-from contacthub.adapters.http.dependencies import Hub, require
+from contacthub.adapters.api.tmf import Subscribing, subscribe
+from contacthub.adapters.http.dependencies import Hub
 from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse
 from contacthub.bootstrap import ContactHub
-from contacthub.domain.roles import Capability, Principal
 from contacthub.domain.subscriptions import SubscriptionApi
 from contacthub.services.hub_delivery import Subscription
 
 router = APIRouter(tags=["integration"], responses={**AUTH_RESPONSES, **ERROR_RESPONSES})
-Subscribing = Annotated[Principal, Depends(require(Capability.SUBSCRIBE))]
 
 
 class SubscriptionIn(BaseModel):

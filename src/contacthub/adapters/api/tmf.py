@@ -9,16 +9,19 @@ instead of silently ignored.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from contacthub.adapters.http.dependencies import Hub, require
 from contacthub.adapters.http.errors import ApiError, JsonResponse
 from contacthub.bootstrap import ContactHub
 from contacthub.contract import DOMAIN_EVENTS
-from contacthub.domain.roles import Principal
+from contacthub.domain.roles import Capability, Principal
 from contacthub.domain.subscriptions import QueryProblem, SubscriptionApi, callback_problem, parse_query
 
 
@@ -217,3 +220,24 @@ def subscribe(hub: ContactHub, api: SubscriptionApi, body: Mapping[str, Any], pr
     return answer
 
 
+
+
+Subscribing = Annotated[Principal, Depends(require(Capability.SUBSCRIBE))]
+
+
+def add_hub(router: APIRouter, api: SubscriptionApi, base: str, what: str) -> None:
+    """A TMF API's `POST /hub` and `DELETE /hub/{id}`: its listeners' subscriptions (services/hub_delivery.py)."""
+    @router.post("/hub", status_code=201, summary=f"Subscribe a listener to {what} notifications",
+                 responses={201: {"model": EventSubscriptionOut, "description": "EventSubscription"}})
+    async def create_hub(request: Request, hub: Hub, body: EventSubscriptionIn, principal: Subscribing) -> Any:
+        raw = await request.json()
+        answer = await run_in_threadpool(subscribe, hub, api, raw, principal, malformed=400)
+        return JsonResponse(answer, status_code=201, headers={"Location": f"{base}/hub/{answer['id']}"})
+
+    @router.delete("/hub/{id}", status_code=204, response_class=Response, summary="Remove a listener's subscription")
+    async def delete_hub(hub: Hub, id: str, principal: Subscribing) -> Response:
+        removed = await run_in_threadpool(hub.subscriptions.delete, id, api.value, principal.name,
+                                          f"{principal.name} ({principal.key_id})", hub.clock())
+        if not removed:
+            raise ApiError(404, "id", f"no subscription {id}")
+        return Response(status_code=204)

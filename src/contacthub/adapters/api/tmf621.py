@@ -16,13 +16,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
 
 from contacthub.adapters.api.tmf import (
     TMF_RESPONSES,
-    EventSubscriptionIn,
-    EventSubscriptionOut,
     ResourceOut,
+    add_hub,
     body_documentation,
     chosen,
     customer_party,
@@ -32,7 +30,6 @@ from contacthub.adapters.api.tmf import (
     list_parameters,
     listed,
     single_parameters,
-    subscribe,
     text,
 )
 from contacthub.adapters.http.access_log import record_shown
@@ -189,7 +186,6 @@ def _refusal(rejected: IngestRejected) -> ApiError:
 
 Creating = Annotated[Principal, Depends(require(Capability.INGEST))]
 Changing = Annotated[Principal, Depends(require(Capability.ACT_ON_COMPLAINTS, record=True))]
-Subscribing = Annotated[Principal, Depends(require(Capability.SUBSCRIBE))]
 
 
 @router.post("/troubleTicket", status_code=201, summary="Create a trouble ticket: opens a complaint (a channel's key)",
@@ -274,18 +270,4 @@ async def patch_ticket(request: Request, hub: Hub, id: str, principal: Changing)
     return await run_in_threadpool(change)
 
 
-@router.post("/hub", status_code=201, summary="Subscribe a listener to trouble-ticket notifications",
-             responses={201: {"model": EventSubscriptionOut, "description": "EventSubscription"}})
-async def create_hub(request: Request, hub: Hub, body: EventSubscriptionIn, principal: Subscribing) -> Any:
-    raw = await request.json()
-    answer = await run_in_threadpool(subscribe, hub, SubscriptionApi.TROUBLE_TICKET, raw, principal, malformed=400)
-    return JsonResponse(answer, status_code=201, headers={"Location": f"{BASE}/hub/{answer['id']}"})
-
-
-@router.delete("/hub/{id}", status_code=204, response_class=Response, summary="Remove a listener's subscription")
-async def delete_hub(hub: Hub, id: str, principal: Subscribing) -> Response:
-    removed = await run_in_threadpool(hub.subscriptions.delete, id, SubscriptionApi.TROUBLE_TICKET.value, principal.name,
-                                      f"{principal.name} ({principal.key_id})", hub.clock())
-    if not removed:
-        raise ApiError(404, "id", f"no subscription {id}")
-    return Response(status_code=204)
+add_hub(router, SubscriptionApi.TROUBLE_TICKET, BASE, "trouble-ticket")

@@ -15,13 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
 
 from contacthub.adapters.api.tmf import (
     TMF_RESPONSES,
-    EventSubscriptionIn,
-    EventSubscriptionOut,
     ResourceOut,
+    add_hub,
     body_documentation,
     chosen,
     customer_party,
@@ -31,7 +29,6 @@ from contacthub.adapters.api.tmf import (
     list_parameters,
     listed,
     single_parameters,
-    subscribe,
     text,
 )
 from contacthub.adapters.http.access_log import record_shown
@@ -56,7 +53,6 @@ EVENT_FIELDS = {"channel": "channel", "direction": "direction", "reason": "reaso
 
 Reading = Annotated[Principal, Depends(require(Capability.READ_CUSTOMERS))]
 Creating = Annotated[Principal, Depends(require(Capability.INGEST))]
-Subscribing = Annotated[Principal, Depends(require(Capability.SUBSCRIBE))]
 
 
 @router.get("/partyInteraction", summary="List party interactions (touchpoints), newest first: filters, fields, paging",
@@ -207,18 +203,4 @@ async def create_interaction(request: Request, hub: Hub, principal: Creating) ->
     return await run_in_threadpool(create)
 
 
-@router.post("/hub", status_code=201, summary="Subscribe a listener to party-interaction notifications",
-             responses={201: {"model": EventSubscriptionOut, "description": "EventSubscription"}})
-async def create_hub(request: Request, hub: Hub, body: EventSubscriptionIn, principal: Subscribing) -> Any:
-    raw = await request.json()
-    answer = await run_in_threadpool(subscribe, hub, SubscriptionApi.PARTY_INTERACTION, raw, principal, malformed=400)
-    return JsonResponse(answer, status_code=201, headers={"Location": f"{BASE}/hub/{answer['id']}"})
-
-
-@router.delete("/hub/{id}", status_code=204, response_class=Response, summary="Remove a listener's subscription")
-async def delete_hub(hub: Hub, id: str, principal: Subscribing) -> Response:
-    removed = await run_in_threadpool(hub.subscriptions.delete, id, SubscriptionApi.PARTY_INTERACTION.value, principal.name,
-                                      f"{principal.name} ({principal.key_id})", hub.clock())
-    if not removed:
-        raise ApiError(404, "id", f"no subscription {id}")
-    return Response(status_code=204)
+add_hub(router, SubscriptionApi.PARTY_INTERACTION, BASE, "party-interaction")
