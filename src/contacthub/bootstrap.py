@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 
 from contacthub.adapters.integration.callbacks import HttpCallbacks
 from contacthub.adapters.integration.notifications import READ_MODEL_WAIT_S, NotificationBodies
+from contacthub.adapters.store.calendars import CalendarTable
 from contacthub.adapters.store.chain import EventChain
 from contacthub.adapters.store.database import compact_sqlite, parse_database_url
 from contacthub.adapters.store.eventlog import CustomerLog
@@ -16,8 +17,10 @@ from contacthub.adapters.store.scratch import scratch_area, scratch_read_store
 from contacthub.adapters.store.standby import ReadSide, open_standby
 from contacthub.adapters.store.subscriptions import SubscriptionTable
 from contacthub.config import Settings
+from contacthub.domain.calendar import WorkingCalendar, use_calendar_source
 from contacthub.domain.complaint import SlaPolicy
 from contacthub.domain.order import JeopardyLimits
+from contacthub.domain.sites import StaffDirectory
 from contacthub.domain.subscriptions import parse_allowed_hosts
 from contacthub.projections.base import Projection
 from contacthub.projections.complaint_queries import ComplaintQueries
@@ -33,6 +36,7 @@ from contacthub.projections.runner import Projector
 from contacthub.projections.sql import SQLITE
 from contacthub.services.audit import Audit
 from contacthub.services.complaint_actions import ComplaintActions
+from contacthub.services.counter_work import CounterWork
 from contacthub.services.erasure import Erasure
 from contacthub.services.hub_delivery import HubDelivery, lease_for
 from contacthub.services.ingest import IngestService
@@ -55,6 +59,8 @@ class ContactHub:
     reads: ReadSide
     """Where the API's and the pages' reads come from (the primary, or a standby) and how far they have got."""
     sla_policy: SlaPolicy
+    sites: StaffDirectory
+    counter_work: CounterWork
     sla_watcher: SlaWatcher
     jeopardy_watcher: JeopardyWatcher
     risk_watcher: RiskWatcher
@@ -113,6 +119,11 @@ def _assemble(
     only_partitions: Iterable[int] | None,
 ) -> ContactHub:
     migrate(event_log.read_store)
+    sites = settings.load_sites()
+    calendars = CalendarTable(event_log.read_store)
+    if isinstance(sla_policy.calendar, WorkingCalendar):
+        calendars.keep(sla_policy.calendar)  # before any complaint pins it
+    use_calendar_source(calendars.find)
     projector = Projector(
         event_log, read_models(settings.zone), batch_size=settings.projector_batch_size, partitions=partitions,
         only=only_partitions,
@@ -168,11 +179,14 @@ def _assemble(
         metrics=MetricsQueries(serving, settings.zone, clock),
         reads=ReadSide(projector, standby),
         sla_policy=sla_policy,
+        sites=sites,
         sla_watcher=SlaWatcher(
             ingest,
             watched.complaints,
             clock,
             read_models_current=lambda: projector.wait_for(event_log.head_position(), SLA_WATCH_WAIT_S),
+            breach_actions=sla_policy.breach_actions,
+            sites=sites,
         ),
         jeopardy_watcher=JeopardyWatcher(
             ingest,
@@ -189,6 +203,7 @@ def _assemble(
             read_models_current=lambda: projector.wait_for(event_log.head_position(), SLA_WATCH_WAIT_S),
         ),
         complaint_actions=ComplaintActions(ingest, event_log, clock),
+        counter_work=CounterWork(ingest, sites, clock),
         chains=chains,
         audit=Audit(
             event_log,

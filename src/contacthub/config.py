@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from contacthub.domain.calendar import CalendarError, WorkingCalendar, register_calendar
 from contacthub.domain.complaint import SlaPolicy
+from contacthub.domain.sites import NO_SITES, StaffDirectory
 from contacthub.domain.subscriptions import parse_allowed_hosts
 
 MAX_JEOPARDY_DAYS = 3650
@@ -75,6 +77,10 @@ class Settings:
     once, the same for every process."""
     sla_policy: str = ""
     """Path of the complaint SLA policy file (TOML); empty: the packaged default (sla_policy.toml)."""
+    sites: str = ""
+    """Path of the staff directory (TOML: [[site]] tables with name, supervisor and staff); empty: no sites
+    known (the desk's "my store" queue is empty and a breach action's hand-over to the site supervisor
+    is skipped). `./dev run` uses the demo's, src/contacthub/demo/sites.toml."""
     sla_watch_interval_s: float = 30.0
     """How often the server's watchers (SLA, order jeopardy, the at-risk snapshot) run; 0: no watchers in the server."""
     risk_refresh_s: float = 60.0
@@ -204,9 +210,58 @@ class Settings:
             source = Path("sla_policy.toml (packaged default)")
             text = resources.files("contacthub").joinpath("sla_policy.toml").read_text(encoding="utf-8")
         try:
-            return SlaPolicy.from_mapping(tomllib.loads(text))
-        except (tomllib.TOMLDecodeError, ValueError) as exc:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"SLA policy {source}: {exc}") from None
+        calendar = None
+        named = document.get("calendar")
+        if named is not None:
+            if not isinstance(named, str) or not named.strip():
+                raise ConfigurationError(f"SLA policy {source}: calendar: must name a packaged calendar or a file")
+            calendar = load_calendar(named, source.parent if self.sla_policy else None)
+            register_calendar(calendar)  # complaints opened under this policy name it: known_calendar finds it
+        try:
+            return SlaPolicy.from_mapping({k: v for k, v in document.items() if k != "calendar"}, calendar)
+        except ValueError as exc:
+            raise ConfigurationError(f"SLA policy {source}: {exc}") from None
+
+
+    def load_sites(self) -> StaffDirectory:
+        """The staff directory; a ConfigurationError names the file and the first problem."""
+        if not self.sites:
+            return NO_SITES
+        source = Path(self.sites)
+        try:
+            return StaffDirectory.from_mapping(tomllib.loads(source.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise ConfigurationError(f"CONTACTHUB_SITES={self.sites!r}: {exc.strerror}") from None
+        except (tomllib.TOMLDecodeError, ValueError) as exc:
+            raise ConfigurationError(f"staff directory {source}: {exc}") from None
+
+
+PACKAGED_CALENDARS = ("cn-national",)
+
+
+def load_calendar(named: str, beside: Path | None = None) -> WorkingCalendar:
+    """A working calendar: a packaged one by name (`cn-national`), or a file (relative to `beside`, the
+    policy's folder); a ConfigurationError lists every problem of the file, one line each."""
+    if named in PACKAGED_CALENDARS:
+        source = Path(f"calendars/{named}.toml (packaged)")
+        text = resources.files("contacthub").joinpath(f"calendars/{named}.toml").read_text(encoding="utf-8")
+    else:
+        source = Path(named)
+        if beside is not None and not source.is_absolute():
+            source = beside / source
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(f"calendar {source}: {exc.strerror}") from None
+    try:
+        return WorkingCalendar.from_mapping(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"calendar {source}: {exc}") from None
+    except CalendarError as exc:
+        raise ConfigurationError("\n".join(f"calendar {source}: {problem}" for problem in exc.problems)) from None
 
 
 def _parse_bool(raw: str) -> bool:

@@ -206,7 +206,7 @@ def test_the_complaint_page_shows_its_whole_history(clocked_client: TestClient, 
     assert page.status_code == 200
     text = page.text
     sla = text[text.index('data-testid="sla-detail"'):text.index('data-testid="status-history"')]
-    assert "cn-default-2026-11" in sla and "8小时" in sla and "2026-11-02 17:00" in sla
+    assert "cn-default-2026-12" in sla and "8小时" in sla and "2026-11-02 17:00" in sla
     ownership = text[text.index('data-testid="ownership-history"'):text.index('data-testid="related-contacts"')]
     assert ownership.count("<tr>") == 3  # header, opened by agent-7, handed to the back office
     assert "billing-backoffice-2" in ownership and "需核对计费记录" in ownership

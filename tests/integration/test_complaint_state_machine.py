@@ -151,12 +151,24 @@ def machine_for(settings: Settings) -> type[RuleBasedStateMachine]:
                     case.first_resolution_s,
                     None if case.first_sla_met is None else int(case.first_sla_met),
                 )
+                response, fr = case.response, seen["first_response"]
+                assert (fr is None) == (response is None)
+                if response is not None:
+                    assert (fr["state"], fr["elapsed_s"], fr["warning_recorded"], fr["breach_recorded"]) == (
+                        response.state(now).value, int(response.elapsed_s(now)), response.warned, response.breached
+                    )
+                follow_up = seen["follow_up"]
+                if follow_up is not None:
+                    assert follow_up["state"] == (
+                        case.followup_state(now) or ("done" if case.followed_up_at else "not_due")
+                    )
                 self._history_is_legal(seen["history"])
 
         @staticmethod
         def _history_is_legal(history: list[dict[str, Any]]) -> None:
             assert history[0]["type"] == "complaint.opened"
-            sla_events = [(h["type"], h["details"]["clock"]) for h in history if h["type"].startswith("complaint.sla_")]
+            sla_events = [(h["type"], h["details"]["metric"], h["details"]["clock"])
+                          for h in history if h["type"].startswith("complaint.sla_")]
             assert len(sla_events) == len(set(sla_events)), sla_events
             for h in history[1:]:
                 action = _TYPE_ACTION.get(h["type"])

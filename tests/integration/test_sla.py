@@ -30,9 +30,14 @@ def at(hours: float) -> str:
     return (START + timedelta(hours=hours)).isoformat()
 
 
-def open_k1(hub: ContactHub, **extra: Any) -> None:
+def open_k1(hub: ContactHub, answered: bool = True, **extra: Any) -> None:
+    """A gold customer's high-severity complaint, opened at START; `answered`: acknowledged at once, so only
+    the resolution clock runs (the first-response clock has tests of its own)."""
     hub.ingest.ingest([registered("C1", tier="gold"), complaint_opened("K1", {"customer_id": "C1"}, severity="high",
                                                                        occurred_at=at(0), **extra)])
+    if answered:
+        hub.ingest.ingest([{"type": "complaint.acknowledged", "event_id": "K1-ack", "occurred_at": at(0),
+                            "customer_id": "C1", "complaint_id": "K1", "by": "agent-7", "channel": "hotline"}])
 
 
 def step(hub: ContactHub, action: str, **fields: Any) -> None:
@@ -46,11 +51,12 @@ def sla_of(hub: ContactHub, complaint_id: str = "K1") -> dict[str, Any]:
     return dict(found["sla"])
 
 
-def sla_events(hub: ContactHub, complaint_id: str = "K1") -> list[tuple[str, int]]:
+def sla_events(hub: ContactHub, complaint_id: str = "K1", metric: str = "resolution") -> list[tuple[str, int]]:
     hub.projector.catch_up()
     found = hub.complaints.complaint(complaint_id)
     assert found is not None
-    return [(h["type"], h["details"]["clock"]) for h in found["history"] if h["type"].startswith("complaint.sla_")]
+    return [(h["type"], h["details"]["clock"]) for h in found["history"]
+            if h["type"].startswith("complaint.sla_") and h["details"]["metric"] == metric]
 
 
 def watch(hub: ContactHub) -> tuple[int, int]:
@@ -123,7 +129,8 @@ def test_warning_and_breach_are_recorded_once_per_clock_across_passes_restarts_a
     assert sla_events(clocked_hub) == [("complaint.sla_warning", 1), ("complaint.sla_breached", 1)]
     warning = [h for h in clocked_hub.complaints.complaint("K1")["history"] if h["type"] == "complaint.sla_warning"][0]  # type: ignore[index]
     assert warning["at"] == at(6)
-    assert warning["details"] == {"clock": 1, "allowance_s": 8 * HOUR, "deadline": at(8), "observed_at": at(6)}
+    assert warning["details"] == {
+        "metric": "resolution", "clock": 1, "allowance_s": 8 * HOUR, "deadline": at(8), "observed_at": at(6)}
 
 
 def test_warning_and_breach_are_dated_when_they_passed_not_when_the_watcher_saw_them(
@@ -229,13 +236,13 @@ def test_a_new_policy_applies_to_new_complaints_and_never_rewrites_old_ones(
     try:
         hub.ingest.ingest([complaint_opened("K2", {"customer_id": "C1"}, severity="high", occurred_at=at(0))])
         old, new = sla_of(hub, "K1"), sla_of(hub, "K2")
-        assert (old["policy"], old["allowance_s"], old["deadline"]) == ("cn-default-2026-11", 8 * HOUR, at(8))
+        assert (old["policy"], old["allowance_s"], old["deadline"]) == ("cn-default-2026-12", 8 * HOUR, at(8))
         assert (new["policy"], new["allowance_s"], new["deadline"], new["warning_at"]) == (
             "strict-2027", 2 * HOUR, at(2), at(1)
         )
         # Rebuilt from the log, the old complaint still carries the terms it was opened under
         hub.projector.reset()
-        assert sla_of(hub, "K1")["policy"] == "cn-default-2026-11"
+        assert sla_of(hub, "K1")["policy"] == "cn-default-2026-12"
         assert sla_of(hub, "K1")["allowance_s"] == 8 * HOUR
     finally:
         hub.close()

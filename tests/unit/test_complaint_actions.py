@@ -252,5 +252,5 @@ def test_a_complaint_is_opened_under_the_packaged_policy_for_the_customers_tier_
     hotline_complaint: Services,
 ) -> None:
     k1 = hotline_complaint.complaint("K1")
-    assert (k1.sla_policy, k1.tier, k1.severity) == ("cn-default-2026-11", "gold", "high")
+    assert (k1.sla_policy, k1.tier, k1.severity) == ("cn-default-2026-12", "gold", "high")
     assert (k1.clock.allowance_s, k1.clock.warning_s) == (8 * 3600, 6 * 3600)

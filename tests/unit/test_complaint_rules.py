@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from contacthub.config import ConfigurationError, Settings
+from contacthub.domain.calendar import known_calendar
 from contacthub.domain.complaint import (
     ACTIONS,
     FINAL_STATUSES,
     OPEN_STATUSES,
     TRANSITIONS,
+    ClockTerms,
     ComplaintCase,
     SlaClock,
     SlaPolicy,
@@ -145,12 +148,23 @@ def test_a_bad_policy_document_names_the_entry_at_fault(change: Any, message: st
 
 def test_the_packaged_policy_covers_every_tier_and_severity_and_higher_tiers_get_less_time() -> None:
     policy = Settings().load_sla_policy()
-    assert policy.version == "cn-default-2026-11"
+    assert policy.version == "cn-default-2026-12"
     order = [Tier.DIAMOND, Tier.GOLD, Tier.SILVER, Tier.VIP, Tier.ORDINARY]
+    monday = datetime(2026, 11, 2, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+    def deadline(clock: ClockTerms) -> datetime | None:  # limits in calendar and in working time compare by deadline
+        return SlaClock(1, monday, clock.allowance_s, clock.warning_s, basis=known_calendar(clock.basis)).deadline
+
     for severity in Severity:
-        hours = [policy.terms(t.value, severity.value).allowance_s for t in order]
-        assert hours == sorted(hours)
-    assert policy.terms("gold", "high") == SlaTerms("cn-default-2026-11", 8 * 3600, 6 * 3600)
+        for metric in ("resolution", "first_response"):
+            terms = [policy.terms(t.value, severity.value) for t in order]
+            clocks = [ClockTerms(t.allowance_s, t.warning_s, t.calendar) if metric == "resolution" else t.first_response
+                      for t in terms]
+            deadlines = [deadline(c) for c in clocks if c is not None]
+            assert len(deadlines) == len(order) and deadlines == sorted(deadlines), (metric, severity)  # type: ignore[type-var]
+    gold = policy.terms("gold", "high")
+    assert (gold.policy, gold.allowance_s, gold.warning_s, gold.calendar) == (
+        "cn-default-2026-12", 8 * 3600, 6 * 3600, "calendar-time")
 
 
 def test_a_policy_file_that_cannot_be_read_is_a_one_line_configuration_error(tmp_path: Path) -> None:

@@ -178,7 +178,7 @@ def test_a_new_policy_applies_to_new_complaints_and_never_rewrites_old_ones(k1: 
 
     customer = k1.customer()  # rebuilt from the log
     old, new = customer.complaints["K1"], customer.complaints["K2"]
-    assert (old.sla_policy, old.clock.allowance_s, old.clock.deadline) == ("cn-default-2026-11", 8 * HOUR, hours(8))
+    assert (old.sla_policy, old.clock.allowance_s, old.clock.deadline) == ("cn-default-2026-12", 8 * HOUR, hours(8))
     assert (new.sla_policy, new.clock.allowance_s, new.clock.deadline, new.clock.warning_at) == (
         "strict-2027", 2 * HOUR, hours(2), hours(1)
     )

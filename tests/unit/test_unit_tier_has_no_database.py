@@ -27,4 +27,4 @@ def test_the_services_run_on_an_empty_in_memory_log_with_the_packaged_sla_policy
     assert isinstance(services.log, InMemoryEventLog)
     assert services.log.head_position() == 0
     assert services.ingest.clock is services.clock and services.actions.clock is services.clock
-    assert services.ingest.sla_policy is not None and services.ingest.sla_policy.version == "cn-default-2026-11"
+    assert services.ingest.sla_policy is not None and services.ingest.sla_policy.version == "cn-default-2026-12"

@@ -1,4 +1,5 @@
-"""The `contacthub` command: serve (cli_serve.py), project, rebuild, demo, migrate, watch, sla-watch, replay, audit, forget.
+"""The `contacthub` command: serve (cli_serve.py), project, rebuild, demo, migrate, watch, sla-watch, deliver, replay,
+audit, forget, keys, calendar.
 
 Errors end with one readable line on stderr and a non-zero exit code.
 """
@@ -284,6 +285,26 @@ def _catch_up(hub: Any, desc: str) -> None:
     with tqdm(total=max(behind, 0), unit="ev", desc=desc, file=sys.stderr) as bar:
         update: Callable[[int], Any] = bar.update
         hub.projector.catch_up(on_progress=update)
+
+
+@main.group()
+def calendar() -> None:
+    """SLA working calendars: working hours, public holidays and adjusted working days (调休)."""
+
+
+@calendar.command("check")
+@click.argument("source")
+def calendar_check(source: str) -> None:
+    """Check a calendar file (or a packaged calendar by name, e.g. cn-national): one line per problem."""
+    from contacthub.config import ConfigurationError, load_calendar
+
+    try:
+        found = load_calendar(source)
+    except ConfigurationError as problems:
+        for line in str(problems).splitlines():
+            click.echo(f"contacthub: {line}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"calendar {source}: {found.summary()}")
 
 
 from contacthub.adapters.cli_audit import audit, forget  # noqa: E402

@@ -379,6 +379,9 @@ class SlaWarning(InternalEvent):
     type: Literal["complaint.sla_warning"]
     complaint_id: Identifier
     clock: StrictInt
+    metric: Literal["first_response", "resolution"] = Field(
+        default="resolution", description="Which clock: the first response or the resolution."
+    )
 
 
 class SlaBreach(InternalEvent):
@@ -387,6 +390,9 @@ class SlaBreach(InternalEvent):
     type: Literal["complaint.sla_breached"]
     complaint_id: Identifier
     clock: StrictInt
+    metric: Literal["first_response", "resolution"] = Field(
+        default="resolution", description="Which clock: the first response or the resolution."
+    )
 
 
 class OrderJeopardy(InternalEvent):

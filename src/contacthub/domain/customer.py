@@ -18,7 +18,8 @@ from typing import Any, ClassVar, cast
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, event
 
-from contacthub.domain.complaint import ComplaintCase, SlaPolicy, SlaTerms, legacy_terms
+from contacthub.domain.calendar import CALENDAR_TIME
+from contacthub.domain.complaint import RESOLUTION, ClockTerms, ComplaintCase, SlaPolicy, SlaTerms, legacy_terms
 from contacthub.domain.errors import RuleViolation
 from contacthub.domain.order import OrderState
 from contacthub.domain.personal_data import ERASED
@@ -287,7 +288,7 @@ class Customer(BaseAggregate[str]):
         """v2 records the SLA terms in force and the customer's tier at the opening."""
 
         TOPIC = "complaint.opened"
-        class_version = 2
+        class_version = 3
         complaint_id: str
         category: str
         severity: str
@@ -298,11 +299,32 @@ class Customer(BaseAggregate[str]):
         sla_policy: str
         sla_allowance_s: int
         sla_warning_s: int
+        sla_calendar: str  # v3: the resolution clock's time basis (a calendar id, or calendar-time)
+        response_allowance_s: int | None  # v3: the first-response clock, if the policy had one
+        response_warning_s: int | None
+        response_calendar: str | None
+        followup_s: int | None  # v3: the follow-up call (回访) falls due this long after a resolution
+        followup_calendar: str | None
+        followup_required: bool  # v3: closing needs a follow-up since the last resolution
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             terms = legacy_terms(state["severity"])
             state.update(tier=None, sla_policy=terms.policy, sla_allowance_s=terms.allowance_s, sla_warning_s=terms.warning_s)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state.update(sla_calendar=CALENDAR_TIME.id, response_allowance_s=None, response_warning_s=None,
+                         response_calendar=None, followup_s=None, followup_calendar=None, followup_required=False)
+
+        def terms(self) -> SlaTerms:
+            first = None
+            if self.response_allowance_s is not None:
+                first = ClockTerms(self.response_allowance_s, self.response_warning_s or 0,
+                                   self.response_calendar or CALENDAR_TIME.id)
+            return SlaTerms(self.sla_policy, self.sla_allowance_s, self.sla_warning_s, self.sla_calendar,
+                            first_response=first, followup_s=self.followup_s, followup_calendar=self.followup_calendar,
+                            followup_required=self.followup_required)
 
         def case(self) -> ComplaintCase:
             return ComplaintCase.opened(
@@ -313,7 +335,7 @@ class Customer(BaseAggregate[str]):
                 severity=self.severity,
                 category=self.category,
                 channel=self.channel,
-                terms=SlaTerms(self.sla_policy, self.sla_allowance_s, self.sla_warning_s),
+                terms=self.terms(),
             )
 
         def apply(self, customer: Customer) -> None:
@@ -500,13 +522,19 @@ class Customer(BaseAggregate[str]):
 
         TOPIC = "complaint.sla_warning"
         KIND = "warning"
+        class_version = 2
         clock: int
         allowance_s: int
         deadline: datetime | None
         observed_at: datetime  # when the watcher saw it; occurred_at is when the point passed
+        metric: str  # v2: which clock, first_response or resolution (v1 events: resolution)
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["metric"] = RESOLUTION
 
         def change(self, case: ComplaintCase) -> None:
-            case.sla_recorded(self.KIND, self.clock)
+            case.sla_recorded(self.KIND, self.clock, self.metric)
 
     @dataclass(frozen=True)
     class SlaBreached(SlaWarningRecorded):
@@ -803,6 +831,13 @@ class Customer(BaseAggregate[str]):
             sla_policy=terms.policy,
             sla_allowance_s=terms.allowance_s,
             sla_warning_s=terms.warning_s,
+            sla_calendar=terms.calendar,
+            response_allowance_s=None if terms.first_response is None else terms.first_response.allowance_s,
+            response_warning_s=None if terms.first_response is None else terms.first_response.warning_s,
+            response_calendar=None if terms.first_response is None else terms.first_response.basis,
+            followup_s=terms.followup_s,
+            followup_calendar=terms.followup_calendar,
+            followup_required=terms.followup_required,
             **fields,
         )
         self._link_pending_complaint_steps(complaint_id, pending, fields.get("timestamp"))
@@ -879,12 +914,14 @@ class Customer(BaseAggregate[str]):
     def note_complaint(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintNoted, fields)
 
-    def record_sla_warning(self, *, complaint_id: str, clock: int, occurred_at: datetime, **fields: Any) -> None:
+    def record_sla_warning(self, *, complaint_id: str, clock: int, occurred_at: datetime,
+                           metric: str = RESOLUTION, **fields: Any) -> None:
         """`occurred_at` is when the watcher saw it; the event is dated when the warning point passed."""
-        self._record_sla(Customer.SlaWarningRecorded, complaint_id, clock, occurred_at, fields)
+        self._record_sla(Customer.SlaWarningRecorded, complaint_id, clock, metric, occurred_at, fields)
 
-    def record_sla_breach(self, *, complaint_id: str, clock: int, occurred_at: datetime, **fields: Any) -> None:
-        self._record_sla(Customer.SlaBreached, complaint_id, clock, occurred_at, fields)
+    def record_sla_breach(self, *, complaint_id: str, clock: int, occurred_at: datetime,
+                          metric: str = RESOLUTION, **fields: Any) -> None:
+        self._record_sla(Customer.SlaBreached, complaint_id, clock, metric, occurred_at, fields)
 
     def record_order_jeopardy(
         self,
@@ -973,25 +1010,27 @@ class Customer(BaseAggregate[str]):
         self.trigger_event(step, **fields)
 
     def _record_sla(
-        self, step: type[Customer.SlaWarningRecorded], complaint_id: str, clock: int, seen_at: datetime,
-        fields: dict[str, Any],
+        self, step: type[Customer.SlaWarningRecorded], complaint_id: str, clock: int, metric: str,
+        seen_at: datetime, fields: dict[str, Any],
     ) -> None:
         """Record that a clock passed its warning point or deadline, dated when it passed, not when it was seen."""
         case = self._complaint(complaint_id)
-        if clock != case.clock.number or not case.sla_due(step.KIND, seen_at):
+        running = case.clock_of(metric)
+        if running is None or clock != running.number or not case.sla_due(step.KIND, seen_at, metric):
             raise RuleViolation(
                 "complaint_id",
-                f"complaint {complaint_id} has no SLA {step.KIND} due for clock {clock} at {seen_at.isoformat()}",
+                f"complaint {complaint_id} has no SLA {step.KIND} due for clock {clock} ({metric}) at {seen_at.isoformat()}",
                 code="sla_not_due",
             )
         self.trigger_event(
             step,
             complaint_id=complaint_id,
-            occurred_at=case.clock.passed_at(step.KIND, seen_at),
+            occurred_at=running.passed_at(step.KIND, seen_at),
             observed_at=seen_at,
             clock=clock,
-            allowance_s=case.clock.allowance_s,
-            deadline=case.clock.deadline,
+            metric=metric,
+            allowance_s=running.allowance_s,
+            deadline=running.deadline,
             **fields,
         )
 

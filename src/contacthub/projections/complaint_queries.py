@@ -13,17 +13,20 @@ from typing import Any
 
 import orjson
 
-from contacthub.domain.complaint import OPEN_STATUSES, RUNNING
+from contacthub.domain.complaint import METRICS, OPEN_STATUSES, RUNNING, ComplaintCase, SlaClock
 from contacthub.domain.vocabulary import ComplaintStatus
 from contacthub.projections.base import ReadQueries, contact_item, utc_text
 from contacthub.projections.complaint_view import case_from_row
 from contacthub.projections.sql import Sql
 
-QUEUE_SLA_FILTERS = ("due_soon", "breached", "paused", "on_track")
+QUEUE_SLA_FILTERS = ("due_soon", "breached", "paused", "on_track", "attention")
+QUEUE_FIRST_RESPONSE_FILTERS = ("waiting", "due_soon", "breached")
+QUEUE_FOLLOWUP_FILTERS = ("due", "overdue")
 QUEUE_SORTS = {
     "newest": "opened_at DESC, complaint_id DESC",
     "oldest": "opened_at, complaint_id",
     "deadline": "CASE WHEN deadline_at IS NULL THEN 1 ELSE 0 END, deadline_at, complaint_id",
+    "followup_due": "CASE WHEN followup_due_at IS NULL THEN 1 ELSE 0 END, followup_due_at, complaint_id",
 }
 
 
@@ -38,14 +41,20 @@ class QueueFilter:
     sort: str = "newest"
     severity: str | None = None
     category: str | None = None
+    first_response: str | None = None  # waiting (not answered yet), due_soon, breached
+    followup: str | None = None  # due: resolved and waiting for the follow-up call (overdue ones too); overdue
+    owners: Sequence[str] = ()  # any of these owners ("my store": the site's staff)
 
 
 @dataclass(frozen=True)
 class SlaCandidate:
     complaint_id: str
     customer_id: str
-    clock: int
-    kinds: tuple[str, ...]  # "warning" and/or "breached", in that order
+    due: tuple[tuple[str, int, str], ...]  # (metric, clock number, "warning" or "breached"), warnings first
+    tier: str | None = None
+    severity: str = ""
+    owner: str = ""
+    channel: str = ""  # the channel the complaint was opened in
 
 
 class ComplaintQueries(ReadQueries):
@@ -82,7 +91,7 @@ class ComplaintQueries(ReadQueries):
                 "allowance_s": clock.allowance_s,
                 "elapsed_s": int(clock.elapsed_s(now)),
                 "time_left_s": max(0, int(remaining)),
-                "overdue_s": max(0, int(-remaining)),
+                "overdue_s": int(clock.overdue_s(now)),
                 "paused": clock.paused_since is not None,
                 "paused_s": int(clock.paused_total_s(now) if clock.stopped_at is None else clock.paused_s),
                 "deadline": self._local(row["deadline_at"]),
@@ -91,7 +100,38 @@ class ComplaintQueries(ReadQueries):
                 "stopped_at": self._local(row["stopped_at"]),
                 "warning_recorded": clock.warned,
                 "breach_recorded": clock.breached,
+                "calendar": clock.basis.id,
             },
+            "first_response": None if case.response is None else self._first_response(case.response, now),
+            "follow_up": self._follow_up(case, now),
+        }
+
+    def _first_response(self, clock: SlaClock, now: datetime) -> dict[str, Any]:
+        remaining = clock.remaining_s(now)
+        return {
+            "state": clock.state(now).value,
+            "allowance_s": clock.allowance_s,
+            "elapsed_s": int(clock.elapsed_s(now)),
+            "time_left_s": max(0, int(remaining)),
+            "overdue_s": int(clock.overdue_s(now)),
+            "deadline": self._local(utc_text(clock.deadline)) if clock.deadline else None,
+            "warning_at": self._local(utc_text(clock.warning_at)) if clock.warning_at else None,
+            "responded_at": self._local(utc_text(clock.stopped_at)) if clock.stopped_at else None,
+            "warning_recorded": clock.warned,
+            "breach_recorded": clock.breached,
+            "calendar": clock.basis.id,
+        }
+
+    def _follow_up(self, case: ComplaintCase, now: datetime) -> dict[str, Any] | None:
+        if case.followup_s is None:
+            return None
+        due = case.followup_due_at
+        return {
+            "state": case.followup_state(now) or ("done" if case.followed_up_at else "not_due"),
+            "due_at": self._local(utc_text(due)) if due else None,
+            "required_to_close": case.followup_required,
+            "followed_up_at": self._local(utc_text(case.followed_up_at)) if case.followed_up_at else None,
+            "calendar": case.followup_basis.id,
         }
 
     def complaint(self, complaint_id: str) -> dict[str, Any] | None:
@@ -221,9 +261,31 @@ class ComplaintQueries(ReadQueries):
         elif f.sla == "paused":
             where.append("status = ? AND breached = 0")
             params.append(ComplaintStatus.PENDING.value)
+        elif f.sla == "attention":  # due soon or breached: what a supervisor watches
+            where.append(f"{in_open} AND (breached = 1 OR deadline_at < ? OR "
+                         f"({in_running} AND warning_at <= ?))")
+            params += [*open_, now, *running, now]
         elif f.sla == "on_track":
             where.append(f"{in_running} AND warning_at > ?")
             params += [*running, now]
+        if f.first_response is not None:
+            where.append(f"{in_open} AND fr_allowance_s IS NOT NULL AND fr_stopped_at IS NULL")
+            params += open_
+            if f.first_response == "due_soon":
+                where.append("fr_warning_at <= ? AND fr_deadline_at >= ?")
+                params += [now, now]
+            elif f.first_response == "breached":
+                where.append("(fr_breached = 1 OR fr_deadline_at < ?)")
+                params.append(now)
+        if f.followup is not None:
+            where.append("status = ? AND followup_due_at IS NOT NULL")
+            params.append(ComplaintStatus.RESOLVED.value)
+            if f.followup == "overdue":
+                where.append("followup_due_at < ?")
+                params.append(now)
+        if f.owners:
+            where.append(f"owner IN ({','.join('?' * len(f.owners))})")
+            params += list(f.owners)
         return where, params
 
     # --- for the SLA watcher ---------------------------------------------------------------
@@ -236,6 +298,7 @@ class ComplaintQueries(ReadQueries):
         """
         moment = utc_text(now)
         running = sorted(RUNNING)
+        open_ = sorted(OPEN_STATUSES)
         rows = self.store.query(
             f"SELECT * FROM rm_complaint WHERE status IN ({','.join('?' * len(running))}) AND "
             "((warned = 0 AND warning_at <= ?) OR (breached = 0 AND deadline_at < ?)) "
@@ -246,10 +309,25 @@ class ComplaintQueries(ReadQueries):
             "SELECT * FROM rm_complaint WHERE status = ? AND (warned = 0 OR breached = 0) ORDER BY complaint_id LIMIT ?",
             (ComplaintStatus.PENDING.value, limit),
         )
-        candidates = []
+        rows += self.store.query(  # the first-response clock: never paused, stopped by the first answer
+            f"SELECT * FROM rm_complaint WHERE status IN ({','.join('?' * len(open_))}) AND fr_stopped_at IS NULL "
+            "AND ((fr_warned = 0 AND fr_warning_at <= ?) OR (fr_breached = 0 AND fr_deadline_at < ?)) "
+            "ORDER BY fr_deadline_at, complaint_id LIMIT ?",
+            (*open_, moment, moment, limit),
+        )
+        candidates: dict[str, SlaCandidate] = {}
         for row in rows:
+            if row["complaint_id"] in candidates:
+                continue
             case = case_from_row(row)
-            kinds = tuple(k for k in ("warning", "breached") if case.sla_due(k, now))
-            if kinds:
-                candidates.append(SlaCandidate(row["complaint_id"], row["customer_id"], case.clock.number, kinds))
-        return candidates[:limit]
+            due = tuple(
+                (metric, clock.number, kind)
+                for metric in METRICS
+                if (clock := case.clock_of(metric)) is not None
+                for kind in ("warning", "breached")
+                if case.sla_due(kind, now, metric)
+            )
+            if due:
+                candidates[row["complaint_id"]] = SlaCandidate(row["complaint_id"], row["customer_id"], due, row["tier"],
+                                                               row["severity"], row["owner"], row["channel"])
+        return list(candidates.values())[:limit]

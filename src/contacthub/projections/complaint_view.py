@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from contacthub.domain.calendar import CALENDAR_TIME, known_calendar
 from contacthub.domain.complaint import ComplaintCase, SlaClock
 from contacthub.domain.customer import Customer
 from contacthub.domain.personal_data import ERASED
@@ -46,6 +47,11 @@ COMPLAINT_COLUMNS = (
     ("closed_at", T), ("sla_policy", T), ("clock_no", N), ("clock_started_at", T), ("allowance_s", N),
     ("warning_s", N), ("paused_s", F), ("paused_since", T), ("stopped_at", T), ("warned", N), ("breached", N),
     ("deadline_at", T), ("warning_at", T), ("first_resolved_at", T), ("first_resolution_s", F), ("first_sla_met", N),
+    # migrations/0021: the resolution clock's time basis, the first-response clock, the follow-up call
+    ("sla_calendar", T), ("fr_allowance_s", N), ("fr_warning_s", N), ("fr_calendar", T), ("fr_stopped_at", T),
+    ("fr_warned", N), ("fr_breached", N), ("fr_deadline_at", T), ("fr_warning_at", T),
+    ("followup_s", N), ("followup_calendar", T), ("followup_required", N), ("last_resolved_at", T),
+    ("followed_up_at", T), ("followup_due_at", T),
 )
 EVENT_COLUMNS = (
     ("position", N), ("complaint_id", T), ("customer_id", T), ("type", T), ("event_id", T), ("occurred_at", T),
@@ -54,7 +60,8 @@ EVENT_COLUMNS = (
 )
 
 # What each event carries beyond who/when/channel, for the history's `details`.
-_DETAIL_FIELDS = ("to", "from_owner", "level", "satisfaction", "clock", "allowance_s", "deadline", "observed_at")
+_DETAIL_FIELDS = ("to", "from_owner", "level", "satisfaction", "metric", "clock", "allowance_s", "deadline",
+                  "observed_at")
 # The field that says why, under whatever name the event gives it.
 _REASON_FIELDS = ("reason", "resolution", "text", "summary")
 
@@ -78,7 +85,20 @@ def case_from_row(row: Row) -> ComplaintCase:
         stopped_at=_moment(row["stopped_at"]),
         warned=bool(row["warned"]),
         breached=bool(row["breached"]),
+        basis=known_calendar(row["sla_calendar"] or CALENDAR_TIME.id),
     )
+    response = None
+    if row["fr_allowance_s"] is not None:
+        response = SlaClock(
+            number=1,
+            started_at=datetime.fromisoformat(row["opened_at"]),
+            allowance_s=int(row["fr_allowance_s"]),
+            warning_s=int(row["fr_warning_s"]),
+            stopped_at=_moment(row["fr_stopped_at"]),
+            warned=bool(row["fr_warned"]),
+            breached=bool(row["fr_breached"]),
+            basis=known_calendar(row["fr_calendar"] or CALENDAR_TIME.id),
+        )
     return ComplaintCase(
         complaint_id=row["complaint_id"],
         status=ComplaintStatus(row["status"]),
@@ -97,6 +117,12 @@ def case_from_row(row: Row) -> ComplaintCase:
         first_resolved_at=_moment(row["first_resolved_at"]),
         first_resolution_s=None if row["first_resolution_s"] is None else float(row["first_resolution_s"]),
         first_sla_met=None if row["first_sla_met"] is None else bool(row["first_sla_met"]),
+        response=response,
+        followup_s=None if row["followup_s"] is None else int(row["followup_s"]),
+        followup_basis=known_calendar(row["followup_calendar"] or CALENDAR_TIME.id),
+        followup_required=bool(row["followup_required"]),
+        resolved_at=_moment(row["last_resolved_at"]),
+        followed_up_at=_moment(row["followed_up_at"]),
     )
 
 
@@ -124,6 +150,24 @@ def write_case(row: Row, case: ComplaintCase) -> None:
         first_resolved_at=_text(case.first_resolved_at),
         first_resolution_s=case.first_resolution_s,
         first_sla_met=None if case.first_sla_met is None else int(case.first_sla_met),
+        sla_calendar=clock.basis.id,
+        followup_s=case.followup_s,
+        followup_calendar=case.followup_basis.id,
+        followup_required=int(case.followup_required),
+        last_resolved_at=_text(case.resolved_at),
+        followed_up_at=_text(case.followed_up_at),
+        followup_due_at=_text(case.followup_due_at),
+    )
+    first = case.response
+    row.update(
+        fr_allowance_s=None if first is None else first.allowance_s,
+        fr_warning_s=None if first is None else first.warning_s,
+        fr_calendar=None if first is None else first.basis.id,
+        fr_stopped_at=None if first is None else _text(first.stopped_at),
+        fr_warned=None if first is None else int(first.warned),
+        fr_breached=None if first is None else int(first.breached),
+        fr_deadline_at=None if first is None else _text(first.deadline),
+        fr_warning_at=None if first is None else _text(first.warning_at),
     )
 
 
@@ -210,7 +254,8 @@ _COMPLAINT_EVENTS = family(Customer.ComplaintStep) | {Customer.ComplaintOpened}
 
 
 class ComplaintView(ReadModel[UnitOfWork]):
-    # Renamed when its tables change shape so the projector rebuilds it from the log (migrations/0006).
+    # Renamed when its tables change shape so the projector rebuilds it from the log (migrations/0006; 0021 adds
+    # columns that rows written before it rightly leave empty, so it needs no rebuild).
     name = "complaint_view.v2"
     reads_from: tuple[str, ...] = ()
     tables = (("rm_complaint", "complaint_id"), ("rm_complaint_event", "position"),

@@ -12,7 +12,7 @@ value at rank ceil(p/100 * n) (the median of an even count is the lower middle v
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -168,7 +168,8 @@ class MetricsQueries(ReadQueries):
                 params.append(getattr(f, column))
         rows = self._report_rows(
             "SELECT channel, category, tier, status, reopen_count, satisfaction, first_resolution_s, first_sla_met, "
-            f"breached, deadline_at FROM rm_complaint WHERE {' AND '.join(where)}",
+            "breached, deadline_at, fr_allowance_s, fr_stopped_at, fr_deadline_at, fr_breached, followup_due_at, "
+            f"followed_up_at FROM rm_complaint WHERE {' AND '.join(where)}",
             params,
         )
         now = utc_text(self.clock())
@@ -315,6 +316,18 @@ def _complaint_facts(row: dict[str, Any], now: str, open_statuses: frozenset[str
         int(row["breached"]) == 1 or (row["deadline_at"] is not None and row["deadline_at"] < now)
     )
     resolution = row["first_resolution_s"]
+    first = None  # the first-response clock: "met", "missed", "overdue" (open, unanswered, past it) or None
+    if row["fr_allowance_s"] is not None:
+        late = bool(row["fr_breached"])
+        if row["fr_stopped_at"] is not None:
+            first = "missed" if late or row["fr_stopped_at"] > row["fr_deadline_at"] else "met"
+        elif is_open and (late or row["fr_deadline_at"] < now):
+            first = "overdue"
+    follow_up = None  # "waiting", "overdue" (waiting past its time) or "made" (since the latest resolution)
+    if row["followup_due_at"] is not None and row["status"] == "resolved":
+        follow_up = "overdue" if row["followup_due_at"] < now else "waiting"
+    elif row["followed_up_at"] is not None:
+        follow_up = "made"
     return (
         is_open,
         met is not None and int(met) == 1,
@@ -323,6 +336,8 @@ def _complaint_facts(row: dict[str, Any], now: str, open_statuses: frozenset[str
         None if resolution is None else float(resolution),
         int(row["reopen_count"]) > 0,
         None if row["satisfaction"] is None else int(row["satisfaction"]),
+        first,
+        follow_up,
     )
 
 
@@ -333,9 +348,15 @@ class _ComplaintTally:
         self.complaints = self.open = self.met = self.missed = self.overdue = self.reopened = 0
         self.times: list[float] = []
         self.scores: list[int] = []
+        self.first: Counter[str] = Counter()
+        self.follow_up: Counter[str] = Counter()
 
     def add(self, facts: tuple[Any, ...]) -> None:
-        is_open, met, missed, overdue, resolution, reopened, score = facts
+        is_open, met, missed, overdue, resolution, reopened, score, first, follow_up = facts
+        if first is not None:
+            self.first[first] += 1
+        if follow_up is not None:
+            self.follow_up[follow_up] += 1
         self.complaints += 1
         self.open += is_open
         self.met += met
@@ -357,6 +378,14 @@ class _ComplaintTally:
             "sla": {
                 "met": self.met, "missed": self.missed, "overdue_unresolved": self.overdue,
                 "compliance": ratio(self.met, self.met + self.missed + self.overdue),
+            },
+            "first_response": {
+                "met": self.first["met"], "missed": self.first["missed"], "overdue_unanswered": self.first["overdue"],
+                "compliance": ratio(self.first["met"], sum(self.first.values())),
+            },
+            "follow_up": {
+                "waiting": self.follow_up["waiting"] + self.follow_up["overdue"], "overdue": self.follow_up["overdue"],
+                "made": self.follow_up["made"],
             },
             "time_to_resolve_s": {
                 "resolved": times["count"], "median": times["median"], "p90": times["p90"], "mean": times["mean"],

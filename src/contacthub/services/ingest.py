@@ -34,7 +34,6 @@ from contacthub.contract import (
     CustomerUnmerged,
     EventSchema,
     FieldError,
-    InternalEvent,
     MsisdnAdded,
     MsisdnReleased,
     OrderCancelled,
@@ -215,13 +214,15 @@ class IngestService:
                     self._unname_customers(rejected, events)
                 raise
 
-    def record_internal(self, events: Sequence[InternalEvent]) -> IngestOutcome:
-        """Record events ContactHub decides itself (the watchers'), through the same rules and keys."""
+    def record_internal(self, events: Sequence[EventSchema]) -> IngestOutcome:
+        """Record events ContactHub decides itself (the watchers', and the SLA policy's breach actions, which
+        are ordinary complaint steps), through the same rules and keys."""
         # The content of such an event is what it is about, not the moment or the way it was
         # noticed (NOT_CONTENT): the same warning or jeopardy noticed again (a restart, a
         # second watcher) is a duplicate.
         with collector_paused():
-            digests = [content_digest(e.model_dump(mode="json", exclude=set(e.NOT_CONTENT))) for e in events]
+            digests = [content_digest(e.model_dump(mode="json", exclude=set(getattr(e, "NOT_CONTENT", ("occurred_at",)))))
+                       for e in events]
             return self._store(list(events), digests, SYSTEM, SYSTEM)
 
     def _store(self, events: list[EventSchema], digests: list[str], posted_by: str | None, source: str) -> IngestOutcome:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from contacthub.contract import InternalEvent
+from contacthub.contract import EventSchema, InternalEvent
 from contacthub.services.ingest import IngestRejected, IngestService
 
 log = structlog.get_logger(__name__)
@@ -60,6 +60,50 @@ def record_in_batches(ingest: IngestService, events: Sequence[InternalEvent]) ->
                 if result.status == "recorded":
                     recorded[event.type] += 1  # type: ignore[attr-defined]
     return recorded, refused
+
+
+def record_in_groups(ingest: IngestService, groups: Sequence[Sequence[EventSchema]]) -> tuple[Counter[str], int]:
+    """Record groups of events that belong together (an SLA breach and the policy's actions on it) in
+    batches of about BATCH events, a group never split across two batches, so a crash cannot keep a
+    breach and lose its actions. A refused batch is decided again group by group, and a refused group
+    event by event: an action the rules refuse now (the complaint resolved meanwhile) does not take the
+    breach down with it."""
+    recorded: Counter[str] = Counter()
+    refused = 0
+    batch: list[Sequence[EventSchema]] = []
+
+    def flush() -> None:
+        nonlocal refused
+        if not batch:
+            return
+        flat = [e for group in batch for e in group]
+        try:
+            _count(recorded, flat, ingest.record_internal(flat))
+        except IngestRejected:
+            for group in batch:
+                try:
+                    _count(recorded, group, ingest.record_internal(group))
+                except IngestRejected:
+                    more, worse = record_in_batches(ingest, group)  # type: ignore[arg-type]
+                    recorded.update(more)
+                    refused += worse
+        batch.clear()
+
+    size = 0
+    for group in groups:
+        if size + len(group) > BATCH:
+            flush()
+            size = 0
+        batch.append(group)
+        size += len(group)
+    flush()
+    return recorded, refused
+
+
+def _count(recorded: Counter[str], sent: Sequence[EventSchema], outcome: Any) -> None:
+    for event, result in zip(sent, outcome.results, strict=True):
+        if result.status == "recorded":
+            recorded[event.type] += 1  # type: ignore[attr-defined]
 
 
 def run_watchers(watchers: Sequence[Watcher], stop: threading.Event, interval_s: float,

@@ -18,7 +18,13 @@ from contacthub.contract import ChannelName
 from contacthub.domain.complaint import ACTIONS
 from contacthub.domain.roles import Capability
 from contacthub.domain.vocabulary import Channel, ComplaintStatus, Tier
-from contacthub.projections.complaint_queries import QUEUE_SLA_FILTERS, QUEUE_SORTS, QueueFilter
+from contacthub.projections.complaint_queries import (
+    QUEUE_FIRST_RESPONSE_FILTERS,
+    QUEUE_FOLLOWUP_FILTERS,
+    QUEUE_SLA_FILTERS,
+    QUEUE_SORTS,
+    QueueFilter,
+)
 from contacthub.services.complaint_actions import UnknownComplaint
 from contacthub.services.ingest import IngestRejected
 
@@ -125,8 +131,10 @@ async def list_complaints(
     tier: Tier | None = None,
     channel: Annotated[Channel | None, Query(description="The channel the complaint was opened in")] = None,
     customer_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    sla: Annotated[Literal[QUEUE_SLA_FILTERS] | None, Query(description="due_soon: past the warning share; breached: overdue and unresolved")] = None,  # type: ignore[valid-type]
-    sort: Annotated[Literal[tuple(QUEUE_SORTS)], Query(description="newest (default), oldest, or deadline (soonest first)")] = "newest",  # type: ignore[valid-type]
+    sla: Annotated[Literal[QUEUE_SLA_FILTERS] | None, Query(description="The resolution clock. due_soon: past the warning share; breached: overdue and unresolved")] = None,  # type: ignore[valid-type]
+    first_response: Annotated[Literal[QUEUE_FIRST_RESPONSE_FILTERS] | None, Query(description="The first-response clock, of open complaints not answered yet. waiting: all of them; due_soon: past the warning share; breached: past the deadline")] = None,  # type: ignore[valid-type]
+    followup: Annotated[Literal[QUEUE_FOLLOWUP_FILTERS] | None, Query(description="The follow-up call (回访) of resolved complaints. due: waiting for it (overdue ones too); overdue: past the time the policy gives")] = None,  # type: ignore[valid-type]
+    sort: Annotated[Literal[tuple(QUEUE_SORTS)], Query(description="newest (default), oldest, deadline (soonest first), or followup_due (soonest follow-up first)")] = "newest",  # type: ignore[valid-type]
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     min_position: MinPosition = None,
@@ -134,6 +142,7 @@ async def list_complaints(
     queue_filter = QueueFilter(
         statuses=tuple(status or ()), owner=owner, tier=tier.value if tier else None,
         channel=channel.value if channel else None, customer_id=customer_id, sla=sla, sort=sort,
+        first_response=first_response, followup=followup,
     )
 
     def read() -> dict[str, Any]:

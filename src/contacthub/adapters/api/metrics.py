@@ -131,6 +131,23 @@ class SlaComplianceOut(BaseModel):
     compliance: float | None
 
 
+class FirstResponseComplianceOut(BaseModel):
+    """The first-response clock of complaints opened under a policy that has one."""
+
+    met: int
+    missed: int
+    overdue_unanswered: int = Field(description="Open, not answered yet, and past the first-response deadline")
+    compliance: float | None
+
+
+class FollowUpFiguresOut(BaseModel):
+    """The follow-up call (回访) after the latest resolution, now."""
+
+    waiting: int = Field(description="Resolved and waiting for the follow-up call (overdue ones too)")
+    overdue: int = Field(description="Waiting past the time the policy gives")
+    made: int = Field(description="Followed up since the latest resolution")
+
+
 class ResolveTimeOut(BaseModel):
     resolved: int
     median: float | None
@@ -154,7 +171,9 @@ class SatisfactionOut(BaseModel):
 class ComplaintQualityOut(BaseModel):
     complaints: int
     open: int
-    sla: SlaComplianceOut
+    sla: SlaComplianceOut = Field(description="The resolution clock")
+    first_response: FirstResponseComplianceOut
+    follow_up: FollowUpFiguresOut
     time_to_resolve_s: ResolveTimeOut
     reopen: ReopenOut
     satisfaction: SatisfactionOut

@@ -6,15 +6,19 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+_CLOCK_SECONDS = "in the clock's own time: working seconds when it counts working time (`calendar` names a calendar)"
+
 
 class SlaOut(BaseModel):
+    """The resolution clock (处理时限)."""
+
     policy: str
     clock: int
     state: str
-    allowance_s: int
-    elapsed_s: int
-    time_left_s: int
-    overdue_s: int
+    allowance_s: int = Field(description=f"The limit, {_CLOCK_SECONDS}")
+    elapsed_s: int = Field(description=f"Counted so far, {_CLOCK_SECONDS}")
+    time_left_s: int = Field(description=f"Left before the deadline, {_CLOCK_SECONDS}")
+    overdue_s: int = Field(description="Seconds (wall clock) since the deadline passed; 0 when it has not")
     paused: bool
     paused_s: int
     deadline: str | None
@@ -23,6 +27,33 @@ class SlaOut(BaseModel):
     stopped_at: str | None
     warning_recorded: bool
     breach_recorded: bool
+    calendar: str = Field(description="How the clock counts: `calendar-time` (every second) or a working calendar's id")
+
+
+class FirstResponseOut(BaseModel):
+    """The first-response clock: from the opening to the first step that answers the customer."""
+
+    state: str
+    allowance_s: int = Field(description=f"The limit, {_CLOCK_SECONDS}")
+    elapsed_s: int
+    time_left_s: int
+    overdue_s: int = Field(description="Seconds (wall clock) since the deadline passed; 0 when it has not")
+    deadline: str | None
+    warning_at: str | None
+    responded_at: str | None
+    warning_recorded: bool
+    breach_recorded: bool
+    calendar: str
+
+
+class FollowUpOut(BaseModel):
+    """The follow-up call (回访) after a resolution."""
+
+    state: str = Field(description="`due`, `overdue`, `done` (made since the latest resolution) or `not_due` (not resolved)")
+    due_at: str | None
+    required_to_close: bool
+    followed_up_at: str | None
+    calendar: str
 
 
 class ComplaintSummaryOut(BaseModel):
@@ -45,6 +76,8 @@ class ComplaintSummaryOut(BaseModel):
     closed_at: str | None
     allowed_actions: list[str]
     sla: SlaOut
+    first_response: FirstResponseOut | None = Field(description="None when the policy had no first-response clock at the opening")
+    follow_up: FollowUpOut | None = Field(description="None when the policy had no follow-up call at the opening")
 
 
 class JeopardyLimitsOut(BaseModel):

@@ -41,6 +41,7 @@ from contacthub.contract import normalise_msisdn
 from contacthub.domain.complaint import ACTIONS, OPEN_STATUSES
 from contacthub.domain.roles import Capability, Principal, roles_with
 from contacthub.domain.vocabulary import Channel, ComplaintStatus
+from contacthub.projections.complaint_queries import QueueFilter
 from contacthub.services.complaint_actions import UnknownComplaint
 from contacthub.services.ingest import IngestRejected
 
@@ -125,6 +126,9 @@ class Page:
             desk_forms=DESK_FORMS,
             zone=hub.settings.timezone,
             form_error=context.pop("form_error", None),
+            counter_error=context.pop("counter_error", None),
+            severities=SEVERITIES,
+            visit_outcomes=VISIT_OUTCOMES,
             q=context.pop("q", ""),
             **context,
         )
@@ -150,7 +154,8 @@ def _read_flash(raw: str | None) -> dict[str, str] | None:
     kind, _, rest = unquote(raw).partition("|")
     action, _, rest = rest.partition("|")
     complaint_id, _, position = rest.partition("|")
-    if kind not in ("done", "duplicate", "catching_up") or action not in ACTIONS or not _IDENTIFIER.match(complaint_id):
+    if (kind not in ("done", "duplicate", "catching_up") or (action not in ACTIONS and action not in COUNTER_FORMS)
+            or not _IDENTIFIER.match(complaint_id)):
         return None
     flash = {"kind": kind, "action": action, "complaint_id": complaint_id}
     if position.isdigit() and len(position) < 19:
@@ -432,6 +437,102 @@ def rerender(hub: ContactHub, page: Page, complaint_id: str, form: dict[str, str
     form_error = {"complaint_id": complaint_id, "action": action, "status_code": rejected.status_code,
                   "errors": errors, "fields": {e["field"] for e in errors}, "values": form}
     return page.render(template, rejected.status_code, return_to=page.page_url, form_error=form_error, **data)
+
+
+# --- working at the counter: a complaint accepted here, the visit itself ---------------------
+
+
+COUNTER_FORMS = ("open", "visit")
+"""The counter's own forms on a customer's page: open a complaint (一点受理), log the store visit."""
+SEVERITIES = ("low", "medium", "high", "critical")
+VISIT_OUTCOMES = ("resolved", "unresolved", "transferred")
+
+
+@router.post("/desk/customers/{customer_id}/complaints")
+async def open_at_counter(request: Request, hub: Hub, customer_id: str, who: Actor) -> Response:
+    return await _counter(request, hub, customer_id, who, "open")
+
+
+@router.post("/desk/customers/{customer_id}/visits")
+async def log_visit(request: Request, hub: Hub, customer_id: str, who: Actor) -> Response:
+    return await _counter(request, hub, customer_id, who, "visit")
+
+
+async def _counter(request: Request, hub: ContactHub, customer_id: str, who: Principal, form_name: str) -> Response:
+    url = _desk_url("customers", customer_id)
+    page = Page(request, url, who)
+    if not same_origin(request):
+        return page.error(403, page.t("error.cross_site"))
+    try:
+        form = read_form(request.headers.get("content-type", ""), await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return page.error(422, page.t("error.bad_form"))
+    if not _IDENTIFIER.match(customer_id):
+        return page.error(404, page.t("error.no_customer", id=customer_id))
+    body = {name: value.strip() for name, value in form.items() if value.strip()}
+
+    def record() -> Response:
+        try:
+            if form_name == "open":
+                outcome = hub.counter_work.open_complaint(customer_id, body, who)
+            else:
+                outcome = hub.counter_work.log_visit(customer_id, body, who)
+        except IngestRejected as rejected:
+            data = customer_page_data(hub, customer_id, all_contacts=False)
+            if data is None:
+                return page.error(404, page.t("error.no_customer", id=customer_id))
+            _record_person_shown(request, data["customer"], customer_id)
+            errors = [{"field": e.field, "label": page.t(f"field.{e.field}") if page.t.has(f"field.{e.field}") else e.field,
+                       "message": e.message} for e in rejected.errors]
+            counter_error = {"form": form_name, "status_code": rejected.status_code, "errors": errors,
+                             "fields": {e["field"] for e in errors}, "values": form}
+            return page.render("customer.html", rejected.status_code, return_to=url, counter_error=counter_error, **data)
+        caught_up = hub.projector.wait_for(outcome.position, hub.settings.read_wait_timeout_s)
+        kind = "duplicate" if outcome.result == "duplicate" else "done" if caught_up else "catching_up"
+        target = _desk_url("complaints", outcome.complaint_id) if outcome.complaint_id else url
+        response = page.redirect(target)
+        _cookie(response, FLASH_COOKIE, f"{kind}|{form_name}|{outcome.complaint_id or customer_id}|{outcome.position}", None)
+        return response
+
+    return await run_in_threadpool(record)
+
+
+# --- work queues ---------------------------------------------------------------------------------
+
+QUEUE_VIEWS = ("mine", "store", "due", "followup")
+"""The desk's queues: my open complaints; my store's; my store's due soon or overdue; follow-up calls to make."""
+QUEUE_PAGE_SIZE = 20
+
+
+def queue_filter(view: str, staff: str, colleagues: tuple[str, ...]) -> QueueFilter | None:
+    """What a queue view lists for `staff`; None when it needs a site the staff directory does not give."""
+    if view == "mine":
+        return QueueFilter(statuses=("open",), owner=staff, sort="deadline")
+    if not colleagues:
+        return None
+    if view == "store":
+        return QueueFilter(statuses=("open",), owners=colleagues, sort="deadline")
+    if view == "due":
+        return QueueFilter(statuses=("open",), owners=colleagues, sla="attention", sort="deadline")
+    return QueueFilter(owners=colleagues, followup="due", sort="followup_due")
+
+
+@router.get("/desk/queue")
+async def queue_page(request: Request, hub: Hub, who: Reader, view: str = "mine", page: int = 1) -> Response:
+    view = view if view in QUEUE_VIEWS else "mine"
+    number = page if 1 <= page <= 10_000 else 1
+    shown = Page(request, f"/desk/queue?{urlencode({'view': view, 'page': number})}", who)
+    colleagues = hub.sites.colleagues(who.name)
+    wanted = queue_filter(view, who.name, colleagues)
+    if wanted is None:
+        return shown.render("queue.html", section="queue", view=view, views=QUEUE_VIEWS, items=[], total=0, page=1,
+                            pages=1, no_site=True, site=None)
+    items, total = await run_in_threadpool(hub.complaints.queue, wanted, number, QUEUE_PAGE_SIZE)
+    record_shown(request, (item["customer_id"] for item in items))
+    pages = max(1, -(-total // QUEUE_PAGE_SIZE))
+    site = hub.sites.site_of(who.name)
+    return shown.render("queue.html", section="queue", view=view, views=QUEUE_VIEWS, items=items, total=total,
+                        page=number, pages=pages, no_site=False, site=site.name if site else None)
 
 
 # --- logging in with an API key ---------------------------------------------------------------

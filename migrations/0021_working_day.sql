@@ -1,0 +1,40 @@
+-- The clerk's working day (issue 20): SLA clocks in working time, a first-response clock, and the
+-- follow-up call (回访).
+--
+-- Every calendar a complaint has pinned, by id (its name and a digest of its content:
+-- domain/calendar.py). Written when a process starts with a policy that names it, before any
+-- complaint pins it; read by every process that meets the id (adapters/store/calendars.py). Rows
+-- are never changed: a calendar with another year is another id.
+CREATE TABLE IF NOT EXISTS sla_calendar (
+    calendar_id TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    document    TEXT NOT NULL,
+    stored_at   TEXT NOT NULL
+);
+
+-- The complaint read model's new columns. Complaints opened before this release were opened
+-- without a first-response clock or a follow-up call, in calendar time, which is what the
+-- empty columns say, so the model needs no rebuild.
+ALTER TABLE rm_complaint ADD COLUMN sla_calendar TEXT;
+ALTER TABLE rm_complaint ADD COLUMN fr_allowance_s BIGINT;
+ALTER TABLE rm_complaint ADD COLUMN fr_warning_s BIGINT;
+ALTER TABLE rm_complaint ADD COLUMN fr_calendar TEXT;
+ALTER TABLE rm_complaint ADD COLUMN fr_stopped_at TEXT;
+ALTER TABLE rm_complaint ADD COLUMN fr_warned BIGINT;
+ALTER TABLE rm_complaint ADD COLUMN fr_breached BIGINT;
+ALTER TABLE rm_complaint ADD COLUMN fr_deadline_at TEXT;
+ALTER TABLE rm_complaint ADD COLUMN fr_warning_at TEXT;
+ALTER TABLE rm_complaint ADD COLUMN followup_s BIGINT;
+ALTER TABLE rm_complaint ADD COLUMN followup_calendar TEXT;
+ALTER TABLE rm_complaint ADD COLUMN followup_required BIGINT;
+ALTER TABLE rm_complaint ADD COLUMN last_resolved_at TEXT;
+ALTER TABLE rm_complaint ADD COLUMN followed_up_at TEXT;
+ALTER TABLE rm_complaint ADD COLUMN followup_due_at TEXT;
+UPDATE rm_complaint SET sla_calendar = 'calendar-time', followup_calendar = 'calendar-time', followup_required = 0;
+CREATE INDEX IF NOT EXISTS rm_complaint_fr_deadline ON rm_complaint (fr_deadline_at);
+CREATE INDEX IF NOT EXISTS rm_complaint_followup_due ON rm_complaint (followup_due_at);
+
+-- SLA events now name their clock (`metric`); those recorded before were the resolution clock's.
+-- The history's details are written as a rebuild would write them (metric first).
+UPDATE rm_complaint_event SET details = '{"metric":"resolution",' || substr(details, 2)
+    WHERE type IN ('complaint.sla_warning', 'complaint.sla_breached') AND substr(details, 1, 9) <> '{"metric"';
