@@ -31,6 +31,9 @@ ALTER TABLE rm_complaint ADD COLUMN last_resolved_at TEXT;
 ALTER TABLE rm_complaint ADD COLUMN followed_up_at TEXT;
 ALTER TABLE rm_complaint ADD COLUMN followup_due_at TEXT;
 UPDATE rm_complaint SET sla_calendar = 'calendar-time', followup_calendar = 'calendar-time', followup_required = 0;
+-- A duplicate complaint's primary (complaint.linked, a new type: no row has one yet).
+ALTER TABLE rm_complaint ADD COLUMN primary_id TEXT;
+CREATE INDEX IF NOT EXISTS rm_complaint_primary ON rm_complaint (primary_id);
 CREATE INDEX IF NOT EXISTS rm_complaint_fr_deadline ON rm_complaint (fr_deadline_at);
 CREATE INDEX IF NOT EXISTS rm_complaint_followup_due ON rm_complaint (followup_due_at);
 
@@ -38,3 +41,11 @@ CREATE INDEX IF NOT EXISTS rm_complaint_followup_due ON rm_complaint (followup_d
 -- The history's details are written as a rebuild would write them (metric first).
 UPDATE rm_complaint_event SET details = '{"metric":"resolution",' || substr(details, 2)
     WHERE type IN ('complaint.sla_warning', 'complaint.sla_breached') AND substr(details, 1, 9) <> '{"metric"';
+
+-- Contact metrics per site (and per agent, `handled_by`, already there): each contact's fact
+-- gains the touchpoint's site, filled here for the contacts counted before.
+ALTER TABLE rm_contact_fact ADD COLUMN site TEXT;
+UPDATE rm_contact_fact SET site = (
+    SELECT c.site FROM rm_contact c WHERE c.customer_id = rm_contact_fact.customer_id AND c.event_id = rm_contact_fact.event_id
+);
+CREATE INDEX IF NOT EXISTS rm_contact_fact_handler ON rm_contact_fact (handled_by, occurred_at);

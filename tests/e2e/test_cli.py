@@ -20,15 +20,21 @@ def run(database_url: str, *args: str, **env: str) -> tuple[int, str, str]:
 
 
 def test_demo_loads_once_and_a_second_run_stores_nothing_new(database_url: str) -> None:
-    code, out, _ = run(database_url, "demo", "--customers", "40", "--months", "2")
+    end = "2026-11-20T18:00:00+08:00"
+    code, out, _ = run(database_url, "demo", "--customers", "40", "--months", "2", "--end", end)
     assert code == 0, out
     assert "events recorded, 0 already stored" in out
     recorded = int(out.split("demo loaded: ")[1].split(" events")[0])
     assert recorded > 40 * 5
 
-    code, out, _ = run(database_url, "demo", "--customers", "40", "--months", "2")
+    code, out, _ = run(database_url, "demo", "--customers", "40", "--months", "2", "--end", end)
     assert code == 0
     assert f"demo loaded: 0 events recorded, {recorded} already stored" in out
+    # Without --end (a history ending now) a database that holds the demo is left as it is
+    code, out, _ = run(database_url, "demo", "--customers", "40", "--months", "2")
+    assert (code, out.splitlines()[0]) == (0, "demo already loaded in this database: nothing recorded (start from an "
+                                                "empty database for a history ending now, or give the first load's "
+                                                "--end to load it again)")
 
     hub = build(Settings(database_url=database_url))
     try:
@@ -97,7 +103,21 @@ def test_sla_watch_once_records_what_is_due_and_a_second_pass_records_nothing(da
 
     code, out, _ = run(database_url, "sla-watch", "--once")
     assert code == 0, out
-    assert out.strip() == "sla watch: 1 warning(s), 1 breach(es) recorded"
+    assert out.strip() == "sla watch: 2 warning(s), 2 breach(es) recorded"  # first response and resolution
 
     code, out, _ = run(database_url, "sla-watch", "--once")
     assert (code, out.strip()) == (0, "sla watch: 0 warning(s), 0 breach(es) recorded")
+
+
+def test_the_demo_history_ends_near_the_day_it_is_loaded(database_url: str) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    assert run(database_url, "demo", "--customers", "20", "--months", "1")[0] == 0
+    hub = build(Settings(database_url=database_url))
+    try:
+        latest = hub.event_log.read_store.query_one("SELECT MAX(occurred_at) AS m FROM rm_contact")
+        assert latest is not None
+        age = datetime.now(timezone.utc) - datetime.fromisoformat(latest["m"])
+        assert timedelta(0) <= age < timedelta(days=2), age
+    finally:
+        hub.close()

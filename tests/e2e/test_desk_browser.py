@@ -183,3 +183,44 @@ def test_a_clerk_finds_and_resolves_a_hotline_complaint(server: Server, browser:
     assert complaint["status"] == "resolved"
     last = complaint["history"][-1]
     assert (last["type"], last["by"], last["channel"]) == ("complaint.resolved", CLERK, "store")
+
+
+def test_a_clerk_opens_a_complaint_and_logs_the_visit_at_the_counter(server: Server, browser: WebDriver) -> None:
+    """A customer walks in with a new problem: the clerk accepts the complaint (and owns it), then logs the visit."""
+    position = post_as_each_channel(server, hotline_history()[:1])
+    call(server.url, server.keys["clerk"], "GET", f"/v1/customers/C1?min_position={position}")
+    wait = WebDriverWait(browser, 10)
+    browser.get(server.url + "/desk/login")
+    key = browser.find_element(By.NAME, "key")
+    key.send_keys(server.keys["clerk"])
+    key.submit()
+    wait.until(lambda b: b.current_url == server.url + "/desk")
+    browser.get(server.url + "/desk/customers/C1?lang=en")  # English from here on (the choice is remembered)
+
+    opening = browser.find_element(By.CSS_SELECTOR, 'form[data-form="open"]')
+    assert opening.find_element(By.TAG_NAME, "h3").text == "Open a complaint (you own it)"
+    opening.find_element(By.NAME, "category").send_keys("网络质量")
+    opening.find_element(By.CSS_SELECTOR, 'select[name="severity"] option[value="high"]').click()
+    opening.find_element(By.NAME, "summary").send_keys("家中宽带晚间频繁掉线")
+    opening.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    wait.until(lambda b: "/desk/complaints/CP" in b.current_url)
+    complaint_id = browser.current_url.rsplit("/", 1)[1]
+    assert browser.find_element(By.CSS_SELECTOR, '[data-testid="flash"]').text == f"Done: complaint opened ({complaint_id})"
+    card = browser.find_element(By.CSS_SELECTOR, f'[data-complaint-id="{complaint_id}"]')
+    assert card.find_element(By.CSS_SELECTOR, '[data-testid="owner"]').text == CLERK
+    assert card.find_element(By.CSS_SELECTOR, '[data-testid="first-response"]').get_attribute("data-state") == "on_track"
+
+    browser.get(server.url + "/desk/customers/C1")
+    visit = browser.find_element(By.CSS_SELECTOR, 'form[data-form="visit"]')
+    visit.find_element(By.NAME, "reason").send_keys("报障并受理投诉")
+    visit.find_element(By.CSS_SELECTOR, 'select[name="outcome"] option[value="transferred"]').click()
+    visit.find_element(By.CSS_SELECTOR, f'select[name="complaint_id"] option[value="{complaint_id}"]').click()
+    visit.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, '[data-testid="flash"]'))
+    assert browser.find_element(By.CSS_SELECTOR, '[data-testid="flash"]').text == "Done: visit logged (C1)"
+    row = browser.find_element(By.CSS_SELECTOR, '[data-testid="timeline"] tr[data-channel="store"]')
+    assert CLERK in row.text and "报障并受理投诉" in row.text and complaint_id in row.text
+
+    complaint = call(server.url, server.keys["clerk"], "GET", f"/v1/complaints/{complaint_id}")
+    assert (complaint["owner"], complaint["opened_channel"], complaint["severity"]) == (CLERK, "store", "high")
+    assert [c["reason"] for c in complaint["related_contacts"]] == ["报障并受理投诉"]

@@ -142,7 +142,7 @@ def test_an_illegal_action_is_refused_naming_the_status_and_the_allowed_actions(
     assert [(e.index, e.event_id, e.field, e.message) for e in refused.errors] == [(
         None, None, "action",
         "complaint K1 is acknowledged; 'follow_up' is not allowed "
-        "(allowed: acknowledge, start, pend, hold, handover, escalate, resolve, cancel, reject, note)",
+        "(allowed: acknowledge, start, pend, hold, handover, escalate, resolve, cancel, reject, note, link)",
     )]
     assert hotline_complaint.complaint("K1").status == "acknowledged"
 

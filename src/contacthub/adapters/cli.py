@@ -178,16 +178,31 @@ def migrate() -> None:
 @click.option("--months", default=4, show_default=True, type=click.IntRange(1, 36))
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 1000))
-def demo(customers: int, months: int, seed: int, batch_size: int) -> None:
-    """Load a realistic operator population through the ingest path (idempotent: run it twice, stored once)."""
+@click.option("--end", default=None,
+              help="The history's last moment, e.g. 2026-11-20T18:00:00+08:00 (default: now, to the hour). "
+                   "Without it, a database that already holds the demo is left as it is.")
+def demo(customers: int, months: int, seed: int, batch_size: int, end: str | None) -> None:
+    """Load a realistic operator population through the ingest path, its history ending now (the same --end
+    twice: stored once)."""
+    from datetime import datetime
+
     from tqdm import tqdm
 
-    from contacthub.demo import DemoPlan, estimate_event_count, generate_batches
+    from contacthub.demo import CHINA_TIME, SHOWCASE_CUSTOMER, DemoPlan, estimate_event_count, generate_batches
     from contacthub.services.ingest import IngestRejected
 
     settings = _settings()
-    plan = DemoPlan(customers=customers, months=months, seed=seed)
+    last = _moment("--end", end) or datetime.now(CHINA_TIME).replace(minute=0, second=0, microsecond=0)
+    plan = DemoPlan(customers=customers, months=months, seed=seed, end=last)
     with _hub(settings) as hub:
+        hub.projector.catch_up()
+        if end is None and hub.customers.customer_exists(SHOWCASE_CUSTOMER):
+            click.echo("demo already loaded in this database: nothing recorded (start from an empty database for a "
+                       "history ending now, or give the first load's --end to load it again)")
+            from contacthub.adapters.cli_keys import print_demo_keys
+
+            print_demo_keys(hub)
+            return
         recorded = duplicates = 0
         with tqdm(total=estimate_event_count(plan), unit="ev", desc="ingest", file=sys.stderr) as bar:
             for batch in generate_batches(plan, batch_size):

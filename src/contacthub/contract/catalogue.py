@@ -109,6 +109,8 @@ CATALOGUE: tuple[EventType, ...] = (
               personal_fields=("reason",)),
     EventType(_C.ComplaintNoted, "channel", s.ComplaintNoted, _C.note_complaint, action="note",
               personal_fields=("text",)),
+    EventType(_C.ComplaintLinked, "channel", s.ComplaintLinked, _C.link_complaint, action="link",
+              personal_fields=("reason",)),
     EventType(_C.ComplaintStepConflict, "contacthub", decide=_C.open_complaint),
     EventType(_C.SlaWarningRecorded, "contacthub", s.SlaWarning, _C.record_sla_warning),
     EventType(_C.SlaBreached, "contacthub", s.SlaBreach, _C.record_sla_breach),

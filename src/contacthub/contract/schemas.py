@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from contacthub.domain.complaint import MAX_ESCALATION_LEVEL
-from contacthub.domain.customer import IDENTITY
+from contacthub.domain.customer import IDENTITY, LINKED_PREFIX
 from contacthub.domain.numbers import UNIDENTIFIED_PREFIX, is_unidentified_party
 from contacthub.domain.vocabulary import Channel, Direction, NumberReleaseReason, Outcome, Segment, Severity, Tier
 
@@ -362,6 +362,12 @@ class ComplaintNoted(_ComplaintStep):
     text: LongText
 
 
+class ComplaintLinked(_ComplaintStep):
+    type: Literal["complaint.linked"]
+    primary_id: Identifier = Field(description="The complaint this one duplicates (the same customer's)")
+    reason: Text | None = None
+
+
 class InternalEvent(EventSchema):
     """An event ContactHub decides itself (a watcher's), never accepted from a channel.
 
@@ -432,8 +438,10 @@ SLA_EVENT_ID_PREFIX = "sla-"
 JEOPARDY_EVENT_ID_PREFIX = "jeopardy-"
 IDENTITY_EVENT_ID_PREFIX = IDENTITY
 LATE_EVENT_ID_PREFIX = "late-"
+LINKED_EVENT_ID_PREFIX = LINKED_PREFIX
+"""A duplicate complaint's resolution recorded with its primary's (domain/customer.py, resolve_complaint)."""
 RESERVED_EVENT_ID_PREFIXES = (SLA_EVENT_ID_PREFIX, JEOPARDY_EVENT_ID_PREFIX, IDENTITY_EVENT_ID_PREFIX,
-                              LATE_EVENT_ID_PREFIX)
+                              LATE_EVENT_ID_PREFIX, LINKED_EVENT_ID_PREFIX)
 """Event ids ContactHub gives its own events (the SLA and jeopardy watchers', the unknown callers'
 parties and their touchpoints joining a customer, steps linked to an order placed after them);
 a channel may not use them."""

@@ -56,9 +56,13 @@ from contacthub.contract import MAX_BATCH
 from contacthub.demo.operator import Operator
 from contacthub.demo.plan import CHINA_TIME, DEFAULT_END, DemoPlan, Event, estimate_event_count
 
+SHOWCASE_CUSTOMER = "C000001"
+"""The first showcase customer: always in the demo, so its presence says a database holds the demo."""
+
 __all__ = [
     "CHINA_TIME",
     "DEFAULT_END",
+    "SHOWCASE_CUSTOMER",
     "DemoPlan",
     "Event",
     "estimate_event_count",

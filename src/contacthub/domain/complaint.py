@@ -61,6 +61,7 @@ TRANSITIONS: dict[str, Transition] = {
     "cancel": Transition(OPEN_STATUSES, S.CANCELLED),
     "reject": Transition(OPEN_STATUSES, S.REJECTED),
     "note": Transition(frozenset(S), None),
+    "link": Transition(OPEN_STATUSES, None),
 }
 """Action -> which statuses allow it and the status it leads to.
 
@@ -452,6 +453,10 @@ class ComplaintCase:
     followup_required: bool = False  # whether closing needs a follow-up since the last resolution
     resolved_at: datetime | None = None  # the latest resolution (cleared by a reopening)
     followed_up_at: datetime | None = None  # the follow-up since the latest resolution
+    primary_id: str | None = None
+    """The complaint this one duplicates (`complaint.linked`): its clocks stopped at the link, it is
+    resolved with its primary, and it counts in no metric (the issue is counted once, on the primary)."""
+    duplicates: list[str] = field(default_factory=list)  # the complaints linked to this one
 
     @property
     def followup_due_at(self) -> datetime | None:
@@ -554,7 +559,7 @@ class ComplaintCase:
     def sla_due(self, kind: str, at: datetime, metric: str = RESOLUTION) -> bool:
         """Whether a warning ('warning') or breach ('breached') should be recorded for `metric`'s current clock at `at`."""
         clock = self.clock_of(metric)
-        if clock is None or clock.stopped_at is not None or self.status not in OPEN_STATUSES:
+        if clock is None or clock.stopped_at is not None or self.status not in OPEN_STATUSES or self.primary_id:
             return False
         if kind == "warning":
             return not clock.warned and clock.elapsed_s(at) >= clock.warning_s
@@ -593,6 +598,31 @@ class ComplaintCase:
             self.clock.pause(at)
         elif before == S.PENDING:
             self.clock.run(at)
+
+    def check_link(self, primary: ComplaintCase, at: datetime) -> None:
+        """Whether this complaint may be linked to `primary` as its duplicate: one level, never a chain."""
+        self.check("link", at)
+        problem = None
+        if primary.complaint_id == self.complaint_id:
+            problem = "a complaint cannot duplicate itself"
+        elif self.primary_id is not None:
+            problem = f"complaint {self.complaint_id} is already linked to {self.primary_id}"
+        elif self.duplicates:
+            problem = (f"complaint {self.complaint_id} is the primary of {', '.join(self.duplicates)}; "
+                       "link those to the other complaint first")
+        elif primary.primary_id is not None:
+            problem = (f"complaint {primary.complaint_id} is itself a duplicate of {primary.primary_id}; "
+                       f"link to {primary.primary_id}")
+        elif primary.status in (S.CANCELLED, S.REJECTED):
+            problem = f"complaint {primary.complaint_id} is {primary.status}: there is no resolution to follow"
+        if problem is not None:
+            raise RuleViolation("primary_id", problem, code="illegal_link")
+
+    def link_to(self, primary_id: str, at: datetime) -> None:
+        self.primary_id = primary_id
+        self.clock.stop(at)
+        if self.response is not None:
+            self.response.stop(at)
 
     def hand_over(self, to: str) -> None:
         self.owner = to

@@ -62,6 +62,7 @@ class Touchpoint:
     handled_by: str
     outcome: str
     duration_s: int
+    site: str | None = None  # where (a store), for the per-site figures; judged by no rule
 
     @property
     def key(self) -> tuple[datetime, str]:

@@ -19,10 +19,19 @@ from typing import Any, ClassVar, cast
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, event
 
 from contacthub.domain.calendar import CALENDAR_TIME
-from contacthub.domain.complaint import RESOLUTION, ClockTerms, ComplaintCase, SlaPolicy, SlaTerms, legacy_terms
+from contacthub.domain.complaint import (
+    OPEN_STATUSES,
+    RESOLUTION,
+    ClockTerms,
+    ComplaintCase,
+    SlaPolicy,
+    SlaTerms,
+    legacy_terms,
+)
 from contacthub.domain.errors import RuleViolation
 from contacthub.domain.order import OrderState
 from contacthub.domain.personal_data import ERASED
+from contacthub.domain.vocabulary import ComplaintStatus
 
 _CHECKED_EVENT_CLASSES: set[type[Any]] = set()
 """Event classes whose TOPIC registration Customer.trigger_event has checked once."""
@@ -517,6 +526,27 @@ class Customer(BaseAggregate[str]):
         text: str
 
     @dataclass(frozen=True)
+    class ComplaintLinked(ComplaintStep):
+        """A duplicate (the same issue lodged twice, e.g. on the hotline and in a store) linked to its primary."""
+
+        TOPIC = "complaint.linked"
+        ACTION = "link"
+        primary_id: str
+        by: str
+        channel: str
+        reason: str | None
+
+        def change(self, case: ComplaintCase) -> None:
+            super().change(case)
+            case.link_to(self.primary_id, self.occurred_at)
+
+        def apply(self, customer: Customer) -> None:
+            super().apply(customer)
+            primary = customer.complaints.get(self.primary_id)
+            if primary is not None and self.complaint_id in customer.complaints:
+                primary.duplicates.append(self.complaint_id)
+
+    @dataclass(frozen=True)
     class SlaWarningRecorded(ComplaintStep):
         """Recorded by the SLA watcher once per complaint and clock: the warning share of the allowance is used up."""
 
@@ -895,6 +925,39 @@ class Customer(BaseAggregate[str]):
 
     def resolve_complaint(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintResolved, fields)
+        case = self.complaints.get(fields["complaint_id"])
+        if case is not None:
+            self._resolve_duplicates(case, fields)
+
+    def _resolve_duplicates(self, primary: ComplaintCase, fields: dict[str, Any]) -> None:
+        """A primary's resolution resolves its open duplicates too, in the same decision: each is recorded as
+        `complaint.resolved` by ContactHub, with the primary's resolution."""
+        for duplicate_id in primary.duplicates:
+            duplicate = self.complaints[duplicate_id]
+            if duplicate.status not in OPEN_STATUSES:
+                continue
+            self.trigger_event(
+                Customer.ComplaintResolved, complaint_id=duplicate_id,
+                event_id=f"{LINKED_PREFIX}{fields['event_id']}:{duplicate_id}", occurred_at=fields["occurred_at"],
+                timestamp=fields.get("timestamp"), by=SYSTEM, channel=fields["channel"],
+                resolution=f"resolved with {primary.complaint_id}: {fields['resolution']}",
+            )
+            attribute(cast(Customer.Event, self._pending_events[-1]), SYSTEM)
+
+    def link_complaint(self, *, complaint_id: str, primary_id: str, **fields: Any) -> None:
+        """Link a duplicate to its primary (this customer's); one already resolved resolves the duplicate now."""
+        if complaint_id not in self.complaints:  # a late reference, as for any step
+            raise RuleViolation("complaint_id", f"complaint {complaint_id} is not known for customer {self.id}",
+                                code="unknown_complaint")
+        case = self._complaint(complaint_id)
+        primary = self.complaints.get(primary_id)
+        if primary is None:
+            raise RuleViolation("primary_id", f"complaint {primary_id} is not known for customer {self.id}",
+                                code="unknown_complaint")
+        case.check_link(primary, fields["occurred_at"])
+        self.trigger_event(Customer.ComplaintLinked, complaint_id=complaint_id, primary_id=primary_id, **fields)
+        if primary.status in (ComplaintStatus.RESOLVED, ComplaintStatus.CLOSED):
+            self._resolve_duplicates(primary, {**fields, "resolution": "the primary was resolved before the link"})
 
     def record_follow_up(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintFollowedUp, fields)
@@ -1043,6 +1106,8 @@ carried it, or `SYSTEM` for what ContactHub records itself (the watchers' SLA an
 events). It is part of the stored event, so the customer's hash chain covers it. Events
 stored before it was recorded (and events loaded in bulk, not posted) have none."""
 SYSTEM = "contacthub"
+LINKED_PREFIX = "linked-"
+"""The ids of duplicates' resolutions recorded with their primary's (`<prefix><primary's step id>:<duplicate>`)."""
 IDENTITY = "identity-"
 """The prefix of the ids of what ContactHub records about identities: unknown callers' joins and marks,
 the survivor's side of a merge (a channel's ids cannot start with it: contract/schemas.py)."""

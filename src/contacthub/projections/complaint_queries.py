@@ -44,6 +44,7 @@ class QueueFilter:
     first_response: str | None = None  # waiting (not answered yet), due_soon, breached
     followup: str | None = None  # due: resolved and waiting for the follow-up call (overdue ones too); overdue
     owners: Sequence[str] = ()  # any of these owners ("my store": the site's staff)
+    with_duplicates: bool = False  # linked duplicates too (they follow their primary: work queues leave them out)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class ComplaintQueries(ReadQueries):
             "resolution": row["resolution"],
             "closed_at": self._local(row["closed_at"]),
             "allowed_actions": case.allowed_actions(),
+            "linked_to": case.primary_id,
             "sla": {
                 "policy": case.sla_policy,
                 "clock": clock.number,
@@ -148,6 +150,9 @@ class ComplaintQueries(ReadQueries):
                 "SELECT * FROM rm_contact WHERE complaint_id = ? AND customer_id = ? ORDER BY occurred_at, position",
                 (complaint_id, row["customer_id"]),
             ).all()
+            duplicates = sql.execute(
+                "SELECT complaint_id FROM rm_complaint WHERE primary_id = ? ORDER BY opened_at, complaint_id", (complaint_id,)
+            ).all()
         history = [self._history_item(e) for e in events]
         status_changes = [
             {k: h[k] for k in ("status", "from_status", "at", "by", "channel", "reason", "type", "position")}
@@ -162,6 +167,7 @@ class ComplaintQueries(ReadQueries):
         ]
         return {
             **self.summary(row, now),
+            "duplicates": [d["complaint_id"] for d in duplicates],
             "status_change_history": status_changes,
             "ownership_history": ownership,
             "history": history,
@@ -286,6 +292,8 @@ class ComplaintQueries(ReadQueries):
         if f.owners:
             where.append(f"owner IN ({','.join('?' * len(f.owners))})")
             params += list(f.owners)
+        if not f.with_duplicates:
+            where.append("primary_id IS NULL")
         return where, params
 
     # --- for the SLA watcher ---------------------------------------------------------------
@@ -300,13 +308,14 @@ class ComplaintQueries(ReadQueries):
         running = sorted(RUNNING)
         open_ = sorted(OPEN_STATUSES)
         rows = self.store.query(
-            f"SELECT * FROM rm_complaint WHERE status IN ({','.join('?' * len(running))}) AND "
+            f"SELECT * FROM rm_complaint WHERE status IN ({','.join('?' * len(running))}) AND primary_id IS NULL AND "
             "((warned = 0 AND warning_at <= ?) OR (breached = 0 AND deadline_at < ?)) "
             "ORDER BY deadline_at, complaint_id LIMIT ?",
             (*running, moment, moment, limit),
         )
         rows += self.store.query(
-            "SELECT * FROM rm_complaint WHERE status = ? AND (warned = 0 OR breached = 0) ORDER BY complaint_id LIMIT ?",
+            "SELECT * FROM rm_complaint WHERE status = ? AND (warned = 0 OR breached = 0) AND primary_id IS NULL "
+            "ORDER BY complaint_id LIMIT ?",
             (ComplaintStatus.PENDING.value, limit),
         )
         rows += self.store.query(  # the first-response clock: never paused, stopped by the first answer

@@ -51,7 +51,7 @@ COMPLAINT_COLUMNS = (
     ("sla_calendar", T), ("fr_allowance_s", N), ("fr_warning_s", N), ("fr_calendar", T), ("fr_stopped_at", T),
     ("fr_warned", N), ("fr_breached", N), ("fr_deadline_at", T), ("fr_warning_at", T),
     ("followup_s", N), ("followup_calendar", T), ("followup_required", N), ("last_resolved_at", T),
-    ("followed_up_at", T), ("followup_due_at", T),
+    ("followed_up_at", T), ("followup_due_at", T), ("primary_id", T),
 )
 EVENT_COLUMNS = (
     ("position", N), ("complaint_id", T), ("customer_id", T), ("type", T), ("event_id", T), ("occurred_at", T),
@@ -61,7 +61,7 @@ EVENT_COLUMNS = (
 
 # What each event carries beyond who/when/channel, for the history's `details`.
 _DETAIL_FIELDS = ("to", "from_owner", "level", "satisfaction", "metric", "clock", "allowance_s", "deadline",
-                  "observed_at")
+                  "observed_at", "primary_id")
 # The field that says why, under whatever name the event gives it.
 _REASON_FIELDS = ("reason", "resolution", "text", "summary")
 
@@ -123,6 +123,7 @@ def case_from_row(row: Row) -> ComplaintCase:
         followup_required=bool(row["followup_required"]),
         resolved_at=_moment(row["last_resolved_at"]),
         followed_up_at=_moment(row["followed_up_at"]),
+        primary_id=row["primary_id"],
     )
 
 
@@ -157,6 +158,7 @@ def write_case(row: Row, case: ComplaintCase) -> None:
         last_resolved_at=_text(case.resolved_at),
         followed_up_at=_text(case.followed_up_at),
         followup_due_at=_text(case.followup_due_at),
+        primary_id=case.primary_id,
     )
     first = case.response
     row.update(

@@ -130,7 +130,32 @@ class MetricsQueries(ReadQueries):
             params,
         )
 
-    def contacts(self, f: MetricsFilter) -> dict[str, Any]:
+    def _per_staff(self, f: MetricsFilter, column: str) -> list[dict[str, Any]]:
+        """The contact sums per agent (`handled_by`) or per `site`, from each contact's fact in the period."""
+        start, end = self._bounds(f)
+        where = ["occurred_at >= ?", "occurred_at < ?"]
+        params: list[Any] = [start, end]
+        for name in ("channel", "tier", "reason"):
+            if getattr(f, name) is not None:
+                where.append(f"{name} = ?")
+                params.append(getattr(f, name))
+        sums = ("COUNT(*) AS contacts, SUM(inbound) AS inbound, SUM(handled) AS handled, "
+                "SUM(CASE WHEN handled = 1 THEN duration_s ELSE 0 END) AS handled_s, SUM(issue_start) AS issues, "
+                "SUM(fcr) AS fcr, SUM(repeated) AS repeated, SUM(self_service) AS self_service, "
+                "SUM(contained) AS contained, SUM(assisted) AS assisted")
+        return self._report_rows(
+            f"SELECT COALESCE({column}, '') AS grouped, {sums} FROM rm_contact_fact WHERE {' AND '.join(where)} "
+            f"GROUP BY COALESCE({column}, '') ORDER BY grouped",
+            params,
+        )
+
+    def contacts(self, f: MetricsFilter, per: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Contact quality in the period, by channel, reason and tier; `per`: also per agent ("handled_by")
+        and/or per "site", counted from each contact's fact (contacts with no site under "")."""
+        extra = {
+            f"by_{column}": [{column: row["grouped"], **contact_quality(row)} for row in self._per_staff(f, column)]
+            for column in per
+        }
         rows = self._daily(f, "channel, reason, tier")
         total = _zero()
         groups: dict[str, dict[str, dict[str, int]]] = {"channel": {}, "reason": {}, "tier": {}}
@@ -146,6 +171,7 @@ class MetricsQueries(ReadQueries):
                 f"by_{name}": [{name: key, **contact_quality(sums)} for key, sums in sorted(by.items())]
                 for name, by in groups.items()
             },
+            **extra,
         }
 
     def channels(self, f: MetricsFilter) -> dict[str, Any]:
@@ -160,7 +186,8 @@ class MetricsQueries(ReadQueries):
 
     def complaints(self, f: MetricsFilter) -> dict[str, Any]:
         start, end = self._bounds(f)
-        where = ["opened_at >= ?", "opened_at < ?"]
+        # A duplicate linked to its primary is the same issue: counted once, on the primary.
+        where = ["opened_at >= ?", "opened_at < ?", "primary_id IS NULL"]
         params: list[Any] = [start, end]
         for column in ("channel", "tier", "category"):
             if getattr(f, column) is not None:

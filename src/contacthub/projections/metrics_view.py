@@ -49,7 +49,7 @@ FACT_COLUMNS = (
     ("event_id", T), ("customer_id", T), ("occurred_at", T), ("day", T), ("channel", T), ("direction", T),
     ("reason", T), ("handled_by", T), ("outcome", T), ("duration_s", N), ("tier", T), ("inbound", N),
     ("self_service", N), ("assisted", N), ("issue_start", N), ("repeated", N), ("fcr", N), ("contained", N),
-    ("handled", N),
+    ("handled", N), ("site", T),
 )
 DAILY_KEY = ("day", "channel", "reason", "tier")
 DAILY_SUMS = (
@@ -125,7 +125,7 @@ def _contact_logged(uow: UnitOfWork, position: int, e: Customer.ContactLogged) -
     uow.new_contacts[e.originator_id].append(
         Touchpoint(
             event_id=e.event_id, occurred_at=e.occurred_at, channel=e.channel, direction=e.direction,
-            reason=e.reason, handled_by=e.handled_by, outcome=e.outcome, duration_s=e.duration_s,
+            reason=e.reason, handled_by=e.handled_by, outcome=e.outcome, duration_s=e.duration_s, site=e.site,
         )
     )
 
@@ -207,7 +207,7 @@ class MetricsView(ReadModel[UnitOfWork]):
             "day": t.occurred_at.astimezone(self.zone).date().isoformat(), "channel": t.channel,
             "direction": t.direction, "reason": t.reason, "handled_by": t.handled_by, "outcome": t.outcome,
             "duration_s": t.duration_s, "tier": tier, "inbound": int(t.inbound), "self_service": int(t.self_service),
-            "assisted": int(t.assisted), "handled": int(t.outcome not in NOT_HANDLED),
+            "assisted": int(t.assisted), "handled": int(t.outcome not in NOT_HANDLED), "site": t.site,
         }
 
     def _retier(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from contacthub.adapters.api.schemas import ComplaintOut, ComplaintSummaryOut
 from contacthub.adapters.http.access_log import record_shown
+from contacthub.adapters.http.csv_export import Format, maybe_csv
 from contacthub.adapters.http.dependencies import CurrentPrincipal, Hub, MinPosition, require, wait_for_read_models
 from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse, error_response
 from contacthub.adapters.http.parameters import ComplaintId
@@ -138,6 +139,7 @@ async def list_complaints(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     min_position: MinPosition = None,
+    export_format: Format = None,
 ) -> Any:
     queue_filter = QueueFilter(
         statuses=tuple(status or ()), owner=owner, tier=tier.value if tier else None,
@@ -151,4 +153,4 @@ async def list_complaints(
         record_shown(request, (item["customer_id"] for item in items))
         return {"items": items, "page": page, "page_size": page_size, "total": total, "position": position}
 
-    return await run_in_threadpool(read)
+    return maybe_csv(request, export_format, await run_in_threadpool(read), "complaints")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from contacthub.adapters.api.schemas import RiskFlagOut
 from contacthub.adapters.http.access_log import record_shown
+from contacthub.adapters.http.csv_export import Format, maybe_csv
 from contacthub.adapters.http.dependencies import Hub, MinPosition, require, wait_for_read_models
 from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError
 from contacthub.adapters.http.parameters import (
@@ -102,6 +103,14 @@ class TierQualityOut(ContactQualityOut):
     tier: str
 
 
+class AgentQualityOut(ContactQualityOut):
+    handled_by: str
+
+
+class SiteQualityOut(ContactQualityOut):
+    site: str = Field(description="As the channel wrote it; \"\" for contacts with no site")
+
+
 class ContactMetricsOut(BaseModel):
     period: PeriodOut
     filters: dict[str, str | None]
@@ -109,6 +118,8 @@ class ContactMetricsOut(BaseModel):
     by_channel: list[ChannelQualityOut]
     by_reason: list[ReasonQualityOut]
     by_tier: list[TierQualityOut]
+    by_handled_by: list[AgentQualityOut] | None = Field(default=None, description="With ?by=handled_by")
+    by_site: list[SiteQualityOut] | None = Field(default=None, description="With ?by=site")
     position: int
 
 
@@ -299,21 +310,24 @@ def period_filter(hub: ContactHub, first: date | None, last: date | None, **othe
 @router.get("/v1/metrics/contacts", response_model=ContactMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Contact quality: first-contact resolution, repeat contacts, handling time, self-service containment")
 async def contact_metrics(
-    hub: Hub, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
+    request: Request, hub: Hub, export_format: Format = None, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
     reason: Label = None, min_position: MinPosition = None,
+    by: Annotated[list[Literal["handled_by", "site"]] | None, Query(
+        description="Repeatable: also the figures per agent (`handled_by`, as by_handled_by) and/or per `site` (by_site)")] = None,
 ) -> Any:
     def read() -> dict[str, Any]:
         position = wait_for_read_models(hub, min_position)
-        return {**hub.metrics.contacts(period_filter(hub, first, to, channel=channel, tier=tier, reason=reason)),
+        wanted = tuple(dict.fromkeys(by or ()))
+        return {**hub.metrics.contacts(period_filter(hub, first, to, channel=channel, tier=tier, reason=reason), wanted),
                 "position": position}
 
-    return await run_in_threadpool(read)
+    return maybe_csv(request, export_format, await run_in_threadpool(read), "metrics-contacts")
 
 
 @router.get("/v1/metrics/channels", response_model=ChannelMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Daily volume and quality per channel")
 async def channel_metrics(
-    hub: Hub, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
+    request: Request, hub: Hub, export_format: Format = None, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
     reason: Label = None, min_position: MinPosition = None,
 ) -> Any:
     def read() -> dict[str, Any]:
@@ -321,13 +335,13 @@ async def channel_metrics(
         return {**hub.metrics.channels(period_filter(hub, first, to, channel=channel, tier=tier, reason=reason)),
                 "position": position}
 
-    return await run_in_threadpool(read)
+    return maybe_csv(request, export_format, await run_in_threadpool(read), "metrics-channels")
 
 
 @router.get("/v1/metrics/complaints", response_model=ComplaintMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Complaint quality: SLA compliance, time to resolve, reopen rate, satisfaction")
 async def complaint_metrics(
-    hub: Hub, first: From = None, to: To = None,
+    request: Request, hub: Hub, export_format: Format = None, first: From = None, to: To = None,
     channel: Annotated[Channel | None, Query(description="Only complaints opened through this channel.")] = None,
     tier: Annotated[Tier | None, Query(description="Only complaints accepted at this tier.")] = None,
     category: Label = None, min_position: MinPosition = None,
@@ -337,13 +351,13 @@ async def complaint_metrics(
         return {**hub.metrics.complaints(period_filter(hub, first, to, channel=channel, tier=tier, category=category)),
                 "position": position}
 
-    return await run_in_threadpool(read)
+    return maybe_csv(request, export_format, await run_in_threadpool(read), "metrics-complaints")
 
 
 @router.get("/v1/metrics/journeys", response_model=JourneyMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Order journeys placed in the period: calls, contacts and visits to activation, time to activate")
 async def journey_metrics(
-    hub: Hub, first: From = None, to: To = None,
+    request: Request, hub: Hub, export_format: Format = None, first: From = None, to: To = None,
     channel: Annotated[str | None, Query(description="Not applicable: journeys count every channel (422).")] = None,
     tier: Annotated[Tier | None, Query(description="Only orders placed while the customer had this tier.")] = None,
     min_position: MinPosition = None,
@@ -355,13 +369,13 @@ async def journey_metrics(
         position = wait_for_read_models(hub, min_position)
         return {**hub.metrics.journeys(period_filter(hub, first, to, tier=tier)), "position": position}
 
-    return await run_in_threadpool(read)
+    return maybe_csv(request, export_format, await run_in_threadpool(read), "metrics-journeys")
 
 
 @router.get("/v1/metrics/value", response_model=ValueMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
             summary="Customer value: latest ARPU by the end of `to`, and the share held by the top 20% of customers")
 async def value_metrics(
-    hub: Hub,
+    request: Request, hub: Hub, export_format: Format = None,
     first: Annotated[str | None, Query(alias="from", description="Not applicable: value is a stock, read as of `to` (422).")] = None,
     to: Annotated[QueryDay | None, Query(description="As of the end of this local day; default: now.")] = None,
     channel: Annotated[str | None, Query(description="Not applicable (422).")] = None,
@@ -380,15 +394,14 @@ async def value_metrics(
         return {**hub.metrics.value(period_filter(hub, last, last, tier=tier), as_of_today=last >= today),
                 "position": position}
 
-    return await run_in_threadpool(read)
+    return maybe_csv(request, export_format, await run_in_threadpool(read), "metrics-value")
 
 
 @router.get("/v1/customers/at-risk", response_model=AtRiskOut, responses=ERROR_RESPONSES, tags=["customers"],
            dependencies=AT_RISK_RULE,
             summary="Customers with early churn-risk signals, each flag naming the rule that fired")
 async def customers_at_risk(
-    request: Request,
-    hub: Hub,
+    request: Request, hub: Hub, export_format: Format = None,
     as_of: Annotated[QueryMoment | None, Query(description="Count the 30 days before this moment (RFC 3339 with offset); default: now.")] = None,
     tier: TierFilter = None,
     rule: Annotated[Literal[RULE_NAMES] | None, Query(description="Only customers this rule flags.")] = None,  # type: ignore[valid-type]
@@ -404,4 +417,4 @@ async def customers_at_risk(
         record_shown(request, (customer["customer_id"] for customer in answer["customers"]))
         return {"position": position, **answer}
 
-    return await run_in_threadpool(read)
+    return maybe_csv(request, export_format, await run_in_threadpool(read), "customers-at-risk")

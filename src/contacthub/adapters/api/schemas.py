@@ -75,6 +75,7 @@ class ComplaintSummaryOut(BaseModel):
     resolution: str | None
     closed_at: str | None
     allowed_actions: list[str]
+    linked_to: str | None = Field(description="The primary this complaint duplicates (complaint.linked); it follows its resolution")
     sla: SlaOut
     first_response: FirstResponseOut | None = Field(description="None when the policy had no first-response clock at the opening")
     follow_up: FollowUpOut | None = Field(description="None when the policy had no follow-up call at the opening")
@@ -231,6 +232,7 @@ class RelatedContactOut(BaseModel):
 
 
 class ComplaintOut(ComplaintSummaryOut):
+    duplicates: list[str] = Field(description="The complaints linked to this one as its duplicates")
     status_change_history: list[StatusChangeOut]
     ownership_history: list[OwnershipOut]
     history: list[HistoryItemOut]

@@ -82,7 +82,7 @@ async def list_tickets(request: Request, hub: Hub) -> Any:
     chosen_filters: dict[str, Any] = {FILTERS[name]: value for name, value in equal.items()}
     if "statuses" in chosen_filters:
         chosen_filters["statuses"] = (chosen_filters["statuses"],)
-    queue = QueueFilter(**chosen_filters, sort="newest")
+    queue = QueueFilter(**chosen_filters, sort="newest", with_duplicates=True)  # every ticket is a ticket
 
     def read() -> Any:
         if "name" in equal and "ticketType" in equal and equal["name"] != equal["ticketType"]:
