@@ -30,7 +30,19 @@ ALTER TABLE rm_complaint ADD COLUMN followup_required BIGINT;
 ALTER TABLE rm_complaint ADD COLUMN last_resolved_at TEXT;
 ALTER TABLE rm_complaint ADD COLUMN followed_up_at TEXT;
 ALTER TABLE rm_complaint ADD COLUMN followup_due_at TEXT;
-UPDATE rm_complaint SET sla_calendar = 'calendar-time', followup_calendar = 'calendar-time', followup_required = 0;
+ALTER TABLE rm_complaint ADD COLUMN paused_wall_s DOUBLE PRECISION;
+-- As a rebuild writes them: every clock stored so far counts calendar time (its pauses in wall-clock
+-- seconds are its pauses), its latest resolution is `resolved_at` (a reopening clears both), and its
+-- follow-up since then is the first `complaint.followed_up` after the latest `complaint.resolved`.
+UPDATE rm_complaint SET sla_calendar = 'calendar-time', followup_calendar = 'calendar-time', followup_required = 0,
+    paused_wall_s = paused_s, last_resolved_at = resolved_at;
+UPDATE rm_complaint SET followed_up_at = (
+    SELECT f.occurred_at FROM rm_complaint_event f
+    WHERE f.complaint_id = rm_complaint.complaint_id AND f.type = 'complaint.followed_up'
+      AND f.position > (SELECT MAX(r.position) FROM rm_complaint_event r
+                        WHERE r.complaint_id = rm_complaint.complaint_id AND r.type = 'complaint.resolved')
+    ORDER BY f.position LIMIT 1
+) WHERE last_resolved_at IS NOT NULL;
 -- A duplicate complaint's primary (complaint.linked, a new type: no row has one yet).
 ALTER TABLE rm_complaint ADD COLUMN primary_id TEXT;
 CREATE INDEX IF NOT EXISTS rm_complaint_primary ON rm_complaint (primary_id);

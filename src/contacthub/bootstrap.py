@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
+import structlog
+
 from contacthub.adapters.integration.callbacks import HttpCallbacks
 from contacthub.adapters.integration.notifications import READ_MODEL_WAIT_S, NotificationBodies
 from contacthub.adapters.store.calendars import CalendarTable
@@ -44,8 +46,12 @@ from contacthub.services.jeopardy_watch import JeopardyWatcher
 from contacthub.services.risk_watch import RiskWatcher
 from contacthub.services.sla_watch import SlaWatcher
 
+log = structlog.get_logger(__name__)
+
 SLA_WATCH_WAIT_S = 5.0
 """How long an SLA watcher pass waits for the read models to reach the log's end before skipping."""
+
+
 @dataclass
 class ContactHub:
     settings: Settings
@@ -123,6 +129,10 @@ def _assemble(
     calendars = CalendarTable(event_log.read_store)
     if isinstance(sla_policy.calendar, WorkingCalendar):
         calendars.keep(sla_policy.calendar)  # before any complaint pins it
+        missing = sla_policy.calendar.years_missing(clock().astimezone(settings.zone).date())
+        if missing:  # those years' holidays would count as working days, pinned on every complaint opened now
+            log.warning("sla_calendar_year_missing", calendar=sla_policy.calendar.id, years=missing,
+                        hint="add the State Council's holiday schedule for these years to the calendar file")
     use_calendar_source(calendars.find)
     projector = Projector(
         event_log, read_models(settings.zone), batch_size=settings.projector_batch_size, partitions=partitions,

@@ -162,7 +162,7 @@ def test_every_chart_has_its_exact_numbers_beside_it(clocked_client: TestClient,
     assert "统计期内下单的订单中：1 个曾被预警，1 个仍在途。" in jeopardy
     [header, o3] = cells(part(page, "jeopardy-table"))
     assert header[0] == "订单号"
-    assert o3 == ["O3", "C3", "部分开通", "2026-10-22 09:00", "11天", "0", "2", "0", "broadband", "等待超时",
+    assert o3 == ["O3", "C3", "部分开通", "2026-10-22 09:00", "11天", "0", "2", "0", "宽带", "等待超时",
                   "2026-10-29 09:00"]
     assert '<a href="/v1/orders/O3/journey"' in jeopardy and '<a href="/desk/customers/C3"' in jeopardy
     assert clocked_client.get("/v1/orders/O3/journey").json()["jeopardy"]["reasons"] == ["days"]

@@ -113,7 +113,7 @@ def test_an_illegal_action_is_refused_with_the_status_and_the_allowed_actions_an
         {
             "field": "action",
             "message": "complaint K1 is acknowledged; 'follow_up' is not allowed "
-            "(allowed: acknowledge, start, pend, hold, handover, escalate, resolve, cancel, reject, note)",
+            "(allowed: acknowledge, start, pend, hold, handover, escalate, resolve, cancel, reject, note, link)",
         }
     ]
     assert head(clocked_hub) == before

@@ -187,7 +187,7 @@ def test_a_clerk_finds_and_resolves_a_hotline_complaint(server: Server, browser:
 
 def test_a_clerk_opens_a_complaint_and_logs_the_visit_at_the_counter(server: Server, browser: WebDriver) -> None:
     """A customer walks in with a new problem: the clerk accepts the complaint (and owns it), then logs the visit."""
-    position = post_as_each_channel(server, hotline_history()[:1])
+    position = call(server.url, server.keys["boss"], "POST", "/v1/events", {"events": hotline_history()[:1]})["position"]
     call(server.url, server.keys["clerk"], "GET", f"/v1/customers/C1?min_position={position}")
     wait = WebDriverWait(browser, 10)
     browser.get(server.url + "/desk/login")

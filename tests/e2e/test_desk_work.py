@@ -201,3 +201,17 @@ def test_a_clerk_the_directory_does_not_know_has_no_store_queue(client: TestClie
     page = client.get("/desk/queue", params={"view": "store"})
     assert page.status_code == 200 and 'data-testid="no-site"' in page.text
     assert client.get("/desk/queue", params={"view": "mine"}).status_code == 200
+
+
+def test_a_counter_form_posted_from_another_site_is_refused_and_stores_nothing(
+    desk: TestClient, desk_hub: tuple[ContactHub, ManualClock]
+) -> None:
+    hub, _ = desk_hub
+    given(hub, registered("C1", occurred_at=(MONDAY - timedelta(days=30)).isoformat()))
+    position = head(hub)
+    for path, fields in (("/desk/customers/C1/complaints", {"category": "x", "severity": "low", "summary": "y"}),
+                         ("/desk/customers/C1/visits", {"reason": "x", "outcome": "resolved"})):
+        answer = desk.post(path, data={**fields, "event_id": "desk-x"}, headers={"Origin": "https://elsewhere.example"},
+                           follow_redirects=False)
+        assert answer.status_code == 403
+    assert head(hub) == position

@@ -103,3 +103,16 @@ def test_contact_metrics_per_agent_and_per_site(client: TestClient, hub: Contact
     assert client.get("/v1/metrics/contacts", params=PERIOD).json()["by_site"] is None  # only when asked
     table = rows(client.get("/v1/metrics/contacts", params={**PERIOD, "by": "site", "format": "csv"}))
     assert sorted(r["site"] for r in table if r["table"] == "by_site") == ["", "宁波天一营业厅", "杭州西湖营业厅"]
+
+
+def test_text_a_spreadsheet_would_run_as_a_formula_is_exported_as_text(client: TestClient, hub: ContactHub) -> None:
+    hub.ingest.ingest([
+        registered("C1", occurred_at=(MONDAY - timedelta(days=60)).isoformat()),
+        complaint_opened("K1", {"customer_id": "C1"}, occurred_at=MONDAY.isoformat(),
+                         summary='=HYPERLINK("http://example.invalid","退费")', handled_by="@SUM(1+1)"),
+    ])
+    hub.projector.catch_up()
+    [row] = rows(client.get("/v1/complaints", params={"format": "csv"}))
+    assert row["summary"] == '\'=HYPERLINK("http://example.invalid","退费")'
+    assert row["owner"] == "'@SUM(1+1)"
+    assert row["escalation_level"] == "0"  # numbers stay numbers

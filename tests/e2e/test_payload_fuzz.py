@@ -127,6 +127,10 @@ def scenario(type_: str) -> list[dict[str, Any]]:
         "complaint.cancelled": [opened, step("complaint.cancelled", reason="客户撤回")],
         "complaint.rejected": [opened, step("complaint.rejected", reason="重复投诉")],
         "complaint.noted": [opened, step("complaint.noted", text="客户来电催办")],
+        "complaint.linked": [  # the same issue lodged again: a second complaint linked to the first
+            opened, complaint_opened(f"{complaint}-dup", WHO, channel="store"),
+            event("complaint.linked", WHO, complaint_id=f"{complaint}-dup", primary_id=complaint, reason="同一问题"),
+        ],
     }
     assert set(batches) == set(CHANNEL_EVENTS), "every event type a channel may post has a scenario"
     return batches[type_]

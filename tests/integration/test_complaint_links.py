@@ -116,3 +116,39 @@ def _open() -> QueueFilter:
 
 def _month() -> MetricsFilter:
     return MetricsFilter(first_day=date(2026, 11, 1), last_day=date(2026, 11, 30))
+
+
+def test_a_duplicate_follows_its_primarys_cancellation_and_cannot_be_reopened_on_its_own(
+    clocked_hub: ContactHub, clock: ManualClock
+) -> None:
+    open_both(clocked_hub, clock)
+    act(clocked_hub, "K2", action="link", primary_id="K1")
+    assert seen(clocked_hub, "K2")["follow_up"] is None  # the primary's call to make
+    act(clocked_hub, "K1", action="cancel", reason="客户撤诉")
+    k2 = seen(clocked_hub, "K2")
+    assert (k2["status"], k2["history"][-1]["by"], k2["history"][-1]["reason"]) == (
+        "cancelled", "contacthub", "cancelled with K1: 客户撤诉")
+
+
+def test_a_resolved_duplicate_is_reopened_through_its_primary(clocked_hub: ContactHub, clock: ManualClock) -> None:
+    open_both(clocked_hub, clock)
+    act(clocked_hub, "K2", action="link", primary_id="K1")
+    act(clocked_hub, "K1", action="resolve", resolution="已处理")
+    with pytest.raises(IngestRejected) as refused:
+        act(clocked_hub, "K2", action="reopen", reason="又扣费")
+    assert "reopen K1 instead" in refused.value.errors[0].message
+
+
+def test_a_primarys_back_dated_resolution_never_dates_the_duplicates_before_its_link(
+    clocked_hub: ContactHub, clock: ManualClock
+) -> None:
+    open_both(clocked_hub, clock)
+    act(clocked_hub, "K2", action="link", primary_id="K1")
+    linked_at = clock.now
+    clock.advance(hours=1)
+    # The hotline's system delivers K1's resolution late, dated before the link
+    clocked_hub.ingest.ingest([{"type": "complaint.resolved", "event_id": "hl-res-1", "customer_id": "C1",
+                                "complaint_id": "K1", "occurred_at": (linked_at - timedelta(minutes=30)).isoformat(),
+                                "by": "agent-7", "channel": "hotline", "resolution": "已退费"}])
+    k2 = seen(clocked_hub, "K2")
+    assert (k2["status"], k2["resolved_at"]) == ("resolved", linked_at.isoformat())

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from contacthub.bootstrap import ContactHub
+import contacthub.domain.calendar as calendar_module
+from contacthub.bootstrap import ContactHub, build
 from contacthub.config import Settings
 from helpers import complaint_opened, registered
 from support.clock import ManualClock
@@ -155,3 +156,26 @@ def test_a_resolution_after_hours_on_the_deadline_day_is_late(clocked_hub: Conta
         "SELECT first_sla_met FROM rm_complaint WHERE complaint_id = 'K1'")
     assert metrics_row is not None and metrics_row["first_sla_met"] == 0
     assert complaint(clocked_hub)["sla"]["state"] == "missed"
+
+
+def test_a_process_started_without_the_calendar_finds_the_pinned_one_in_the_database(
+    clocked_hub: ContactHub, clock: ManualClock, settings: Settings, tmp_path: Any
+) -> None:
+    open_k1(clocked_hub, clock)
+    pinned = complaint(clocked_hub)["sla"]["calendar"]
+    calendar_module._known.pop(pinned)  # as in a process that never read the packaged calendar
+    plain = tmp_path / "plain.toml"
+    plain.write_text('version = "plain"\nwarning_share = 0.5\n[allowance_hours]\n' + "\n".join(
+        f"{t} = {{ critical = 1, high = 2, medium = 3, low = 4 }}" for t in ("diamond", "gold", "silver", "vip", "ordinary")),
+        encoding="utf-8")
+    other = build(Settings(**{**settings.__dict__, "sla_policy": str(plain)}), clock=clock)
+    try:
+        other.projector.reset(partitions=1)
+        other.projector.catch_up()  # the rebuild reads the calendar from the database
+        seen = other.complaints.complaint("K1")
+        assert seen is not None and (seen["sla"]["calendar"], seen["sla"]["deadline"]) == (
+            pinned, local(3, 5, 17).isoformat())
+        clock.set(local(3, 5, 17, 0, 1))
+        assert other.sla_watcher.run_once().breaches == 2  # the aggregate, loaded there, decides by it too
+    finally:
+        other.close()

@@ -265,3 +265,32 @@ def test_a_follow_up_falls_due_after_each_resolution_and_may_be_required_before_
     k.step("resolve", local(11, 5, 10))
     with pytest.raises(RuleViolation, match="follow-up call"):
         k.check("close", local(11, 5, 11))
+
+
+def test_a_working_time_limit_must_end_within_a_year() -> None:
+    document = policy()
+    document["resolution"]["gold"]["low"] = "800wd"
+    with pytest.raises(ValueError, match="resolution.gold.low: at most 2000 working hours"):
+        SlaPolicy.from_mapping(document, CN)
+    document["resolution"]["gold"]["low"] = "250wd"
+    limit = SlaPolicy.from_mapping(document, CN).terms("gold", "low")
+    deadline = CN.moment_after(local(12, 31, 17), limit.allowance_s)  # computable, whatever the start
+    assert deadline == datetime(2027, 12, 16, 17, 0, tzinfo=SHANGHAI)  # 2027 undeclared: weekdays alone
+
+
+def test_the_years_a_calendar_misses_are_this_one_and_from_november_the_next() -> None:
+    assert CN.years_missing(date(2026, 10, 31)) == []
+    assert CN.years_missing(date(2026, 11, 1)) == [2027]
+    assert CN.years_missing(date(2027, 3, 1)) == [2027]
+
+
+def test_working_hours_are_wall_clock_hours_and_counted_in_real_seconds_across_a_clock_change() -> None:
+    document = packaged_document()
+    document.update(name="berlin", time_zone="Europe/Berlin", years={})
+    document["working_hours"] = {day: ["00:00-24:00"] for day in
+                                 ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")}
+    berlin = WorkingCalendar.from_mapping(document)
+    zone = ZoneInfo("Europe/Berlin")
+    saturday, monday = datetime(2026, 3, 28, tzinfo=zone), datetime(2026, 3, 30, tzinfo=zone)  # clocks go forward on the 29th
+    assert berlin.seconds_between(saturday, monday) == 47 * H  # 47 real hours
+    assert berlin.moment_after(saturday, 47 * H) == monday

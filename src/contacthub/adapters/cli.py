@@ -217,6 +217,7 @@ def demo(customers: int, months: int, seed: int, batch_size: int, end: str | Non
                 bar.update(len(batch))
         _catch_up(hub, "project")
         click.echo(f"demo loaded: {recorded} events recorded, {duplicates} already stored; log position {hub.event_log.head_position()}")
+        click.echo(f"demo history ends {last.isoformat()} (to load it again: --end {last.isoformat()})")
         from contacthub.adapters.cli_keys import print_demo_keys
 
         print_demo_keys(hub)
@@ -320,6 +321,12 @@ def calendar_check(source: str) -> None:
             click.echo(f"contacthub: {line}", err=True)
         raise SystemExit(1) from None
     click.echo(f"calendar {source}: {found.summary()}")
+    from datetime import date
+
+    missing = found.years_missing(date.today())
+    if missing:
+        click.echo(f"calendar {source}: does not declare {', '.join(map(str, missing))}: those years' holidays "
+                   "count as working days until they are added")
 
 
 from contacthub.adapters.cli_audit import audit, forget  # noqa: E402

@@ -132,12 +132,21 @@ class WorkingCalendar:
         """Whether the calendar declares the holidays of `day`'s year (outside them, weekdays alone decide)."""
         return day.year in self.years
 
+    def years_missing(self, today: date) -> list[int]:
+        """The years a clock started today may run into that the calendar does not declare: this year, and
+        from November on (when the State Council has published it) the next one too."""
+        wanted = [today.year] + ([today.year + 1] if today.month >= 11 else [])
+        return [year for year in wanted if year not in self.years]
+
     # --- counting -----------------------------------------------------------------------
 
     def _spans(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The day's working spans in UTC. Built as local wall-clock times (09:00 stays 09:00 on a day a
+        zone changes its offset), then compared and subtracted in UTC, where every second is a second."""
         zone = ZoneInfo(self.zone)
         midnight = datetime.combine(day, time(), tzinfo=zone)
-        return [(midnight + timedelta(seconds=a), midnight + timedelta(seconds=b)) for a, b in self.hours_on(day)]
+        return [((midnight + timedelta(seconds=a)).astimezone(timezone.utc),
+                 (midnight + timedelta(seconds=b)).astimezone(timezone.utc)) for a, b in self.hours_on(day)]
 
     def _local_day(self, moment: datetime) -> date:
         return moment.astimezone(ZoneInfo(self.zone)).date()
@@ -145,6 +154,7 @@ class WorkingCalendar:
     def seconds_between(self, start: datetime, end: datetime) -> float:
         if end <= start:
             return 0.0
+        start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
         total = 0.0
         day, last = self._local_day(start), self._local_day(end)
         while day <= last:
@@ -158,6 +168,8 @@ class WorkingCalendar:
     def moment_after(self, start: datetime, seconds: float) -> datetime:
         if seconds <= 0:
             return start
+        shown_in = start.tzinfo or timezone.utc
+        start = start.astimezone(timezone.utc)
         left = seconds
         day = self._local_day(start)
         for _ in range(MAX_SEARCH_DAYS):
@@ -167,7 +179,7 @@ class WorkingCalendar:
                     continue
                 length = (b - lo).total_seconds()
                 if left <= length:
-                    return (lo + timedelta(seconds=left)).astimezone(start.tzinfo or timezone.utc)
+                    return (lo + timedelta(seconds=left)).astimezone(shown_in)
                 left -= length
             day += timedelta(days=1)
         raise ValueError(f"calendar {self.name} has no working time left within {MAX_SEARCH_DAYS} days of {start.isoformat()}")

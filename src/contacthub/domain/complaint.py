@@ -260,7 +260,13 @@ def _allowance(value: Any, where: str, plain_hours: bool, day_s: int = 8 * 3600)
         raise ValueError(f"{where}: must be hours (8), or a number with a unit: 30m, 4h, 16wh (working hours), 3wd (working days)")
     if not 0 < seconds <= 366 * 86_400:
         raise ValueError(f"{where}: must be a number of hours above 0" if plain_hours else f"{where}: must be above 0 and at most a year")
+    if working and seconds > MAX_WORKING_S:
+        raise ValueError(f"{where}: at most {MAX_WORKING_S // 3600} working hours (a working-time limit must end within a year)")
     return Allowance(seconds, working)
+
+
+MAX_WORKING_S = 2000 * 3600
+"""The longest limit in working time: 2,000 working hours, 250 working days of 8 hours (about a year)."""
 
 
 def _limits(table: Any, where: str, plain_hours: bool, day_s: int = 8 * 3600) -> dict[tuple[str, str], Allowance]:
@@ -334,6 +340,7 @@ class SlaClock:
     basis: TimeBasis = CALENDAR_TIME
     """How the clock counts: every second, or a calendar's working time (domain/calendar.py). Every
     figure in seconds (allowance, elapsed, paused) is in the basis's seconds."""
+    paused_wall_s: float = 0.0  # finished pauses in wall-clock seconds (the metrics' time to resolve)
 
     def _end(self, at: datetime) -> datetime:
         end = at
@@ -346,6 +353,11 @@ class SlaClock:
     def elapsed_s(self, at: datetime) -> float:
         """Seconds the clock has run by `at` (never negative; pauses and the stop respected)."""
         return max(0.0, self.basis.seconds_between(self.started_at, self._end(at)) - self.paused_s)
+
+    def wall_elapsed_s(self, at: datetime) -> float:
+        """Wall-clock seconds from the start to `at` (or the stop or pause), net of the time paused: the
+        metrics' time to resolve, in one unit whatever the clock counts in."""
+        return max(0.0, (self._end(at) - self.started_at).total_seconds() - self.paused_wall_s)
 
     def paused_total_s(self, at: datetime) -> float:
         ongoing = 0.0
@@ -411,6 +423,7 @@ class SlaClock:
     def run(self, at: datetime) -> None:
         if self.paused_since is not None:
             self.paused_s += self.basis.seconds_between(self.paused_since, at)
+            self.paused_wall_s += max(0.0, (at - self.paused_since).total_seconds())
             self.paused_since = None
 
     def stop(self, at: datetime) -> None:
@@ -533,6 +546,13 @@ class ComplaintCase:
                 "it cannot be reopened before that",
                 code="before_resolution",
             )
+        if action == "reopen" and self.primary_id is not None:
+            raise RuleViolation(
+                "type",
+                f"complaint {self.complaint_id} is a duplicate of {self.primary_id}, which it follows; reopen "
+                f"{self.primary_id} instead",
+                code="duplicate_follows_primary",
+            )
         if action == "close" and self.followup_required and self.followed_up_at is None:
             raise RuleViolation(
                 "type",
@@ -591,7 +611,7 @@ class ComplaintCase:
             self.clock.stop(at)
             if after == S.RESOLVED and self.first_resolved_at is None:
                 self.first_resolved_at = at
-                self.first_resolution_s = self.clock.elapsed_s(at)
+                self.first_resolution_s = self.clock.wall_elapsed_s(at)
                 # A breach already recorded stands (SlaClock.state): no back-dated step turns it into met.
                 self.first_sla_met = not self.clock.breached and not self.clock.overdue(at)
         elif after == S.PENDING:
@@ -619,10 +639,12 @@ class ComplaintCase:
             raise RuleViolation("primary_id", problem, code="illegal_link")
 
     def link_to(self, primary_id: str, at: datetime) -> None:
+        """Become `primary_id`'s duplicate: the clocks stop, and the follow-up call is the primary's to make."""
         self.primary_id = primary_id
         self.clock.stop(at)
         if self.response is not None:
             self.response.stop(at)
+        self.followup_s, self.followup_required = None, False
 
     def hand_over(self, to: str) -> None:
         self.owner = to

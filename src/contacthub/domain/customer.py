@@ -932,21 +932,28 @@ class Customer(BaseAggregate[str]):
     def _resolve_duplicates(self, primary: ComplaintCase, fields: dict[str, Any]) -> None:
         """A primary's resolution resolves its open duplicates too, in the same decision: each is recorded as
         `complaint.resolved` by ContactHub, with the primary's resolution."""
+        self._follow_primary(primary, Customer.ComplaintResolved, fields,
+                             resolution=f"resolved with {primary.complaint_id}: {fields['resolution']}")
+
+    def _follow_primary(self, primary: ComplaintCase, step: type[Customer.ComplaintStep], fields: dict[str, Any],
+                        **content: Any) -> None:
+        """The primary's end (resolved, cancelled, rejected) recorded on each of its open duplicates, by ContactHub,
+        never dated before the duplicate's link (a channel may deliver the primary's step back-dated)."""
         for duplicate_id in primary.duplicates:
             duplicate = self.complaints[duplicate_id]
             if duplicate.status not in OPEN_STATUSES:
                 continue
+            linked_at = duplicate.clock.stopped_at or duplicate.opened_at
             self.trigger_event(
-                Customer.ComplaintResolved, complaint_id=duplicate_id,
-                event_id=f"{LINKED_PREFIX}{fields['event_id']}:{duplicate_id}", occurred_at=fields["occurred_at"],
-                timestamp=fields.get("timestamp"), by=SYSTEM, channel=fields["channel"],
-                resolution=f"resolved with {primary.complaint_id}: {fields['resolution']}",
+                step, complaint_id=duplicate_id, event_id=f"{LINKED_PREFIX}{fields['event_id']}:{duplicate_id}",
+                occurred_at=max(fields["occurred_at"], linked_at), timestamp=fields.get("timestamp"), by=SYSTEM,
+                channel=fields["channel"], **content,
             )
             attribute(cast(Customer.Event, self._pending_events[-1]), SYSTEM)
 
     def link_complaint(self, *, complaint_id: str, primary_id: str, **fields: Any) -> None:
         """Link a duplicate to its primary (this customer's); one already resolved resolves the duplicate now."""
-        if complaint_id not in self.complaints:  # a late reference, as for any step
+        if complaint_id not in self.complaints:  # unlike other steps, a link is not kept for a complaint to come
             raise RuleViolation("complaint_id", f"complaint {complaint_id} is not known for customer {self.id}",
                                 code="unknown_complaint")
         case = self._complaint(complaint_id)
@@ -970,9 +977,17 @@ class Customer(BaseAggregate[str]):
 
     def cancel_complaint(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintCancelled, fields)
+        case = self.complaints.get(fields["complaint_id"])
+        if case is not None:
+            self._follow_primary(case, Customer.ComplaintCancelled, fields,
+                                 reason=f"cancelled with {case.complaint_id}: {fields['reason']}")
 
     def reject_complaint(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintRejected, fields)
+        case = self.complaints.get(fields["complaint_id"])
+        if case is not None:
+            self._follow_primary(case, Customer.ComplaintRejected, fields,
+                                 reason=f"rejected with {case.complaint_id}: {fields['reason']}")
 
     def note_complaint(self, **fields: Any) -> None:
         self._complaint_step(Customer.ComplaintNoted, fields)

@@ -56,6 +56,7 @@ class SlaCandidate:
     severity: str = ""
     owner: str = ""
     channel: str = ""  # the channel the complaint was opened in
+    status: str = ""
 
 
 class ComplaintQueries(ReadQueries):
@@ -338,5 +339,6 @@ class ComplaintQueries(ReadQueries):
             )
             if due:
                 candidates[row["complaint_id"]] = SlaCandidate(row["complaint_id"], row["customer_id"], due, row["tier"],
-                                                               row["severity"], row["owner"], row["channel"])
+                                                               row["severity"], row["owner"], row["channel"],
+                                                               row["status"])
         return list(candidates.values())[:limit]

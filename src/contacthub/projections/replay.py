@@ -1,4 +1,5 @@
-"""What ContactHub knew about one customer at a moment, rebuilt from the log alone.
+"""What ContactHub knew about one customer at a moment, rebuilt from the log alone (and, for complaints whose
+clocks count working time, the calendars they pinned, kept by content id in `sla_calendar`).
 
 The auditor's question has two time axes, and each is a filter on the customer's stored
 events before they are replayed:

@@ -33,9 +33,11 @@ from contacthub.projections.sql import POSTGRESQL, ReadStore, Sql
 
 _OPEN = tuple(sorted(s.value for s in OPEN_STATUSES))
 # Each rule's count, for the customers selected by {who}; `?` parameters: start, end (+ who's).
-_COMPLAINTS = "SELECT customer_id, COUNT(*) AS n FROM rm_complaint WHERE opened_at >= ? AND opened_at < ? {who} GROUP BY customer_id"
+# A duplicate linked to its primary (complaint.linked) is the same issue: counted once, on the primary.
+_COMPLAINTS = ("SELECT customer_id, COUNT(*) AS n FROM rm_complaint WHERE opened_at >= ? AND opened_at < ? "
+               "AND primary_id IS NULL {who} GROUP BY customer_id")
 _BREACHES = (
-    "SELECT customer_id, COUNT(*) AS n FROM rm_complaint WHERE deadline_at >= ? AND deadline_at < ? "
+    "SELECT customer_id, COUNT(*) AS n FROM rm_complaint WHERE deadline_at >= ? AND deadline_at < ? AND primary_id IS NULL "
     f"AND (first_sla_met = 0 OR (first_sla_met IS NULL AND status IN ({','.join(repr(s) for s in _OPEN)}))) "
     "{who} GROUP BY customer_id"
 )

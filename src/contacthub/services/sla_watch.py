@@ -26,6 +26,7 @@ from contacthub.contract import (
 from contacthub.contract.schemas import ComplaintEscalated, ComplaintHandedOver
 from contacthub.domain.complaint import RESOLUTION, BreachAction
 from contacthub.domain.sites import NO_SITES, StaffDirectory
+from contacthub.domain.vocabulary import ComplaintStatus
 from contacthub.projections.complaint_queries import ComplaintQueries, SlaCandidate
 from contacthub.services.ingest import IngestService
 from contacthub.services.watchers import MAX_SKIPPED_PASSES, record_in_groups, run_watchers
@@ -128,6 +129,11 @@ class SlaWatcher:
                   "complaint_id": candidate.complaint_id, "by": POLICY_ACTOR, "channel": candidate.channel}
         steps: list[EventSchema] = []
         why = f"SLA policy: the {metric.replace('_', ' ')} deadline passed"
+        if escalate and candidate.status == ComplaintStatus.PENDING.value:
+            # An escalation starts the work (inProgress), which would end the pause on the customer's behalf
+            escalate = False
+            log.info("sla_action_skipped", complaint_id=candidate.complaint_id, action="escalate",
+                     reason="pending on the customer")
         if escalate:
             steps.append(ComplaintEscalated(type="complaint.escalated", event_id=f"{SLA_EVENT_ID_PREFIX}action:escalate:{suffix}",
                                             reason=why, **common))

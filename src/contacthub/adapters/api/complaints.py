@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from contacthub.adapters.api.schemas import ComplaintOut, ComplaintSummaryOut
 from contacthub.adapters.http.access_log import record_shown
-from contacthub.adapters.http.csv_export import Format, maybe_csv
+from contacthub.adapters.http.csv_export import CSV_RESPONSE, Format, maybe_csv
 from contacthub.adapters.http.dependencies import CurrentPrincipal, Hub, MinPosition, require, wait_for_read_models
 from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError, JsonResponse, error_response
 from contacthub.adapters.http.parameters import ComplaintId
@@ -122,7 +122,7 @@ async def get_complaint(hub: Hub, complaint_id: ComplaintId, min_position: MinPo
 StatusFilter = Literal[tuple(s.value for s in ComplaintStatus) + ("open",)]  # type: ignore[valid-type]
 
 
-@router.get("/v1/complaints", response_model=QueueOut, responses=ERROR_RESPONSES, dependencies=READ_RULE,
+@router.get("/v1/complaints", response_model=QueueOut, responses={**ERROR_RESPONSES, **CSV_RESPONSE}, dependencies=READ_RULE,
             summary="Work queues: complaints by status, owner, tier, channel and SLA state, paged")
 async def list_complaints(
     request: Request,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from contacthub.adapters.api.schemas import RiskFlagOut
 from contacthub.adapters.http.access_log import record_shown
-from contacthub.adapters.http.csv_export import Format, maybe_csv
+from contacthub.adapters.http.csv_export import CSV_RESPONSE, Format, maybe_csv
 from contacthub.adapters.http.dependencies import Hub, MinPosition, require, wait_for_read_models
 from contacthub.adapters.http.errors import AUTH_RESPONSES, ERROR_RESPONSES, ApiError
 from contacthub.adapters.http.parameters import (
@@ -307,7 +307,7 @@ def period_filter(hub: ContactHub, first: date | None, last: date | None, **othe
     return MetricsFilter(first_day=first, last_day=last, **{k: (v.value if hasattr(v, "value") else v) for k, v in others.items()})
 
 
-@router.get("/v1/metrics/contacts", response_model=ContactMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
+@router.get("/v1/metrics/contacts", response_model=ContactMetricsOut, responses={**ERROR_RESPONSES, **CSV_RESPONSE}, dependencies=METRICS_RULE,
             summary="Contact quality: first-contact resolution, repeat contacts, handling time, self-service containment")
 async def contact_metrics(
     request: Request, hub: Hub, export_format: Format = None, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
@@ -324,7 +324,7 @@ async def contact_metrics(
     return maybe_csv(request, export_format, await run_in_threadpool(read), "metrics-contacts")
 
 
-@router.get("/v1/metrics/channels", response_model=ChannelMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
+@router.get("/v1/metrics/channels", response_model=ChannelMetricsOut, responses={**ERROR_RESPONSES, **CSV_RESPONSE}, dependencies=METRICS_RULE,
             summary="Daily volume and quality per channel")
 async def channel_metrics(
     request: Request, hub: Hub, export_format: Format = None, first: From = None, to: To = None, channel: ChannelFilter = None, tier: TierFilter = None,
@@ -338,7 +338,7 @@ async def channel_metrics(
     return maybe_csv(request, export_format, await run_in_threadpool(read), "metrics-channels")
 
 
-@router.get("/v1/metrics/complaints", response_model=ComplaintMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
+@router.get("/v1/metrics/complaints", response_model=ComplaintMetricsOut, responses={**ERROR_RESPONSES, **CSV_RESPONSE}, dependencies=METRICS_RULE,
             summary="Complaint quality: SLA compliance, time to resolve, reopen rate, satisfaction")
 async def complaint_metrics(
     request: Request, hub: Hub, export_format: Format = None, first: From = None, to: To = None,
@@ -354,7 +354,7 @@ async def complaint_metrics(
     return maybe_csv(request, export_format, await run_in_threadpool(read), "metrics-complaints")
 
 
-@router.get("/v1/metrics/journeys", response_model=JourneyMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
+@router.get("/v1/metrics/journeys", response_model=JourneyMetricsOut, responses={**ERROR_RESPONSES, **CSV_RESPONSE}, dependencies=METRICS_RULE,
             summary="Order journeys placed in the period: calls, contacts and visits to activation, time to activate")
 async def journey_metrics(
     request: Request, hub: Hub, export_format: Format = None, first: From = None, to: To = None,
@@ -372,7 +372,7 @@ async def journey_metrics(
     return maybe_csv(request, export_format, await run_in_threadpool(read), "metrics-journeys")
 
 
-@router.get("/v1/metrics/value", response_model=ValueMetricsOut, responses=ERROR_RESPONSES, dependencies=METRICS_RULE,
+@router.get("/v1/metrics/value", response_model=ValueMetricsOut, responses={**ERROR_RESPONSES, **CSV_RESPONSE}, dependencies=METRICS_RULE,
             summary="Customer value: latest ARPU by the end of `to`, and the share held by the top 20% of customers")
 async def value_metrics(
     request: Request, hub: Hub, export_format: Format = None,
@@ -397,7 +397,7 @@ async def value_metrics(
     return maybe_csv(request, export_format, await run_in_threadpool(read), "metrics-value")
 
 
-@router.get("/v1/customers/at-risk", response_model=AtRiskOut, responses=ERROR_RESPONSES, tags=["customers"],
+@router.get("/v1/customers/at-risk", response_model=AtRiskOut, responses={**ERROR_RESPONSES, **CSV_RESPONSE}, tags=["customers"],
            dependencies=AT_RISK_RULE,
             summary="Customers with early churn-risk signals, each flag naming the rule that fired")
 async def customers_at_risk(

@@ -3,7 +3,8 @@
 An answer's tables become rows: every list of objects in it (a queue's `items`, the metrics'
 `days`, `by_channel`, ...) gives one row per object, and a `totals` object one row; the
 first column, `table`, says which. Nested fields are flattened with dots (`sla.state`),
-lists of values joined with `|`. The file starts with a UTF-8 byte-order mark, so a
+lists of values joined with `|`; text that a spreadsheet would run as a formula (starting with
+= + - @) gets a leading `'`. The file starts with a UTF-8 byte-order mark, so a
 spreadsheet opened on a Chinese Windows desktop reads 营业厅 as such, not as mojibake.
 """
 
@@ -21,6 +22,11 @@ from starlette.responses import Response
 Format = Annotated[Literal["json", "csv"] | None, Query(
     alias="format", description="`csv` for a spreadsheet (also `Accept: text/csv`); default JSON")]
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+          "description": "JSON, or CSV with `format=csv` or `Accept: text/csv`"},
+}
+"""Merged into a route's `responses`: its answer may also be CSV."""
 
 
 def wants_csv(request: Request, given: str | None) -> bool:
@@ -69,8 +75,21 @@ def csv_text(rows: Iterable[Mapping[str, Any]]) -> str:
     writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return "\ufeff" + out.getvalue()
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """What a cell holds. Text a spreadsheet would run as a formula (a customer's complaint summary
+    starting with `=`) is written with a leading `'`, which spreadsheets show as text; numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def csv_answer(answer: Mapping[str, Any], name: str) -> Response:
