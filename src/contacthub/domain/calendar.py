@@ -23,7 +23,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -87,6 +87,9 @@ class WorkingCalendar:
     working_days: frozenset[date]  # adjusted working days: worked although the weekday is not
     years: tuple[int, ...]  # the years whose holidays the calendar declares
     day_hours: float  # one working day, for allowances in working days
+    _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False)
+    """Each local date's working spans in UTC, worked out once (a deadline looks at the same days again and again)."""
 
     # --- identity -----------------------------------------------------------------------
 
@@ -140,13 +143,16 @@ class WorkingCalendar:
 
     # --- counting -----------------------------------------------------------------------
 
-    def _spans(self, day: date) -> list[tuple[datetime, datetime]]:
+    def _spans(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The day's working spans in UTC. Built as local wall-clock times (09:00 stays 09:00 on a day a
         zone changes its offset), then compared and subtracted in UTC, where every second is a second."""
-        zone = ZoneInfo(self.zone)
-        midnight = datetime.combine(day, time(), tzinfo=zone)
-        return [((midnight + timedelta(seconds=a)).astimezone(timezone.utc),
-                 (midnight + timedelta(seconds=b)).astimezone(timezone.utc)) for a, b in self.hours_on(day)]
+        found = self._days.get(day)
+        if found is None:
+            midnight = datetime.combine(day, time(), tzinfo=ZoneInfo(self.zone))
+            found = self._days[day] = tuple(
+                ((midnight + timedelta(seconds=a)).astimezone(timezone.utc),
+                 (midnight + timedelta(seconds=b)).astimezone(timezone.utc)) for a, b in self.hours_on(day))
+        return found
 
     def _local_day(self, moment: datetime) -> date:
         return moment.astimezone(ZoneInfo(self.zone)).date()
