@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cached_property
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -112,8 +113,8 @@ class WorkingCalendar:
             },
         }
 
-    @property
-    def id(self) -> str:
+    @cached_property
+    def id(self) -> str:  # worked out once: every complaint opened names it
         canonical = json.dumps(self.document(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hashlib.sha256(canonical.encode()).hexdigest()
         return f"{self.name}@{digest[:12]}"
