@@ -91,6 +91,7 @@ class WorkingCalendar:
     _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
         default_factory=dict, init=False, compare=False, hash=False, repr=False)
     """Each local date's working spans in UTC, worked out once (a deadline looks at the same days again and again)."""
+    _totals: dict[date, float] = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     # --- identity -----------------------------------------------------------------------
 
@@ -158,17 +159,32 @@ class WorkingCalendar:
     def _local_day(self, moment: datetime) -> date:
         return moment.astimezone(ZoneInfo(self.zone)).date()
 
+    def _day_total(self, day: date) -> float:
+        """The working seconds of a whole local date."""
+        found = self._totals.get(day)
+        if found is None:
+            found = self._totals[day] = sum((b - a).total_seconds() for a, b in self._spans(day))
+        return found
+
+    def _within(self, day: date, start: datetime, end: datetime) -> float:
+        total = 0.0
+        for a, b in self._spans(day):
+            lo, hi = max(a, start), min(b, end)
+            if hi > lo:
+                total += (hi - lo).total_seconds()
+        return total
+
     def seconds_between(self, start: datetime, end: datetime) -> float:
         if end <= start:
             return 0.0
         start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-        total = 0.0
-        day, last = self._local_day(start), self._local_day(end)
-        while day <= last:
-            for a, b in self._spans(day):
-                lo, hi = max(a, start), min(b, end)
-                if hi > lo:
-                    total += (hi - lo).total_seconds()
+        first, last = self._local_day(start), self._local_day(end)
+        if first == last:
+            return self._within(first, start, end)
+        total = self._within(first, start, end) + self._within(last, start, end)
+        day = first + timedelta(days=1)
+        while day < last:  # whole days between: their totals, worked out once
+            total += self._day_total(day)
             day += timedelta(days=1)
         return total
 
@@ -180,7 +196,12 @@ class WorkingCalendar:
         left = seconds
         day = self._local_day(start)
         for _ in range(MAX_SEARCH_DAYS):
-            for a, b in self._spans(day):
+            spans = self._spans(day)
+            if spans and spans[0][0] >= start and left > self._day_total(day):  # the whole day counts, and is not enough
+                left -= self._day_total(day)
+                day += timedelta(days=1)
+                continue
+            for a, b in spans:
                 lo = max(a, start)
                 if b <= lo:
                     continue
