@@ -374,17 +374,22 @@ def same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc == request.headers.get("host", "")
 
 
+async def posted_form(request: Request, page: Page) -> dict[str, str] | Response:
+    """A form posted from the desk's own pages, read; or the error page saying why it is not taken."""
+    if not same_origin(request):
+        return page.error(403, page.t("error.cross_site"))
+    try:
+        return read_form(request.headers.get("content-type", ""), await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return page.error(422, page.t("error.bad_form"))
+
+
 @router.post("/desk/complaints/{complaint_id}/actions")
 async def act(request: Request, hub: Hub, complaint_id: str, who: Actor) -> Response:
     complaint_url = _desk_url("complaints", complaint_id)
-    if not same_origin(request):
-        page = Page(request, complaint_url, who)
-        return page.error(403, page.t("error.cross_site"))
-    try:
-        form = read_form(request.headers.get("content-type", ""), await request.body())
-    except (ValueError, UnicodeDecodeError):
-        page = Page(request, complaint_url, who)
-        return page.error(422, page.t("error.bad_form"))
+    form = await posted_form(request, Page(request, complaint_url, who))
+    if isinstance(form, Response):
+        return form
     return_to = safe_return(form.get("return_to"), complaint_url)
     page = Page(request, return_to.partition("#")[0], who)
     body = action_body(form)
@@ -461,12 +466,9 @@ async def log_visit(request: Request, hub: Hub, customer_id: str, who: Actor) ->
 async def _counter(request: Request, hub: ContactHub, customer_id: str, who: Principal, form_name: str) -> Response:
     url = _desk_url("customers", customer_id)
     page = Page(request, url, who)
-    if not same_origin(request):
-        return page.error(403, page.t("error.cross_site"))
-    try:
-        form = read_form(request.headers.get("content-type", ""), await request.body())
-    except (ValueError, UnicodeDecodeError):
-        return page.error(422, page.t("error.bad_form"))
+    form = await posted_form(request, page)
+    if isinstance(form, Response):
+        return form
     if not _IDENTIFIER.match(customer_id):
         return page.error(404, page.t("error.no_customer", id=customer_id))
     body = {name: value.strip() for name, value in form.items() if value.strip()}
@@ -577,12 +579,9 @@ async def login_page(request: Request) -> Response:
 @router.post(LOGIN_PATH)
 async def log_in(request: Request, keys: Keys) -> Response:
     page = Page(request, LOGIN_PATH)
-    if not same_origin(request):
-        return page.error(403, page.t("error.cross_site"))
-    try:
-        form = read_form(request.headers.get("content-type", ""), await request.body())
-    except (ValueError, UnicodeDecodeError):
-        return page.error(422, page.t("error.bad_form"))
+    form = await posted_form(request, page)
+    if isinstance(form, Response):
+        return form
     next_url = safe_next(form.get("next"))
     key = form.get("key", "").strip()
     principal = await run_in_threadpool(keys.authenticate, key) if key else None
